@@ -1,0 +1,58 @@
+# tierflow: `make demo` runs the platform end to end; `make test` runs the whole suite.
+# Both set up everything they need: OS packages, .venv, services and databases.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+STAMP := $(VENV)/.installed
+RUN := source scripts/env.sh &&
+
+.PHONY: help setup venv services databases demo test test-unit test-integration test-dags lint format \
+        bench bench-seed bench-archive bench-warehouse bench-hot clean
+
+help:  ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml scripts/bootstrap.sh
+	bash scripts/bootstrap.sh
+	touch $(STAMP)
+
+venv: $(STAMP)  ## Create .venv and install the pinned dependencies
+
+services:  ## Make sure MySQL, PostgreSQL and Redis run on 127.0.0.1
+	bash scripts/services.sh
+
+databases: venv services  ## Create the source schema, warehouse and Airflow metadata databases
+	bash scripts/databases.sh
+
+setup: databases  ## Everything `demo` and `test` need
+	bash scripts/browser.sh
+
+demo: setup  ## Seed a multi-year dataset and run the platform's DAGs once
+	bash scripts/demo.sh
+
+test: setup  ## Run the whole suite (unit, integration, DAG integrity, end to end)
+	$(RUN) python -m pytest tests
+
+test-unit: venv  ## Only the library's unit tests (no services)
+	$(RUN) python -m pytest tests/unit
+
+lint: venv  ## ruff lint and format check
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+format: venv
+	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
+
+bench-seed: setup  ## Seed the medium dataset and print rows/s per table
+	$(RUN) python bench/bench_seed.py
+
+bench-archive: setup  ## tierflow archive vs pt-archiver on 3M rows
+	$(RUN) python bench/bench_archive.py
+
+bench-warehouse: setup  ## Full vs incremental warehouse refresh on the medium dataset
+	$(RUN) python bench/bench_warehouse.py
+
+bench-hot: setup  ## Hot-tier lookup latency and consumer throughput
+	$(RUN) python bench/bench_hot.py
+
+clean:  ## Remove generated data and the local Airflow home (keeps .venv)
+	rm -rf .data .airflow dbt/target dbt/logs

@@ -1,0 +1,94 @@
+"""
+### nightly_archive
+
+Moves cold rows of every archived table from MySQL to verified Parquet in the archive (S3), 02:00
+IST. One mapped task per table, children before parents (foreign keys), one at a time inside the
+`tierflow_mysql` pool. Each task runs `tierflow archive run --table T`: select (keyset on the PK),
+gate (GX suite in `expectations/archive/`), write + upload, read back and verify, then delete only
+rows still identical to the archived copy. A failure names the failing expectation or
+verification in the task log; nothing of a failed batch is deleted and a retry resumes from the
+ledger. Emits one Asset per table that moved rows; registers new partitions in Glue for `s3://`.
+
+Trigger from the UI with params: `tables` (empty = all), `as_of` (YYYY-MM-DD, empty = now),
+`dry_run`.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import Asset, AssetAlias, CronTriggerTimetable, Param, dag, task
+from tierflow_airflow.connections import AWS_CONN_ID, MYSQL_POOL
+from tierflow_airflow.defaults import DEFAULT_ARGS, TAGS
+
+ARCHIVE_ALIAS = "tierflow_archive"
+
+
+@dag(
+    dag_id="nightly_archive",
+    schedule=CronTriggerTimetable("0 2 * * *", timezone="Asia/Kolkata"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Kolkata"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=[*TAGS, "archive"],
+    doc_md=__doc__,
+    params={
+        "tables": Param([], type="array", items={"type": "string"}, description="Empty: all."),
+        "as_of": Param("", type="string", description="YYYY-MM-DD; empty: now."),
+        "dry_run": Param(False, type="boolean"),
+    },
+)
+def nightly_archive():
+    @task
+    def list_archived_tables(params: dict | None = None) -> list[str]:
+        """Archived tables in foreign-key order (children first)."""
+        from tierflow.archive.run import ordered_tables
+        from tierflow.policy import load_policy
+        from tierflow.stores import mysql
+        from tierflow_airflow.hooks import TierflowHook
+
+        settings = TierflowHook().get_settings()
+        policy = load_policy(settings.policy_path)
+        fks = mysql.foreign_keys(settings.mysql_url)
+        return [t.name for t in ordered_tables(policy, (params or {}).get("tables") or None, fks)]
+
+    @task(pool=MYSQL_POOL, max_active_tis_per_dagrun=1, outlets=[AssetAlias(ARCHIVE_ALIAS)])
+    def archive_table(table: str, params: dict | None = None, outlet_events=None) -> dict:
+        """Archive one table; raise with the failing expectation/verification in the message."""
+        from tierflow.archive.run import archive_table_task
+        from tierflow_airflow.hooks import TierflowHook
+
+        params = params or {}
+        result = archive_table_task(table, params, TierflowHook().get_settings())
+        if result["rows"] and not params.get("dry_run"):
+            outlet_events[AssetAlias(ARCHIVE_ALIAS)].add(
+                Asset(name=f"tierflow_archive.{table}", uri=result["asset_uri"]),
+                extra={"rows": result["rows"], "partitions": len(result["partitions"])},
+            )
+        return result
+
+    @task
+    def register_glue_partitions(results: list[dict]) -> int:
+        """Add the new dt partitions to the Glue catalog (s3:// archives only)."""
+        from tierflow.catalog import register_partitions
+        from tierflow.policy import load_policy
+        from tierflow_airflow.hooks import TierflowHook
+
+        settings = TierflowHook().get_settings()
+        if not settings.archive_uri.startswith("s3://"):
+            print(f"archive {settings.archive_uri} is not on S3: no Glue partitions to register")
+            return 0
+        from airflow.providers.amazon.aws.hooks.glue_catalog import GlueCatalogHook
+
+        glue = GlueCatalogHook(aws_conn_id=AWS_CONN_ID).get_conn()
+        policy = load_policy(settings.policy_path)
+        return sum(
+            register_partitions(glue, settings, policy.table(r["table"]), r["partitions"])
+            for r in results
+            if r["partitions"]
+        )
+
+    register_glue_partitions(archive_table.expand(table=list_archived_tables()))
+
+
+nightly_archive()

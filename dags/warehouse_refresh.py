@@ -1,0 +1,129 @@
+"""
+### warehouse_refresh
+
+Write-audit-publish of the warehouse. For each table the tier policy marks `warehouse: true`, a
+mapped task extracts new and changed rows since its watermark, stages them as Parquet under
+`<archive-uri>/staging/`, COPYs them into `raw_audit`, runs the table's GX suite and only then
+MERGEs into `raw` with the watermark (`tierflow warehouse load`). The dbt models are then built per
+model by Cosmos into the idle audit slot (`analytics_audit_blue`/`_green`), each followed by its
+tests; `publish_marts` runs the marts' GX suites there and swaps `analytics` to the slot in one
+transaction. A failing test stops the run before `publish_marts`: `analytics` stays as it was.
+
+Schedule: daily, or earlier when an upstream DAG reports the source changed (Asset
+`tierflow_mysql_lending`). The loads emit `tierflow_warehouse_raw`, the publish
+`tierflow_warehouse_analytics`. The dbt graph is read from `dbt/target/manifest.json`
+(`tierflow warehouse parse` writes it) so parsing this file never runs dbt.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pendulum
+from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
+from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.constants import InvocationMode, LoadMode, TestIndirectSelection
+from tierflow_airflow.connections import WAREHOUSE_CONN_ID
+from tierflow_airflow.defaults import DEFAULT_ARGS, TAGS
+
+ROOT = Path(__file__).resolve().parents[1]
+DBT_DIR = ROOT / "dbt"
+DBT_BIN = ROOT / ".venv" / "bin" / "dbt"
+SOURCE_CHANGED = Asset(name="tierflow_mysql_lending", uri="tierflow://mysql/lending")
+RAW_LOADED = Asset(name="tierflow_warehouse_raw", uri="tierflow://warehouse/raw")
+MARTS_PUBLISHED = Asset(name="tierflow_warehouse_analytics", uri="tierflow://warehouse/analytics")
+
+_conn = f"conn.{WAREHOUSE_CONN_ID}"
+DBT_ENV = {
+    "TIERFLOW_DBT_TARGET": f"{{{{ 'prod' if {_conn}.conn_type == 'redshift' else 'local' }}}}",
+    "TIERFLOW_DBT_HOST": f"{{{{ {_conn}.host }}}}",
+    "TIERFLOW_DBT_PORT": f"{{{{ {_conn}.port or 5432 }}}}",
+    "TIERFLOW_DBT_USER": f"{{{{ {_conn}.login or 'postgres' }}}}",
+    "TIERFLOW_DBT_PASSWORD": f"{{{{ {_conn}.password or '' }}}}",
+    "TIERFLOW_DBT_DBNAME": f"{{{{ {_conn}.schema }}}}",
+    "TIERFLOW_DBT_SCHEMA": "{{ ti.xcom_pull(task_ids='choose_build_slot') }}",
+}
+
+
+@dag(
+    dag_id="warehouse_refresh",
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("0 6 * * *", timezone="Asia/Kolkata"), assets=SOURCE_CHANGED
+    ),
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Kolkata"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=[*TAGS, "warehouse"],
+    doc_md=__doc__,
+    params={"full_refresh": Param(False, type="boolean", description="Reload raw and rebuild marts.")},
+)
+def warehouse_refresh():
+    @task
+    def list_warehouse_tables() -> list[str]:
+        """The policy's warehouse tables, parents first (the MERGE order does not matter for raw)."""
+        from tierflow.policy import load_policy
+        from tierflow.warehouse.load import warehouse_tables
+        from tierflow_airflow.hooks import TierflowHook
+
+        policy = load_policy(TierflowHook().get_settings().policy_path)
+        return [t.name for t in reversed(warehouse_tables(policy))]
+
+    @task(outlets=[RAW_LOADED], max_active_tis_per_dagrun=2)
+    def load_table(table: str, params: dict | None = None) -> dict:
+        """Extract -> stage -> raw_audit -> GX gate -> MERGE into raw + watermark (idempotent)."""
+        from tierflow.policy import load_policy
+        from tierflow.warehouse.load import load_table as load
+        from tierflow_airflow.hooks import TierflowHook
+
+        settings = TierflowHook().get_settings()
+        table_policy = load_policy(settings.policy_path).table(table)
+        report = load(settings, table_policy, full_refresh=bool((params or {}).get("full_refresh")))
+        return report.as_dict()
+
+    @task
+    def choose_build_slot() -> str:
+        """The audit slot analytics does not read from: dbt builds there."""
+        from tierflow.warehouse.publish import build_slot
+        from tierflow_airflow.hooks import TierflowHook
+
+        return build_slot(TierflowHook().get_settings())
+
+    @task(outlets=[MARTS_PUBLISHED])
+    def publish_marts(slot: str, params: dict | None = None) -> dict:
+        """Mart GX suites in the slot, then analytics -> slot in one transaction."""
+        from tierflow.warehouse.publish import publish_slot
+        from tierflow_airflow.hooks import TierflowHook
+
+        report = publish_slot(
+            TierflowHook().get_settings(), slot, full_refresh=bool((params or {}).get("full_refresh"))
+        )
+        return {"slot": report.slot, "published": report.published, "primed": report.primed}
+
+    dbt_models = DbtTaskGroup(
+        group_id="dbt_models",
+        project_config=ProjectConfig(
+            DBT_DIR, manifest_path=DBT_DIR / "target" / "manifest.json", project_name="tierflow"
+        ),
+        profile_config=ProfileConfig(
+            profile_name="tierflow", target_name="local", profiles_yml_filepath=DBT_DIR / "profiles.yml"
+        ),
+        # A test on a model with several parents (relationships) runs once all are built.
+        execution_config=ExecutionConfig(
+            dbt_executable_path=str(DBT_BIN),
+            invocation_mode=InvocationMode.SUBPROCESS,
+            test_indirect_selection=TestIndirectSelection.CAUTIOUS,
+        ),
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST, should_detach_multiple_parents_tests=True
+        ),
+        operator_args={"env": DBT_ENV, "append_env": True, "full_refresh": "{{ params.full_refresh }}"},
+        default_args=DEFAULT_ARGS,
+    )
+
+    loads = load_table.expand(table=list_warehouse_tables())
+    slot = choose_build_slot()
+    loads >> slot >> dbt_models >> publish_marts(slot)
+
+
+warehouse_refresh()

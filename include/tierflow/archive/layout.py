@@ -1,0 +1,124 @@
+"""Where archived objects live and how they are written and read back.
+
+``<archive-uri>/<database>/<table>/dt=YYYY-MM-DD/part-<keymin>-<keymax>.parquet`` (dt=YYYY-MM for
+monthly tables), and one manifest per batch in ``<database>/<table>/_manifests/<batch>.json``.
+Names depend only on the batch's key range, so a rerun overwrites instead of duplicating.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+from tierflow.policy import Policy, TablePolicy
+from tierflow.stores.objects import ObjectStore, PutOptions
+
+
+def batch_name(key_min: int, key_max: int) -> str:
+    return f"{key_min:020d}-{key_max:020d}"
+
+
+def table_prefix(database: str, table: str) -> str:
+    return f"{database}/{table}"
+
+
+def object_key(database: str, table: str, partition: str, batch: str) -> str:
+    return f"{table_prefix(database, table)}/dt={partition}/part-{batch}.parquet"
+
+
+def manifest_key(database: str, table: str, batch: str) -> str:
+    return f"{table_prefix(database, table)}/_manifests/{batch}.json"
+
+
+def partition_of(key: str) -> str:
+    for part in key.split("/"):
+        if part.startswith("dt="):
+            return part[3:]
+    raise ValueError(f"object key {key!r} has no dt= partition")
+
+
+def put_options(policy: Policy) -> PutOptions:
+    a = policy.archive
+    return PutOptions(sse=a.sse, kms_key_id=a.kms_key_id, storage_class=a.storage_class)
+
+
+def partition_values(table, table_policy: TablePolicy):
+    """The dt= value of each row, from the row's own time column."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    col = table.column(table_policy.time_column)
+    if pa.types.is_date(col.type):
+        col = pc.cast(col, pa.timestamp("us"))
+    fmt = "%Y-%m-%d" if table_policy.archive.partition_by == "day" else "%Y-%m"
+    return pc.strftime(col, format=fmt)
+
+
+def split_by_partition(table, table_policy: TablePolicy) -> dict[str, Any]:
+    import pyarrow.compute as pc
+
+    values = partition_values(table, table_policy)
+    parts = {}
+    for value in sorted(pc.unique(values).to_pylist()):
+        parts[value] = table.filter(pc.equal(values, value))
+    return parts
+
+
+def parquet_bytes(table, policy: Policy, table_policy: TablePolicy) -> bytes:
+    import pyarrow.parquet as pq
+
+    compression = table_policy.archive.compression or policy.archive.compression
+    level = policy.archive.compression_level if compression in {"zstd", "gzip"} else None
+    buf = io.BytesIO()
+    pq.write_table(
+        table,
+        buf,
+        compression=None if compression == "none" else compression,
+        compression_level=level,
+        row_group_size=policy.archive.row_group_rows,
+        use_dictionary=True,
+        write_statistics=True,
+    )
+    return buf.getvalue()
+
+
+def read_object(store: ObjectStore, key: str):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    return pq.read_table(pa.BufferReader(store.get_bytes(key)))
+
+
+def read_objects(store: ObjectStore, keys: list[str]):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow as pa
+
+    with ThreadPoolExecutor(8, thread_name_prefix="get") as pool:
+        tables = list(pool.map(lambda k: read_object(store, k), keys))
+    if not tables:
+        return None
+    return pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
+
+
+def manifest(entry: dict[str, Any]) -> bytes:
+    keep = (
+        "table_name",
+        "batch_name",
+        "state",
+        "row_count",
+        "bytes",
+        "object_keys",
+        "partitions",
+        "key_min",
+        "key_max",
+        "checksum",
+        "schema_fingerprint",
+        "schema_columns",
+        "run_id",
+        "cutoff",
+    )
+    doc = {k: entry.get(k) for k in keep}
+    doc["format"] = "tierflow-archive-manifest/1"
+    return json.dumps(doc, default=str, indent=1).encode()

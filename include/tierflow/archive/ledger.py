@@ -1,0 +1,170 @@
+"""The archive ledger: one row per batch in ``tierflow_archive_ledger`` in the source MySQL.
+
+State moves extracted -> uploaded -> verified -> deleted (or failed / abandoned); restores are
+recorded as 'restoring' -> 'restored'. A rerun reads the unfinished entries and completes them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tierflow.stores import mysql
+
+LEDGER_TABLE = "tierflow_archive_ledger"
+STATES = ("extracted", "uploaded", "verified", "deleted", "failed", "abandoned", "restoring", "restored")
+UNFINISHED = ("extracted", "uploaded", "verified", "restoring")
+
+DDL = f"""
+CREATE TABLE IF NOT EXISTS {LEDGER_TABLE} (
+  id                 BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+  run_id             CHAR(32)        NOT NULL,
+  table_name         VARCHAR(64)     NOT NULL,
+  batch_name         VARCHAR(128)    NOT NULL,
+  state              ENUM({", ".join(f"'{s}'" for s in STATES)}) NOT NULL,
+  cutoff             DATETIME(6)     NULL,
+  row_count          BIGINT          NOT NULL DEFAULT 0,
+  deleted_rows       BIGINT          NOT NULL DEFAULT 0,
+  bytes              BIGINT          NOT NULL DEFAULT 0,
+  object_keys        JSON            NOT NULL,
+  partitions         JSON            NOT NULL,
+  key_min            BIGINT UNSIGNED NULL,
+  key_max            BIGINT UNSIGNED NULL,
+  checksum           VARCHAR(80)     NULL,
+  schema_fingerprint CHAR(16)        NULL,
+  schema_columns     JSON            NULL,
+  manifest_key       VARCHAR(512)    NULL,
+  error              TEXT            NULL,
+  created_at         DATETIME(6)     NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+  updated_at         DATETIME(6)     NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+  PRIMARY KEY (id),
+  KEY ix_ledger_table_state (table_name, state),
+  KEY ix_ledger_created_at (created_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
+"""
+
+_COLUMNS = (
+    "id",
+    "run_id",
+    "table_name",
+    "batch_name",
+    "state",
+    "cutoff",
+    "row_count",
+    "deleted_rows",
+    "bytes",
+    "object_keys",
+    "partitions",
+    "key_min",
+    "key_max",
+    "checksum",
+    "schema_fingerprint",
+    "schema_columns",
+    "manifest_key",
+    "error",
+    "created_at",
+    "updated_at",
+)
+_JSON = {"object_keys", "partitions", "schema_columns"}
+
+
+@dataclass
+class LedgerEntry:
+    table_name: str
+    batch_name: str
+    state: str
+    run_id: str = ""
+    cutoff: datetime | None = None
+    row_count: int = 0
+    deleted_rows: int = 0
+    bytes: int = 0
+    object_keys: list[str] = field(default_factory=list)
+    partitions: list[str] = field(default_factory=list)
+    key_min: int | None = None
+    key_max: int | None = None
+    checksum: str | None = None
+    schema_fingerprint: str | None = None
+    schema_columns: list[Any] | None = None
+    manifest_key: str | None = None
+    error: str | None = None
+    id: int | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {c: getattr(self, c) for c in _COLUMNS}
+
+
+class Ledger:
+    """Autocommit access to the ledger; every write is its own transaction."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.conn = mysql.connect(url, autocommit=True)
+        self.conn.cursor().execute(DDL)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _ping(self):
+        self.conn.ping(True) if hasattr(self.conn, "ping") else None
+        return self.conn.cursor()
+
+    def insert(self, entry: LedgerEntry) -> LedgerEntry:
+        cols = [c for c in _COLUMNS if c not in {"id", "created_at", "updated_at"}]
+        values = [json.dumps(getattr(entry, c)) if c in _JSON else getattr(entry, c) for c in cols]
+        cur = self._ping()
+        cur.execute(
+            f"INSERT INTO {LEDGER_TABLE} ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})",
+            values,
+        )
+        entry.id = cur.lastrowid
+        return entry
+
+    def update(self, entry: LedgerEntry, **changes: Any) -> LedgerEntry:
+        for key, value in changes.items():
+            setattr(entry, key, value)
+        sets = ", ".join(f"{k} = %s" for k in changes)
+        values = [json.dumps(v) if k in _JSON else v for k, v in changes.items()]
+        self._ping().execute(f"UPDATE {LEDGER_TABLE} SET {sets} WHERE id = %s", [*values, entry.id])
+        return entry
+
+    def entries(self, table: str | None = None, states: tuple[str, ...] | None = None) -> list[LedgerEntry]:
+        where, params = [], []
+        if table:
+            where.append("table_name = %s")
+            params.append(table)
+        if states:
+            where.append(f"state IN ({', '.join(['%s'] * len(states))})")
+            params.extend(states)
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM {LEDGER_TABLE}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        cur = self._ping()
+        cur.execute(sql + " ORDER BY id", params)
+        out = []
+        for row in cur.fetchall():
+            data = dict(zip(_COLUMNS, row, strict=True))
+            for c in _JSON:
+                data[c] = json.loads(data[c]) if data[c] else ([] if c != "schema_columns" else None)
+            out.append(LedgerEntry(**data))
+        return out
+
+    def last_schema_columns(self, table: str) -> list[list[str]] | None:
+        cur = self._ping()
+        cur.execute(
+            f"SELECT schema_columns FROM {LEDGER_TABLE} WHERE table_name = %s "
+            "AND state IN ('verified', 'deleted') AND schema_columns IS NOT NULL "
+            "ORDER BY id DESC LIMIT 1",
+            (table,),
+        )
+        row = cur.fetchone()
+        return json.loads(row[0]) if row else None

@@ -1,0 +1,302 @@
+"""The archive's other commands: plan (preview), restore (archive -> MySQL), verify, lifecycle rules.
+
+Restore takes the same per-table MySQL lock as a run, inserts with INSERT IGNORE (existing primary
+keys are skipped) and then removes the restored rows from the archive, so every row lives in
+exactly one of MySQL or the archive and a later run re-archives it without duplicates.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from tierflow.archive import layout
+from tierflow.archive.ledger import Ledger, LedgerEntry
+from tierflow.archive.run import TableArchiver
+from tierflow.archive.schema import ROW_HASH_COLUMN, content_checksum
+from tierflow.config import Settings
+from tierflow.errors import TierflowError
+from tierflow.log import get_logger
+from tierflow.policy import PiiTreatment, Policy, load_policy
+from tierflow.stores import mysql
+from tierflow.stores.objects import store_for
+
+log = get_logger("tierflow.archive")
+PLAN_ROWS_PER_SECOND = 150_000  # measured by bench/bench_archive.py; used only for the estimate
+
+
+# plan ---------------------------------------------------------------------------------------------
+@dataclass
+class TablePlan:
+    table: str
+    cutoff: datetime
+    rows: int
+    bytes: int
+    partitions: int
+    first: str | None
+    last: str | None
+
+    @property
+    def est_seconds(self) -> float:
+        return self.rows / PLAN_ROWS_PER_SECOND
+
+
+def plan_archive(
+    settings: Settings | None = None,
+    *,
+    tables: list[str] | None = None,
+    as_of: datetime | None = None,
+    policy: Policy | None = None,
+) -> list[TablePlan]:
+    """What a run would move, per table. Read-only: changes nothing, creates nothing."""
+    from tierflow.archive.run import ordered_tables
+
+    settings = settings or Settings.from_env()
+    policy = policy or load_policy(settings.policy_path)
+    as_of = as_of or datetime.now().replace(microsecond=0)
+    sizes = mysql.table_sizes(settings.mysql_url)
+    plans = []
+    with mysql.connection(settings.mysql_url) as conn:
+        cur = conn.cursor()
+        for t in ordered_tables(policy, tables, mysql.foreign_keys(settings.mysql_url)):
+            cutoff = t.cutoff(as_of)
+            fmt = "%%Y-%%m-%%d" if t.archive.partition_by == "day" else "%%Y-%%m"
+            tc = mysql.quote_ident(t.time_column)
+            cur.execute(
+                f"SELECT COUNT(*), COUNT(DISTINCT DATE_FORMAT({tc}, '{fmt}')), "
+                f"DATE_FORMAT(MIN({tc}), '{fmt}'), DATE_FORMAT(MAX({tc}), '{fmt}') "
+                f"FROM {mysql.quote_ident(t.name)} WHERE {tc} < %s",
+                (cutoff,),
+            )
+            rows, parts, first, last = cur.fetchone()
+            size = sizes.get(t.name, {})
+            avg = size.get("data_bytes", 0) / size["rows"] if size.get("rows") else 0
+            plans.append(TablePlan(t.name, cutoff, int(rows), int(rows * avg), int(parts), first, last))
+    return plans
+
+
+# restore ------------------------------------------------------------------------------------------
+@dataclass
+class RestoreResult:
+    table: str
+    rows_read: int = 0
+    rows_inserted: int = 0
+    rows_skipped: int = 0
+    objects: int = 0
+    seconds: float = 0.0
+
+
+def _in_range(partition: str, start: date, end: date) -> bool:
+    if len(partition) == 7:  # monthly
+        return start.strftime("%Y-%m") <= partition <= end.strftime("%Y-%m")
+    return start.isoformat() <= partition <= end.isoformat()
+
+
+def restore(
+    settings: Settings | None = None,
+    *,
+    table: str,
+    start: date,
+    end: date,
+    policy: Policy | None = None,
+    lock_wait: float = 30,
+) -> RestoreResult:
+    """Copy archived rows with ``start <= time column <= end`` back into MySQL; idempotent."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    settings = settings or Settings.from_env()
+    policy = policy or load_policy(settings.policy_path)
+    tp = policy.table(table)
+    dropped = [c for c, v in tp.archive.pii.items() if v == PiiTreatment.DROP]
+    if dropped:
+        raise TierflowError(
+            f"table {table!r}: column(s) {', '.join(dropped)} are dropped from the archive (PII "
+            "policy), so its rows cannot be restored into MySQL as they were. Read them with "
+            "`tierflow query` instead."
+        )
+    if end < start:
+        raise TierflowError(f"restore {table}: --to {end} is before --from {start}")
+    result = RestoreResult(table)
+    started = time.monotonic()
+    store = store_for(settings)
+    archiver = TableArchiver(
+        settings, policy, tp, run_id=uuid.uuid4().hex, as_of=datetime.now(), store=store, lock_wait=lock_wait
+    )
+    with archiver:
+        archiver.prepare()
+        ledger: Ledger = archiver.ledger
+        entries = [
+            e
+            for e in ledger.entries(table, ("deleted",))
+            if any(_in_range(p, start, end) for p in e.partitions)
+        ]
+        keys = sorted(
+            {k for e in entries for k in e.object_keys if _in_range(layout.partition_of(k), start, end)}
+        )
+        record = ledger.insert(
+            LedgerEntry(
+                table_name=table,
+                batch_name=f"restore-{start}-{end}",
+                state="restoring",
+                run_id=archiver.run_id,
+                object_keys=keys,
+                partitions=sorted({layout.partition_of(k) for k in keys}),
+            )
+        )
+        lo = datetime.combine(start, datetime.min.time())
+        hi = datetime.combine(end + timedelta(days=1), datetime.min.time())
+        conn = mysql.connect(settings.mysql_url, autocommit=False)
+        try:
+            cur = conn.cursor()
+            for key in keys:
+                if not store.exists(key):
+                    continue
+                part = layout.read_object(store, key)
+                times = part.column(tp.time_column)
+                if pa.types.is_date(times.type):
+                    times = pc.cast(times, pa.timestamp("us"))
+                lo_s, hi_s = pa.scalar(lo, pa.timestamp("us")), pa.scalar(hi, pa.timestamp("us"))
+                part = part.filter(pc.and_(pc.greater_equal(times, lo_s), pc.less(times, hi_s)))
+                if ROW_HASH_COLUMN in part.column_names:
+                    part = part.drop_columns([ROW_HASH_COLUMN])
+                result.objects += 1
+                result.rows_read += part.num_rows
+                if not part.num_rows:
+                    continue
+                cols = ", ".join(mysql.quote_ident(c) for c in part.column_names)
+                sql = (
+                    f"INSERT IGNORE INTO {mysql.quote_ident(table)} ({cols}) "
+                    f"VALUES ({', '.join(['%s'] * part.num_columns)})"
+                )
+                for batch in part.to_batches(max_chunksize=5000):
+                    rows = list(zip(*(c.to_pylist() for c in batch.columns), strict=True))
+                    result.rows_inserted += cur.executemany(sql, rows) or 0
+                    conn.commit()
+        finally:
+            conn.close()
+        result.rows_skipped = result.rows_read - result.rows_inserted
+        for entry in entries:
+            archiver.reconcile(entry)
+        ledger.update(record, state="restored", row_count=result.rows_inserted)
+    result.seconds = time.monotonic() - started
+    log.info(
+        "archive.restore",
+        table=table,
+        start=str(start),
+        end=str(end),
+        inserted=result.rows_inserted,
+        skipped=result.rows_skipped,
+    )
+    return result
+
+
+# verify -------------------------------------------------------------------------------------------
+@dataclass
+class VerifyReport:
+    entries: int = 0
+    objects: int = 0
+    rows: int = 0
+    pending: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_archive(
+    settings: Settings | None = None, *, tables: list[str] | None = None, policy: Policy | None = None
+) -> VerifyReport:
+    """Re-check every finished ledger entry against the store and against MySQL."""
+    settings = settings or Settings.from_env()
+    policy = policy or load_policy(settings.policy_path)
+    store = store_for(settings)
+    report = VerifyReport()
+    with Ledger(settings.mysql_url) as ledger, mysql.connection(settings.mysql_url) as conn:
+        cur = conn.cursor()
+        for tp in policy.select(tables):
+            for entry in ledger.entries(tp.name):
+                name = f"{tp.name} {entry.batch_name} (ledger id {entry.id})"
+                if entry.state in {"extracted", "uploaded", "verified", "restoring"}:
+                    report.pending.append(
+                        f"{name}: {entry.state}, unfinished; the next archive run completes it"
+                    )
+                    continue
+                if entry.state != "deleted":
+                    continue
+                report.entries += 1
+                missing = [k for k in entry.object_keys if not store.exists(k)]
+                if missing:
+                    report.problems.append(f"{name}: object(s) missing from the store: {missing[:3]}")
+                    continue
+                back = layout.read_objects(store, entry.object_keys)
+                count, checksum = content_checksum(back) if back is not None else (0, "0")
+                report.objects += len(entry.object_keys)
+                report.rows += count
+                if (count, checksum) != (entry.row_count, entry.checksum):
+                    report.problems.append(
+                        f"{name}: store has {count} rows / checksum {checksum}, ledger says "
+                        f"{entry.row_count} / {entry.checksum}"
+                    )
+                    continue
+                if back is None:
+                    continue
+                keys = back.column(tp.primary_key).to_pylist()
+                present: list[Any] = []
+                for i in range(0, len(keys), 5000):
+                    chunk = keys[i : i + 5000]
+                    cur.execute(
+                        f"SELECT {mysql.quote_ident(tp.primary_key)} FROM {mysql.quote_ident(tp.name)} "
+                        f"WHERE {mysql.quote_ident(tp.primary_key)} IN ({', '.join(['%s'] * len(chunk))})",
+                        chunk,
+                    )
+                    present.extend(r[0] for r in cur.fetchall())
+                if present:
+                    report.problems.append(
+                        f"{name}: {len(present)} archived-and-deleted row(s) are still in MySQL "
+                        f"(sample keys {present[:5]}); run `tierflow archive run --table {tp.name}` "
+                        "to reconcile"
+                    )
+    return report
+
+
+# lifecycle ----------------------------------------------------------------------------------------
+def lifecycle_rules(settings: Settings, policy: Policy) -> list[dict[str, Any]]:
+    """S3 lifecycle rules from the policy: Glacier IR after N days, expiry after retention."""
+    from urllib.parse import urlsplit
+
+    prefix = urlsplit(settings.archive_uri).path.strip("/")
+    database = mysql.database_of(settings.mysql_url)
+    rules = []
+    for t in policy.archived_tables:
+        key_prefix = "/".join(p for p in (prefix, layout.table_prefix(database, t.name)) if p) + "/"
+        rule: dict[str, Any] = {
+            "ID": f"tierflow-{database}-{t.name}",
+            "Filter": {"Prefix": key_prefix},
+            "Status": "Enabled",
+            "Expiration": {"Days": int(round(t.archive.retention_years * 365))},
+        }
+        if policy.archive.glacier_ir_after_days:
+            rule["Transitions"] = [
+                {"Days": policy.archive.glacier_ir_after_days, "StorageClass": "GLACIER_IR"}
+            ]
+        rules.append(rule)
+    return rules
+
+
+def apply_lifecycle(settings: Settings, policy: Policy) -> list[dict[str, Any]]:
+    """Put the lifecycle rules on the archive bucket and return what S3 reports back."""
+    from tierflow.stores.objects import S3Store
+
+    store = store_for(settings)
+    if not isinstance(store, S3Store):
+        raise TierflowError(f"lifecycle rules apply to an s3:// archive, not {settings.archive_uri}")
+    rules = lifecycle_rules(settings, policy)
+    store.client.put_bucket_lifecycle_configuration(
+        Bucket=store.bucket, LifecycleConfiguration={"Rules": rules}
+    )
+    return store.client.get_bucket_lifecycle_configuration(Bucket=store.bucket)["Rules"]

@@ -1,0 +1,820 @@
+"""``archive run``: move cold rows of each table to Parquet, verify the copy, then delete the rows.
+
+Order of operations per batch (each step recorded in the ledger before the next starts):
+select (keyset on the PK) -> gate (GX suite) -> write + upload -> read back and verify -> delete
+rows still identical to the archived copy -> drop any row that stayed in MySQL from the archive.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tierflow import quality
+from tierflow.archive import layout
+from tierflow.archive.ledger import Ledger, LedgerEntry
+from tierflow.archive.schema import (
+    ROW_HASH_COLUMN,
+    SourceColumn,
+    archived_schema,
+    check_drift,
+    content_checksum,
+    fingerprint,
+    row_hash_expression,
+    schema_columns,
+    select_expression,
+    shape,
+    source_columns,
+)
+from tierflow.config import Settings
+from tierflow.errors import TierflowError
+from tierflow.log import get_logger
+from tierflow.policy import Policy, TablePolicy, load_policy
+from tierflow.stores import mysql
+from tierflow.stores.objects import ObjectStore, store_for
+
+log = get_logger("tierflow.archive")
+
+UPLOAD_THREADS = 8
+PHASES = ("select", "gate", "write", "verify", "delete")
+CRASH_ENV = "TIERFLOW_ARCHIVE_CRASH_AT"
+PAUSE_ENV = "TIERFLOW_ARCHIVE_PAUSE_AT"  # test hook: phase:seconds
+_crash_hits: dict[str, int] = {}
+
+
+class ArchiveLockedError(TierflowError):
+    """Another archive run holds this table's named lock."""
+
+
+class VerificationError(TierflowError):
+    """What the store gives back differs from what was extracted: nothing is deleted."""
+
+
+def crash_point(name: str) -> None:
+    """Test hook: ``TIERFLOW_ARCHIVE_CRASH_AT=phase[:n]`` kills the process (SIGKILL) there."""
+    pause = os.environ.get(PAUSE_ENV, "")
+    if pause.partition(":")[0] == name:
+        time.sleep(float(pause.partition(":")[2] or 1))
+    spec = os.environ.get(CRASH_ENV)
+    if not spec:
+        return
+    phase, _, nth = spec.partition(":")
+    if phase != name:
+        return
+    _crash_hits[name] = _crash_hits.get(name, 0) + 1
+    if _crash_hits[name] >= int(nth or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass
+class TableSummary:
+    table: str
+    status: str = "ok"
+    cutoff: datetime | None = None
+    rows: int = 0
+    deleted: int = 0
+    kept_changed: int = 0
+    bytes: int = 0
+    files: int = 0
+    batches: int = 0
+    resumed: int = 0
+    delete_fallbacks: int = 0
+    wall_seconds: float = 0.0
+    partitions: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in {"ok", "dry-run", "stopped", "nothing to do"}
+
+    @property
+    def total_seconds(self) -> float:
+        """Elapsed time of the batch loop (phases overlap: the delete runs beside the next batch)."""
+        return self.wall_seconds or sum(self.seconds.values())
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    as_of: datetime
+    tables: list[TableSummary] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(t.ok for t in self.tables)
+
+    @property
+    def rows(self) -> int:
+        return sum(t.rows for t in self.tables)
+
+    def render(self):
+        from rich.table import Table
+
+        table = Table(title=f"archive run {self.run_id[:8]} as of {self.as_of:%Y-%m-%d %H:%M}")
+        for col in (
+            "table",
+            "status",
+            "rows",
+            "deleted",
+            "kept",
+            "bytes",
+            "files",
+            *(f"{p} s" for p in PHASES),
+            "rows/s",
+        ):
+            table.add_column(col, justify="left" if col in {"table", "status"} else "right")
+        for t in self.tables:
+            rate = t.rows / t.total_seconds if t.total_seconds else 0
+            table.add_row(
+                t.table,
+                t.status,
+                f"{t.rows:,}",
+                f"{t.deleted:,}",
+                f"{t.kept_changed:,}",
+                f"{t.bytes:,}",
+                str(t.files),
+                *(f"{t.seconds[p]:.2f}" for p in PHASES),
+                f"{rate:,.0f}",
+            )
+        return table
+
+    def errors(self) -> list[str]:
+        return [f"{t.table}: {t.error}" for t in self.tables if not t.ok and t.error]
+
+    def raise_for_failures(self) -> None:
+        if not self.ok:
+            raise TierflowError("archive run failed:\n" + "\n".join(self.errors()))
+
+
+def ordered_tables(
+    policy: Policy, names: list[str] | None, fks: list[tuple[str, str, str, str]]
+) -> list[TablePolicy]:
+    """Archived tables, children before parents (from MySQL's foreign keys), else policy order."""
+    selected = [t for t in policy.select(names) if t.archive.enabled]
+    chosen = {t.name for t in selected}
+    children = {t.name: {c for c, _, p, _ in fks if p == t.name and c != p and c in chosen} for t in selected}
+    ordered: list[TablePolicy] = []
+    pending = list(selected)
+    while pending:
+        done = {t.name for t in ordered}
+        ready = [t for t in pending if children[t.name] <= done]
+        if not ready:  # a cycle: fall back to policy order for what is left
+            ready = pending[:1]
+        ordered.append(ready[0])
+        pending.remove(ready[0])
+    return ordered
+
+
+class Throttle:
+    """Pauses while MySQL is busy (Threads_running) or replicas lag, per the policy's limits."""
+
+    def __init__(self, policy: Policy, conn) -> None:
+        self.limits = policy.database.throttle
+        self.conn = conn
+        self.batches = 0
+        self.paused_seconds = 0.0
+
+    def _threads_running(self) -> int:
+        cur = self.conn.cursor()
+        cur.execute("SHOW GLOBAL STATUS LIKE 'Threads_running'")
+        row = cur.fetchone()
+        return int(row[1]) if row else 0
+
+    def _replica_lag(self) -> float:
+        worst = 0.0
+        for url in self.limits.replica_urls:
+            with mysql.connection(url) as conn:
+                cur = conn.cursor()
+                cur.execute("SHOW SLAVE STATUS")
+                row = cur.fetchone()
+                if row:
+                    names = [d[0] for d in cur.description]
+                    lag = dict(zip(names, row, strict=False)).get("Seconds_Behind_Master")
+                    worst = max(worst, float(lag if lag is not None else 1e9))
+        return worst
+
+    def wait(self, deadline: float | None) -> None:
+        self.batches += 1
+        if self.batches % self.limits.check_every_batches:
+            return
+        while True:
+            running, lag = self._threads_running(), self._replica_lag()
+            if running <= self.limits.max_threads_running and lag <= self.limits.max_replica_lag_seconds:
+                return
+            if deadline and time.monotonic() > deadline:
+                return
+            log.info(
+                "throttle.pause", threads_running=running, replica_lag=lag, seconds=self.limits.pause_seconds
+            )
+            time.sleep(self.limits.pause_seconds)
+            self.paused_seconds += self.limits.pause_seconds
+
+
+@dataclass
+class _Batch:
+    entry: LedgerEntry
+    rows: Any  # the shaped Arrow table
+    parts: dict[str, Any]
+
+
+class TableArchiver:
+    """Archives one table under its MySQL named lock. Build with ``open``; use as a context."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        policy: Policy,
+        table: TablePolicy,
+        *,
+        run_id: str,
+        as_of: datetime,
+        store: ObjectStore,
+        batch_rows: int | None = None,
+        lock_wait: float = 0,
+        gate: bool = True,
+        progress: Callable[[str, int], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.policy = policy
+        self.table = table
+        self.run_id = run_id
+        self.as_of = as_of
+        self.cutoff = table.cutoff(as_of)
+        self.store = store
+        self.batch_rows = batch_rows or policy.archive.batch_rows
+        self.delete_rows = policy.archive.delete_batch_rows
+        self.lock_wait = lock_wait
+        self.gate_on = gate
+        self.progress = progress
+        self.database = mysql.database_of(settings.mysql_url)
+        self.summary = TableSummary(table.name, cutoff=self.cutoff)
+        self.q = mysql.quote_ident(table.name)
+        self.pk = mysql.quote_ident(table.primary_key)
+        self.conn = mysql.connect(settings.mysql_url, autocommit=True)
+        self.lock_name = f"tierflow_archive.{self.database}.{table.name}"[:64]
+        self.ledger: Ledger | None = None
+
+    # lock -------------------------------------------------------------------------------------
+    def __enter__(self) -> TableArchiver:
+        cur = self.conn.cursor()
+        cur.execute("SELECT GET_LOCK(%s, %s)", (self.lock_name, self.lock_wait))
+        if cur.fetchone()[0] != 1:
+            self.conn.close()
+            raise ArchiveLockedError(
+                f"table {self.table.name!r} is being archived by another run (MySQL lock "
+                f"{self.lock_name!r} is held); this run leaves it alone. Wait for the other run "
+                "or pass a longer --lock-wait."
+            )
+        self.ledger = Ledger(self.settings.mysql_url)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.conn.cursor().execute("DO RELEASE_LOCK(%s)", (self.lock_name,))
+        finally:
+            self.conn.close()
+            if self.ledger:
+                self.ledger.close()
+
+    # schema -----------------------------------------------------------------------------------
+    def prepare(self) -> None:
+        self.columns: list[SourceColumn] = source_columns(self.settings.mysql_url, self.table.name)
+        self.schema = archived_schema(self.columns, self.table)
+        check_drift(self.table, self.schema, self.ledger.last_schema_columns(self.table.name))
+        self.fingerprint = fingerprint(self.schema)
+        fks = mysql.foreign_keys(self.settings.mysql_url)
+        self.child_guards = [
+            f"NOT EXISTS (SELECT 1 FROM {mysql.quote_ident(c)} AS ch "
+            f"WHERE ch.{mysql.quote_ident(cc)} = t.{mysql.quote_ident(pc)})"
+            for c, cc, p, pc in fks
+            if p == self.table.name and c != p
+        ]
+        exprs = [select_expression(c) for c in self.columns if c.name in self.schema.names]
+        if not self.table.change_column:
+            exprs.append(f"{row_hash_expression(self.columns, 't')} AS {ROW_HASH_COLUMN}")
+        self.select_list = ", ".join(exprs)
+        self.identity_sql = (
+            mysql.quote_ident(self.table.change_column)
+            if self.table.change_column
+            else row_hash_expression(self.columns)
+        )
+        self.identity_column = self.table.change_column or ROW_HASH_COLUMN
+
+    def _cutoff_sql(self) -> str:
+        return f"'{self.cutoff:%Y-%m-%d %H:%M:%S.%f}'"
+
+    def cold_range(self) -> tuple[int, int | None, int | None]:
+        cur = self.conn.cursor()
+        tc = mysql.quote_ident(self.table.time_column)
+        cur.execute(
+            f"SELECT COUNT(*), MIN({self.pk}), MAX({self.pk}) FROM {self.q} WHERE {tc} < {self._cutoff_sql()}"
+        )
+        n, lo, hi = cur.fetchone()
+        return int(n), lo, hi
+
+    # select -----------------------------------------------------------------------------------
+    def select_batch(self, after: int, upto: int):
+        tc = mysql.quote_ident(self.table.time_column)
+        where = [
+            f"t.{self.pk} > {int(after)}",
+            f"t.{self.pk} <= {int(upto)}",
+            f"t.{tc} < {self._cutoff_sql()}",
+            *self.child_guards,
+        ]
+        sql = (
+            f"SELECT {self.select_list} FROM {self.q} AS t WHERE {' AND '.join(where)} "
+            f"ORDER BY t.{self.pk} LIMIT {int(self.batch_rows)}"
+        )
+        return _read_arrow(self.settings.mysql_url, sql)
+
+    # one batch --------------------------------------------------------------------------------
+    def extract(self, raw) -> _Batch:
+        rows = shape(raw, self.columns, self.table, self.schema)
+        keys = rows.column(self.table.primary_key)
+        import pyarrow.compute as pc
+
+        kmin, kmax = int(pc.min(keys).as_py()), int(pc.max(keys).as_py())
+        name = layout.batch_name(kmin, kmax)
+        parts = layout.split_by_partition(rows, self.table)
+        count, checksum = content_checksum(rows)
+        entry = LedgerEntry(
+            table_name=self.table.name,
+            batch_name=name,
+            state="extracted",
+            run_id=self.run_id,
+            cutoff=self.cutoff,
+            row_count=count,
+            key_min=kmin,
+            key_max=kmax,
+            checksum=checksum,
+            object_keys=[layout.object_key(self.database, self.table.name, p, name) for p in parts],
+            partitions=list(parts),
+            schema_fingerprint=self.fingerprint,
+            schema_columns=schema_columns(self.schema),
+            manifest_key=layout.manifest_key(self.database, self.table.name, name),
+        )
+        self.ledger.insert(entry)
+        crash_point("extracted")
+        return _Batch(entry, rows, parts)
+
+    def upload(self, batch: _Batch) -> None:
+        options = layout.put_options(self.policy)
+
+        def put(item) -> int:
+            (_, part), key = item
+            data = layout.parquet_bytes(part, self.policy, self.table)
+            self.store.put_bytes(key, data, options)
+            crash_point("object_put")
+            return len(data)
+
+        # uploads are I/O bound (one object per partition): overlap them
+        with ThreadPoolExecutor(UPLOAD_THREADS, thread_name_prefix="put") as pool:
+            total = sum(pool.map(put, zip(batch.parts.items(), batch.entry.object_keys, strict=True)))
+        batch.entry.bytes = total
+        self.store.put_bytes(batch.entry.manifest_key, layout.manifest(batch.entry.as_dict()), options)
+        self.ledger.update(batch.entry, state="uploaded", bytes=total)
+        crash_point("uploaded")
+
+    def verify(self, entry: LedgerEntry):
+        """Read every object back from the store; compare count + checksum with the ledger."""
+        back = layout.read_objects(self.store, entry.object_keys)
+        count, checksum = content_checksum(back) if back is not None else (0, "0")
+        if (count, checksum) != (entry.row_count, entry.checksum):
+            raise VerificationError(
+                f"table {self.table.name!r} batch {entry.batch_name}: the store returned {count} "
+                f"rows with checksum {checksum}, but {entry.row_count} rows with checksum "
+                f"{entry.checksum} were extracted. No row of this batch is deleted; rerun to "
+                "rewrite it."
+            )
+        self.ledger.update(entry, state="verified")
+        crash_point("verified")
+        return back
+
+    def delete(self, entry: LedgerEntry, rows) -> tuple[int, list[int]]:
+        """Delete rows still identical to the archived copy, in small transactions by PK.
+
+        Per chunk of <= ``delete_batch_rows`` archived keys (ascending): lock the chunk's cold
+        PK range with ``SELECT pk, identity ... FOR UPDATE`` (one range scan). When the locked rows
+        are exactly the chunk's archived rows with the archived identity (change column or row
+        hash), one range ``DELETE`` with the same predicate removes them and must report exactly
+        that many rows, else it is rolled back. Any difference (a row changed, added or gone, a
+        new child row) falls back to the exact per-key path, which keeps the changed rows.
+        """
+        import pyarrow.compute as pc
+
+        order = pc.sort_indices(rows.column(self.table.primary_key))
+        keys = pc.take(rows.column(self.table.primary_key), order).to_pylist()
+        idents = pc.take(rows.column(self.identity_column), order).to_pylist()
+        deleted, changed = 0, []
+        in_range = (
+            f"{self.pk} BETWEEN %s AND %s AND {mysql.quote_ident(self.table.time_column)} < "
+            f"{self._cutoff_sql()}"
+        )
+        conn = mysql.connect(self.settings.mysql_url, autocommit=False)
+        try:
+            cur = conn.cursor()
+            for start in range(0, len(keys), self.delete_rows):
+                chunk = keys[start : start + self.delete_rows]
+                expected = dict(zip(chunk, idents[start : start + self.delete_rows], strict=True))
+                n = self._delete_range(cur, chunk[0], chunk[-1], in_range, expected)
+                if n is not None:
+                    deleted += n
+                    conn.commit()
+                    crash_point("delete_chunk")
+                    continue
+                conn.rollback()
+                self.summary.delete_fallbacks += 1
+                marks = ", ".join(["%s"] * len(chunk))
+                cur.execute(
+                    f"SELECT {self.pk}, {self.identity_sql} FROM {self.q} "
+                    f"WHERE {self.pk} IN ({marks}) FOR UPDATE",
+                    chunk,
+                )
+                current = dict(cur.fetchall())
+                same = [k for k, v in current.items() if expected.get(k) == v]
+                changed.extend(k for k, v in current.items() if expected.get(k) != v)
+                if same:
+                    deleted += self._delete_keys(cur, same, changed)
+                conn.commit()
+                crash_point("delete_chunk")
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            conn.close()
+        return deleted, changed
+
+    def _delete_range(self, cur, lo: int, hi: int, in_range: str, expected: dict) -> int | None:
+        """The fast path: rows deleted, or None when the range is not exactly the archived rows."""
+        import MySQLdb
+
+        cur.execute(
+            f"SELECT {self.pk}, {self.identity_sql} FROM {self.q} WHERE {in_range} FOR UPDATE", (lo, hi)
+        )
+        if dict(cur.fetchall()) != expected:
+            return None
+        try:
+            n = cur.execute(f"DELETE FROM {self.q} WHERE {in_range}", (lo, hi))
+        except MySQLdb.IntegrityError:  # a child row arrived after the parent was selected
+            return None
+        return n if n == len(expected) else None
+
+    def _delete_keys(self, cur, keys: list[int], kept: list[int]) -> int:
+        import MySQLdb
+
+        try:
+            return cur.execute(
+                f"DELETE FROM {self.q} WHERE {self.pk} IN ({', '.join(['%s'] * len(keys))})", keys
+            )
+        except MySQLdb.IntegrityError:
+            # a child row arrived after the parent was selected: keep that parent, delete the rest
+            n = 0
+            for k in keys:
+                try:
+                    n += cur.execute(f"DELETE FROM {self.q} WHERE {self.pk} = %s", (k,))
+                except MySQLdb.IntegrityError:
+                    kept.append(k)
+            return n
+
+    def reconcile(self, entry: LedgerEntry, ledger: Ledger | None = None, conn=None) -> int:
+        """Drop from the archive every row of this entry still present in MySQL.
+
+        After the delete, a row still in MySQL was changed since extraction (or restored): it lives
+        in MySQL and is archived again later, so the archive must not keep the stale copy.
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        removed = 0
+        keep_keys, tables = [], []
+        options = layout.put_options(self.policy)
+        for key in entry.object_keys:
+            if not self.store.exists(key):
+                continue
+            part = layout.read_object(self.store, key)
+            present = self.present_keys(part.column(self.table.primary_key).to_pylist(), conn)
+            if present:
+                mask = pc.invert(
+                    pc.is_in(
+                        part.column(self.table.primary_key),
+                        pa.array(sorted(present), part.schema.field(self.table.primary_key).type),
+                    )
+                )
+                part = part.filter(mask)
+                removed += len(present)
+                if part.num_rows:
+                    self.store.put_bytes(key, layout.parquet_bytes(part, self.policy, self.table), options)
+                else:
+                    self.store.delete(key)
+            if part.num_rows:
+                keep_keys.append(key)
+                tables.append(part)
+        rows = pa.concat_tables(tables, promote_options="default") if tables else None
+        count, checksum = content_checksum(rows) if rows is not None else (0, "0")
+        size = sum(self.store.size(k) or 0 for k in keep_keys)
+        (ledger or self.ledger).update(
+            entry,
+            object_keys=keep_keys,
+            row_count=count,
+            checksum=checksum,
+            bytes=size,
+            partitions=[layout.partition_of(k) for k in keep_keys],
+        )
+        self.store.put_bytes(entry.manifest_key, layout.manifest(entry.as_dict()), options)
+        return removed
+
+    def present_keys(self, keys: list[int], conn=None) -> set[int]:
+        present: set[int] = set()
+        cur = (conn or self.conn).cursor()
+        for start in range(0, len(keys), 5000):
+            chunk = keys[start : start + 5000]
+            cur.execute(
+                f"SELECT {self.pk} FROM {self.q} WHERE {self.pk} IN ({', '.join(['%s'] * len(chunk))})", chunk
+            )
+            present.update(r[0] for r in cur.fetchall())
+        return present
+
+    def finish_delete(self, entry: LedgerEntry, rows, ledger: Ledger | None = None, conn=None) -> None:
+        """Delete, reconcile, mark ``deleted``. ``ledger``/``conn``: the delete thread's own."""
+        ledger = ledger or self.ledger
+        t = time.monotonic()
+        deleted, changed = self.delete(entry, rows)
+        crash_point("deleted_rows")
+        # rows gone before this pass (deleted by an earlier, killed attempt) count as deleted too
+        if changed or deleted + len(changed) < entry.row_count:
+            self.reconcile(entry, ledger, conn)
+        ledger.update(entry, state="deleted", deleted_rows=entry.row_count)
+        crash_point("deleted")
+        self.summary.deleted += deleted
+        self.summary.kept_changed += len(changed)
+        self.summary.seconds["delete"] += time.monotonic() - t
+
+    def discard(self, entry: LedgerEntry, state: str, error: str | None = None) -> None:
+        """Remove a batch's objects from the store (rows are still in MySQL) and close its entry."""
+        for key in [*entry.object_keys, entry.manifest_key]:
+            if key:
+                self.store.delete(key)
+        self.ledger.update(entry, state=state, error=error[:60000] if error else None)
+
+    # resume -----------------------------------------------------------------------------------
+    def resume(self) -> None:
+        for entry in self.ledger.entries(self.table.name, ("extracted", "uploaded", "verified", "restoring")):
+            self.summary.resumed += 1
+            if entry.state == "restoring":  # a restore was killed after (some) inserts
+                touched = set(entry.object_keys)
+                for done in self.ledger.entries(self.table.name, ("deleted",)):
+                    if touched & set(done.object_keys):
+                        self.reconcile(done)
+                self.ledger.update(entry, state="restored", error="completed by a later archive run")
+                continue
+            log.info("archive.resume", table=self.table.name, batch=entry.batch_name, state=entry.state)
+            if entry.state == "extracted":
+                self.discard(entry, "abandoned", "run stopped before upload finished; re-extracted")
+                continue
+            if entry.state == "uploaded":
+                try:
+                    rows = self.verify(entry)
+                except VerificationError as exc:
+                    self.discard(entry, "abandoned", str(exc))
+                    continue
+            else:
+                rows = layout.read_objects(self.store, entry.object_keys)
+            self.finish_delete(entry, rows)
+
+    # the loop ---------------------------------------------------------------------------------
+    def run(self, deadline: float | None = None, dry_run: bool = False) -> TableSummary:
+        s = self.summary
+        self.prepare()
+        if dry_run:
+            n, _, _ = self.cold_range()
+            s.rows, s.status = n, "dry-run"
+            return s
+        self.resume()
+        t = time.monotonic()
+        n, lo, hi = self.cold_range()
+        s.seconds["select"] += time.monotonic() - t
+        if not n:
+            s.status = "nothing to do" if not s.resumed else "ok"
+            return s
+        throttle = Throttle(self.policy, self.conn)
+        cursor = int(lo) - 1
+        gate_pool = ThreadPoolExecutor(1, thread_name_prefix="gate")
+        # batch N is deleted on its own connections while batch N+1 is selected, written and
+        # verified; at most one delete is in flight, and each batch is 'verified' in the ledger
+        # before its delete starts, so a kill anywhere resumes from the ledger as before
+        delete_pool = ThreadPoolExecutor(1, thread_name_prefix="delete")
+        delete_ledger = Ledger(self.settings.mysql_url)
+        delete_conn = mysql.connect(self.settings.mysql_url, autocommit=True)
+        pending_delete = None
+        started = time.monotonic()
+        try:
+            while True:
+                if deadline and time.monotonic() > deadline:
+                    s.status = "stopped"
+                    s.error = "stopped at --max-runtime; the next run continues"
+                    log.info("archive.max_runtime", table=self.table.name, rows=s.rows)
+                    break
+                throttle.wait(deadline)
+                t = time.monotonic()
+                raw = self.select_batch(cursor, hi)
+                s.seconds["select"] += time.monotonic() - t
+                if raw.num_rows == 0:
+                    break
+                t = time.monotonic()
+                batch = self.extract(raw)
+                cursor = batch.entry.key_max
+                gate_job = gate_pool.submit(self._gate, batch.rows) if self.gate_on else None
+                self.upload(batch)
+                s.seconds["write"] += time.monotonic() - t
+                t = time.monotonic()
+                try:
+                    if gate_job is not None:
+                        gate_job.result()
+                except quality.QualityGateError as exc:
+                    s.seconds["gate"] += time.monotonic() - t
+                    self.discard(batch.entry, "failed", str(exc))
+                    raise
+                s.seconds["gate"] += time.monotonic() - t
+                t = time.monotonic()
+                try:
+                    self.verify(batch.entry)
+                except VerificationError as exc:
+                    self.discard(batch.entry, "failed", str(exc))
+                    raise
+                s.seconds["verify"] += time.monotonic() - t
+                if pending_delete is not None:
+                    pending_delete.result()
+                # only the key and identity columns travel to the delete thread
+                needed = list(dict.fromkeys([self.table.primary_key, self.identity_column]))
+                pending_delete = delete_pool.submit(
+                    self.finish_delete, batch.entry, batch.rows.select(needed), delete_ledger, delete_conn
+                )
+                s.rows += batch.entry.row_count
+                s.bytes += batch.entry.bytes
+                s.files += len(batch.entry.object_keys)
+                s.batches += 1
+                s.partitions = sorted(set(s.partitions) | set(batch.entry.partitions))
+                if self.progress:
+                    self.progress(self.table.name, raw.num_rows)
+                log.info(
+                    "archive.batch",
+                    table=self.table.name,
+                    batch=batch.entry.batch_name,
+                    rows=batch.entry.row_count,
+                    bytes=batch.entry.bytes,
+                )
+            if pending_delete is not None:
+                pending_delete.result()
+        finally:
+            gate_pool.shutdown(wait=True)
+            delete_pool.shutdown(wait=True)
+            delete_ledger.close()
+            delete_conn.close()
+            s.wall_seconds += time.monotonic() - started
+        return s
+
+    def _gate(self, rows) -> None:
+        quality.gate("archive", self.table.name, rows, key_column=self.table.primary_key)
+
+
+def _read_arrow(url: str, sql: str):
+    """Arrow straight from MySQL with connectorx (no Python row objects); MySQLdb as fallback."""
+    try:
+        import connectorx as cx
+
+        from tierflow.urls import parse
+
+        u = parse(url)
+        auth = (u.user or "root") + (f":{u.password}" if u.password else "")
+        return cx.read_sql(f"mysql://{auth}@{u.host}:{u.port or 3306}/{u.database}", sql, return_type="arrow")
+    except ImportError:
+        import pyarrow as pa
+
+        with mysql.connection(url) as conn:
+            cur = conn.cursor()
+            cur.execute(sql)
+            names = [d[0] for d in cur.description]
+            return pa.Table.from_pylist([dict(zip(names, r, strict=True)) for r in cur.fetchall()])
+
+
+def parse_duration(text: str | None) -> float | None:
+    """'90s', '15m', '2h', '1h30m' or plain seconds -> seconds."""
+    if not text:
+        return None
+    import re
+
+    total, pos = 0.0, 0
+    for m in re.finditer(r"(\d+(?:\.\d+)?)([smh]?)", text.strip()):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+        pos = m.end()
+    if pos != len(text.strip()) or pos == 0:
+        raise TierflowError(f"--max-runtime {text!r}: use seconds or a duration like 90s, 15m, 2h")
+    return total
+
+
+def run_archive(
+    settings: Settings | None = None,
+    *,
+    tables: list[str] | None = None,
+    as_of: datetime | None = None,
+    max_runtime: float | None = None,
+    dry_run: bool = False,
+    batch_rows: int | None = None,
+    gate: bool = True,
+    lock_wait: float = 0,
+    policy: Policy | None = None,
+    progress: Callable[[str, int], None] | None = None,
+    on_table_start: Callable[[str, int], None] | None = None,
+) -> RunSummary:
+    """Archive the given tables (all archived tables by default), children before parents.
+
+    Returns a RunSummary; a failing table does not stop the others. Call
+    ``summary.raise_for_failures()`` to turn failures into an error.
+    """
+    settings = settings or Settings.from_env()
+    policy = policy or load_policy(settings.policy_path)
+    as_of = as_of or datetime.now().replace(microsecond=0)
+    run_id = uuid.uuid4().hex
+    summary = RunSummary(run_id=run_id, as_of=as_of)
+    started = time.monotonic()
+    deadline = started + max_runtime if max_runtime else None
+    store = store_for(settings)
+    fks = mysql.foreign_keys(settings.mysql_url)
+    for table in ordered_tables(policy, tables, fks):
+        log.info("archive.table.start", table=table.name, run_id=run_id, as_of=str(as_of))
+        archiver: TableArchiver | None = None
+        try:
+            archiver = TableArchiver(
+                settings,
+                policy,
+                table,
+                run_id=run_id,
+                as_of=as_of,
+                store=store,
+                batch_rows=batch_rows,
+                lock_wait=lock_wait,
+                gate=gate,
+                progress=progress,
+            )
+            with archiver:
+                if on_table_start and not dry_run:
+                    archiver.prepare()
+                    on_table_start(table.name, archiver.cold_range()[0])
+                result = archiver.run(deadline, dry_run=dry_run)
+        except TierflowError as exc:
+            result = archiver.summary if archiver else TableSummary(table.name)
+            result.status = "locked" if isinstance(exc, ArchiveLockedError) else "failed"
+            result.error = str(exc)
+            log.error("archive.table.failed", table=table.name, error=str(exc))
+        summary.tables.append(result)
+        log.info(
+            "archive.table.done",
+            table=table.name,
+            status=result.status,
+            rows=result.rows,
+            deleted=result.deleted,
+            seconds=round(result.total_seconds, 3),
+        )
+        if result.status == "stopped":
+            break
+    summary.wall_seconds = time.monotonic() - started
+    return summary
+
+
+def archive_table_task(table: str, params: dict[str, Any], settings: Settings) -> dict:
+    """The DAG's per-table task body: run, log the summary, raise naming what failed."""
+    as_of = datetime.fromisoformat(params["as_of"]) if params.get("as_of") else None
+    summary = run_archive(settings, tables=[table], as_of=as_of, dry_run=bool(params.get("dry_run")))
+    t = summary.tables[0]
+    log.info(
+        "archive.task",
+        table=table,
+        status=t.status,
+        rows=t.rows,
+        deleted=t.deleted,
+        bytes=t.bytes,
+        files=t.files,
+        **{f"{p}_s": round(v, 3) for p, v in t.seconds.items()},
+    )
+    summary.raise_for_failures()
+    root = settings.archive_uri.rstrip("/")
+    return {
+        "table": table,
+        "status": t.status,
+        "rows": t.rows,
+        "deleted": t.deleted,
+        "partitions": t.partitions,
+        "run_id": summary.run_id,
+        "asset_uri": f"{root}/{mysql.database_of(settings.mysql_url)}/{table}",
+    }

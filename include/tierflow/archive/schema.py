@@ -1,0 +1,194 @@
+"""The archived shape of a MySQL table: exact Arrow types, PII treatment, fingerprint and checksum.
+
+Types come from information_schema, never from the driver's guess: DECIMAL(p,s) stays
+decimal128(p,s), DATETIME(6) stays timestamp(us), unsigned BIGINT is uint64, JSON/ENUM are strings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+
+from tierflow.errors import TierflowError
+from tierflow.policy import PiiTreatment, TablePolicy
+from tierflow.stores import mysql
+
+ROW_HASH_COLUMN = "_tf_row_hash"
+PII_SALT_ENV = "TIERFLOW_PII_SALT"
+
+
+class SchemaDriftError(TierflowError):
+    """A column archived before is gone from MySQL and the policy does not map it."""
+
+
+@dataclass(frozen=True)
+class SourceColumn:
+    name: str
+    data_type: str
+    column_type: str
+    precision: int | None
+    scale: int | None
+
+    @property
+    def unsigned(self) -> bool:
+        return "unsigned" in self.column_type
+
+
+def source_columns(url: str, table: str) -> list[SourceColumn]:
+    with mysql.connection(url) as conn:
+        cur = conn.cursor()
+        cur.execute(
+            "SELECT column_name, data_type, column_type, numeric_precision, numeric_scale "
+            "FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
+            "ORDER BY ordinal_position",
+            (mysql.database_of(url), table),
+        )
+        rows = cur.fetchall()
+    if not rows:
+        raise TierflowError(f"table {table!r} does not exist in {mysql.database_of(url)}")
+    return [SourceColumn(n, d.lower(), c.lower(), p, s) for n, d, c, p, s in rows]
+
+
+_INTS = {"tinyint": 8, "smallint": 16, "mediumint": 32, "int": 32, "integer": 32, "bigint": 64}
+_STRINGS = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set", "json", "time"}
+_BINARY = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "bit"}
+
+
+def arrow_type(col: SourceColumn):
+    import pyarrow as pa
+
+    t = col.data_type
+    if t in _INTS:
+        bits = _INTS[t]
+        return getattr(pa, f"{'u' if col.unsigned else ''}int{bits}")()
+    if t == "decimal":
+        return pa.decimal128(int(col.precision or 10), int(col.scale or 0))
+    if t == "float":
+        return pa.float32()
+    if t == "double":
+        return pa.float64()
+    if t in {"datetime", "timestamp"}:
+        return pa.timestamp("us")
+    if t == "date":
+        return pa.date32()
+    if t == "year":
+        return pa.int16()
+    if t in _STRINGS:
+        return pa.string()
+    if t in _BINARY:
+        return pa.binary()
+    raise TierflowError(f"column {col.name!r}: MySQL type {col.column_type!r} has no archive mapping")
+
+
+def select_expression(col: SourceColumn, alias: str = "t") -> str:
+    """How a column is selected so the driver returns it losslessly."""
+    q = mysql.quote_ident(col.name)
+    if col.data_type in {"enum", "set", "json", "time"}:
+        return f"CAST({alias}.{q} AS CHAR) AS {q}"
+    return f"{alias}.{q}"
+
+
+def row_hash_expression(columns: list[SourceColumn], alias: str | None = None) -> str:
+    """A 64-bit hash of the whole row computed by MySQL, for tables without a change column."""
+    prefix = f"{alias}." if alias else ""
+    parts = ", ".join(f"IFNULL(CAST({prefix}{mysql.quote_ident(c.name)} AS CHAR), '\\\\N')" for c in columns)
+    return f"CAST(CONV(LEFT(MD5(CONCAT_WS(0x1f, {parts})), 16), 16, 10) AS UNSIGNED)"
+
+
+def archived_schema(columns: list[SourceColumn], table: TablePolicy):
+    """The Arrow schema written to Parquet: PII 'drop' columns removed, 'hash' columns strings."""
+    import pyarrow as pa
+
+    fields = []
+    for col in columns:
+        treatment = table.archive.pii.get(col.name, PiiTreatment.KEEP)
+        if treatment == PiiTreatment.DROP:
+            continue
+        typ = pa.string() if treatment == PiiTreatment.HASH else arrow_type(col)
+        fields.append(pa.field(col.name, typ))
+    if not table.change_column:
+        fields.append(pa.field(ROW_HASH_COLUMN, pa.uint64()))
+    return pa.schema(fields)
+
+
+def fingerprint(schema) -> str:
+    text = json.dumps([[f.name, str(f.type)] for f in schema])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def schema_columns(schema) -> list[list[str]]:
+    return [[f.name, str(f.type)] for f in schema]
+
+
+def _hash_values(values, salt: bytes):
+    import pyarrow as pa
+
+    out = [
+        None if v is None else hashlib.sha256(salt + str(v).encode()).hexdigest() for v in values.to_pylist()
+    ]
+    return pa.array(out, pa.string())
+
+
+def shape(raw, columns: list[SourceColumn], table: TablePolicy, schema):
+    """Cast the driver's Arrow table to the archived schema and apply PII treatment."""
+    import pyarrow as pa
+
+    salt = os.environ.get(PII_SALT_ENV, "tierflow").encode()
+    arrays = []
+    for field_ in schema:
+        col = raw.column(field_.name)
+        treatment = table.archive.pii.get(field_.name, PiiTreatment.KEEP)
+        if treatment == PiiTreatment.HASH:
+            col = _hash_values(col, salt)
+        elif col.type != field_.type:
+            if pa.types.is_null(col.type):
+                col = pa.nulls(len(col), field_.type)
+            else:
+                # safe cast: fails rather than rounds a DECIMAL or wraps an unsigned value
+                col = col.cast(field_.type, safe=True)
+        arrays.append(col)
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def content_checksum(table) -> tuple[int, str]:
+    """(row count, order-independent hash over every column of every row).
+
+    Computed by DuckDB over Arrow, so the same rows give the same value wherever they are split
+    into files; used to compare what was extracted with what the store gives back.
+    """
+    import duckdb
+
+    if table.num_rows == 0:
+        return 0, "0"
+    con = duckdb.connect()
+    try:
+        con.register("rows_", table)
+        cols = ", ".join('"' + c.replace('"', '""') + '"' for c in table.column_names)
+        count, total = con.execute(f"SELECT count(*), sum(hash({cols})::HUGEINT) FROM rows_").fetchone()
+    finally:
+        con.close()
+    return int(count), format(int(total) % (1 << 128), "x")
+
+
+def check_drift(table: TablePolicy, schema, previous_columns: list[list[str]] | None) -> None:
+    """Raise SchemaDriftError if a column archived before has vanished and the policy has no map."""
+    if not previous_columns:
+        return
+    now = set(schema.names)
+    missing = [name for name, _ in previous_columns if name not in now]
+    unmapped = [c for c in missing if c not in table.archive.column_map]
+    if unmapped:
+        raise SchemaDriftError(
+            f"table {table.name!r}: column(s) {', '.join(unmapped)} were archived before but are "
+            "no longer in MySQL (dropped or renamed). Archiving stops so the archive stays readable. "
+            f"Map them in the policy: tables.{table.name}.archive.column_map: "
+            "{old_name: new_name} (or null for a dropped column)."
+        )
+    for old in missing:
+        new = table.archive.column_map.get(old)
+        if new is not None and new not in now:
+            raise SchemaDriftError(
+                f"table {table.name!r}: column_map maps {old!r} to {new!r}, which is not in MySQL"
+            )

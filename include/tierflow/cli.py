@@ -1,0 +1,183 @@
+"""The ``tierflow`` command: one entry point for every tier operation (``tierflow --help``)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from tierflow.cli_archive import archive_app, query_cmd
+from tierflow.cli_hot import events_app, hot_app
+from tierflow.cli_tiers import tiers_app
+from tierflow.cli_warehouse import warehouse_app
+from tierflow.config import Settings
+from tierflow.errors import TierflowError
+
+app = typer.Typer(
+    name="tierflow",
+    help="Tiered storage for the lending database: hot (Redis), warm (MySQL), archive (Parquet on S3), "
+    "warehouse (Redshift/dbt).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="The MySQL source database.", no_args_is_help=True)
+policy_app = typer.Typer(help="The tier policy (include/tiers.yaml).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(policy_app, name="policy")
+app.add_typer(tiers_app, name="tiers")
+app.add_typer(hot_app, name="hot")
+app.add_typer(events_app, name="events")
+app.add_typer(archive_app, name="archive")
+app.command("query")(query_cmd)
+app.add_typer(warehouse_app, name="warehouse")
+
+console = Console()
+err_console = Console(stderr=True)
+
+PolicyOption = Annotated[
+    Path | None,
+    typer.Option("--policy", help="Tier policy file [env TIERFLOW_POLICY, default include/tiers.yaml]."),
+]
+
+
+def settings(policy: Path | None = None) -> Settings:
+    s = Settings.from_env()
+    return s.with_(policy_path=policy) if policy else s
+
+
+def parse_as_of(value: str | None) -> datetime:
+    """``--as-of`` accepts YYYY-MM-DD or an ISO timestamp; default: now."""
+    if value is None:
+        return datetime.now().replace(microsecond=0)
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD) or ISO timestamp") from None
+
+
+@db_app.command("init")
+def db_init(
+    recreate: Annotated[bool, typer.Option(help="Drop and recreate the database first.")] = False,
+) -> None:
+    """Create the source database (TIERFLOW_MYSQL_URL) and apply sql/mysql/*.sql."""
+    from tierflow.stores import mysql
+
+    s = settings()
+    tables = mysql.init_schema(s.mysql_url, recreate=recreate)
+    console.print(f"schema applied to {mysql.database_of(s.mysql_url)}: {len(tables)} tables")
+
+
+@policy_app.command("check")
+def policy_check(
+    policy: PolicyOption = None,
+    offline: Annotated[bool, typer.Option(help="Skip the check against the live MySQL schema.")] = False,
+) -> None:
+    """Validate the tier policy (and its tables and columns against live MySQL); print it."""
+    from tierflow.policy import check_against_schema, load_policy
+    from tierflow.stores import mysql
+
+    s = settings(policy)
+    pol = load_policy(s.policy_path)
+    if not offline:
+        check_against_schema(pol, mysql.columns_by_table(s.mysql_url))
+    from rich.table import Table
+
+    table = Table(title=f"Tier policy {s.policy_path}", show_lines=False)
+    for col in (
+        "table",
+        "time column",
+        "hot (days)",
+        "warm (days)",
+        "archive",
+        "retention",
+        "PII",
+        "warehouse",
+    ):
+        table.add_column(col)
+    for t in pol.tables.values():
+        table.add_row(
+            t.name,
+            t.time_column,
+            str(t.hot_window_days or "-"),
+            str(t.warm_window_days),
+            f"{t.archive.partition_by}/{t.archive.compression or pol.archive.compression}"
+            if t.archive.enabled
+            else "off",
+            f"{t.archive.retention_years:g}y",
+            ", ".join(f"{c}:{v.value}" for c, v in t.archive.pii.items()) or "-",
+            "yes" if t.warehouse else "no",
+        )
+    console.print(table)
+    console.print(
+        f"database caps: soft {pol.database.soft_cap_gb:g} GB, hard {pol.database.hard_cap_gb:g} GB; "
+        f"archive {pol.archive.format}/{pol.archive.compression}, SSE {pol.archive.sse}, "
+        f"storage class {pol.archive.storage_class}"
+    )
+    console.print(
+        "[green]policy OK[/green]" + (" (offline)" if offline else " (checked against live schema)")
+    )
+
+
+@app.command("seed")
+def seed_cmd(
+    scale: Annotated[str, typer.Option(help="tiny | small | medium | large")] = "small",
+    years: Annotated[int, typer.Option(min=1, max=10, help="Years of history.")] = 3,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same data.")] = 42,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Last day of data (YYYY-MM-DD).")] = None,
+    recreate: Annotated[bool, typer.Option(help="Drop and recreate the database first.")] = True,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    publish_events: Annotated[
+        bool, typer.Option(help="Publish the hot window's rows as events for `tierflow hot consume`.")
+    ] = False,
+) -> None:
+    """Fill the source database with a deterministic, realistic multi-year lending dataset."""
+    from tierflow.seed import SCALES, seed_database
+
+    if scale not in SCALES:
+        raise typer.BadParameter(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+    end = parse_as_of(as_of).date() if as_of else date.today()
+    report = seed_database(
+        settings().mysql_url,
+        scale=scale,
+        years=years,
+        seed=seed,
+        as_of=end,
+        recreate=recreate,
+        progress=progress,
+        console=console,
+    )
+    console.print(report.render())
+    if publish_events:
+        from tierflow.events import publish_hot_window
+        from tierflow.policy import load_policy
+
+        s = settings()
+        published = publish_hot_window(s.mysql_url, s.redis_url, load_policy(s.policy_path), end)
+        console.print(
+            "published hot-window events: "
+            + ", ".join(f"{table} {count:,}" for table, count in published.items())
+        )
+
+
+@app.command("config")
+def config_cmd() -> None:
+    """Print the effective settings (passwords masked)."""
+    for key, value in settings().redacted().items():
+        console.print(f"{key:18} {value}")
+
+
+def main() -> None:
+    try:
+        app()
+    except TierflowError as exc:
+        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

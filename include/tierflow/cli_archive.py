@@ -1,0 +1,224 @@
+"""``tierflow archive ...`` (plan, run, restore, verify, lifecycle, ddl) and ``tierflow query``."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+archive_app = typer.Typer(
+    help="The archive tier: cold MySQL rows to verified Parquet on S3, restore on demand.",
+    no_args_is_help=True,
+)
+
+TablesOption = Annotated[
+    list[str] | None, typer.Option("--table", "-t", help="Table (repeatable); default: all archived.")
+]
+AsOfOption = Annotated[
+    str | None, typer.Option("--as-of", help="Judge windows as of this date (YYYY-MM-DD); default now.")
+]
+PolicyOption = Annotated[Path | None, typer.Option("--policy", help="Tier policy file.")]
+
+
+def _ctx(policy: Path | None):
+    from tierflow.cli import settings
+    from tierflow.policy import load_policy
+
+    s = settings(policy)
+    return s, load_policy(s.policy_path)
+
+
+@archive_app.command("plan")
+def plan_cmd(tables: TablesOption = None, as_of: AsOfOption = None, policy: PolicyOption = None) -> None:
+    """Preview per table: cutoff, rows, bytes, partitions and estimated time. Changes nothing."""
+    from rich.table import Table
+
+    from tierflow.archive.ops import plan_archive
+    from tierflow.cli import console, parse_as_of
+
+    s, pol = _ctx(policy)
+    plans = plan_archive(s, tables=tables, as_of=parse_as_of(as_of), policy=pol)
+    out = Table(title="archive plan")
+    for col in ("table", "cutoff", "rows", "est. bytes", "partitions", "first", "last", "est. s"):
+        out.add_column(col, justify="right" if col not in {"table", "cutoff"} else "left")
+    for p in plans:
+        out.add_row(
+            p.table,
+            f"{p.cutoff:%Y-%m-%d %H:%M}",
+            f"{p.rows:,}",
+            f"{p.bytes:,}",
+            str(p.partitions),
+            p.first or "-",
+            p.last or "-",
+            f"{p.est_seconds:.1f}",
+        )
+    console.print(out)
+
+
+@archive_app.command("run")
+def run_cmd(
+    tables: TablesOption = None,
+    as_of: AsOfOption = None,
+    max_runtime: Annotated[
+        str | None, typer.Option(help="Stop cleanly after this long (90s, 15m, 2h).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would move; change nothing.")
+    ] = False,
+    batch_rows: Annotated[int | None, typer.Option(min=1, help="Rows per batch (default: policy).")] = None,
+    lock_wait: Annotated[float, typer.Option(help="Seconds to wait for another run's table lock.")] = 0,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    gate: Annotated[bool, typer.Option(help="Validate each batch with its GX suite.")] = True,
+    policy: PolicyOption = None,
+) -> None:
+    """Archive cold rows: select, gate, write, verify, then delete (children before parents)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from tierflow.archive import parse_duration, run_archive
+    from tierflow.cli import console, err_console, parse_as_of
+
+    s, pol = _ctx(policy)
+    bar = Progress(
+        TextColumn("{task.description:<22}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:>10} rows/s"),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=not progress or dry_run,
+        transient=False,
+    )
+    tasks: dict[str, int] = {}
+
+    def on_start(table: str, total: int) -> None:
+        tasks[table] = bar.add_task(table, total=max(total, 1), rate="-")
+
+    def on_rows(table: str, n: int) -> None:
+        task_id = tasks[table]
+        bar.advance(task_id, n)
+        task = bar.tasks[task_id]
+        rate = task.completed / task.elapsed if task.elapsed else 0
+        bar.update(task_id, rate=f"{rate:,.0f}")
+
+    with bar:
+        summary = run_archive(
+            s,
+            tables=tables,
+            as_of=parse_as_of(as_of),
+            policy=pol,
+            max_runtime=parse_duration(max_runtime),
+            dry_run=dry_run,
+            batch_rows=batch_rows,
+            lock_wait=lock_wait,
+            progress=on_rows,
+            on_table_start=on_start,
+        )
+    console.print(summary.render())
+    if not summary.ok:
+        for line in summary.errors():
+            err_console.print(f"[bold red]error:[/bold red] {line}", highlight=False)
+        sys.exit(1)
+
+
+@archive_app.command("restore")
+def restore_cmd(
+    table: Annotated[str, typer.Option("--table", "-t", help="Table to restore into MySQL.")],
+    start: Annotated[str, typer.Option("--from", help="First day (YYYY-MM-DD), inclusive.")],
+    end: Annotated[str, typer.Option("--to", help="Last day (YYYY-MM-DD), inclusive.")],
+    policy: PolicyOption = None,
+) -> None:
+    """Copy archived rows back into MySQL (existing primary keys are skipped); recorded in the ledger."""
+    from tierflow.archive.ops import restore
+    from tierflow.cli import console
+
+    s, pol = _ctx(policy)
+    try:
+        first, last = date.fromisoformat(start), date.fromisoformat(end)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    r = restore(s, table=table, start=first, end=last, policy=pol)
+    console.print(
+        f"restored {table} {first}..{last}: {r.rows_inserted:,} rows inserted, "
+        f"{r.rows_skipped:,} already present, from {r.objects} object(s) in {r.seconds:.1f}s"
+    )
+
+
+@archive_app.command("verify")
+def verify_cmd(tables: TablesOption = None, policy: PolicyOption = None) -> None:
+    """Re-check every ledger entry against the store and MySQL; exit 1 on any problem."""
+    from tierflow.archive.ops import verify_archive
+    from tierflow.cli import console, err_console
+
+    s, pol = _ctx(policy)
+    report = verify_archive(s, tables=tables, policy=pol)
+    console.print(f"checked {report.entries} ledger entries, {report.objects} objects, {report.rows:,} rows")
+    for line in report.pending:
+        console.print(f"[yellow]pending[/yellow] {line}", highlight=False)
+    for line in report.problems:
+        err_console.print(f"[bold red]problem[/bold red] {line}", highlight=False)
+    if not report.ok:
+        sys.exit(1)
+    console.print("[green]archive verified[/green]")
+
+
+@archive_app.command("lifecycle")
+def lifecycle_cmd(
+    apply: Annotated[bool, typer.Option("--apply", help="Put the rules on the bucket.")] = False,
+    policy: PolicyOption = None,
+) -> None:
+    """Print (or apply) S3 lifecycle rules from the policy's retention."""
+    import json
+
+    from tierflow.archive.ops import apply_lifecycle, lifecycle_rules
+    from tierflow.cli import console
+
+    s, pol = _ctx(policy)
+    rules = apply_lifecycle(s, pol) if apply else lifecycle_rules(s, pol)
+    console.print_json(json.dumps(rules))
+    if apply:
+        console.print(f"[green]{len(rules)} lifecycle rule(s) applied to {s.archive_uri}[/green]")
+
+
+@archive_app.command("ddl")
+def ddl_cmd(tables: TablesOption = None, policy: PolicyOption = None) -> None:
+    """Write Athena/Glue DDL for each archived table into sql/athena/."""
+    from tierflow.catalog import write_ddl
+    from tierflow.cli import console
+
+    s, pol = _ctx(policy)
+    for path in write_ddl(s, pol, tables=tables):
+        console.print(f"wrote {path}")
+
+
+def query_cmd(
+    sql: Annotated[str, typer.Argument(help='SQL over the archive, e.g. "SELECT count(*) FROM loans".')],
+    output: Annotated[str, typer.Option(help="table | csv | json")] = "table",
+    limit: Annotated[int, typer.Option(help="Rows to print at most.")] = 50,
+) -> None:
+    """Run SQL over the archived Parquet with DuckDB (the local Athena stand-in)."""
+    from rich.table import Table
+
+    from tierflow.cli import console, settings
+    from tierflow.query import run_query
+
+    result = run_query(sql, settings())
+    if output == "csv":
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(result.slice(0, limit), sys.stdout.buffer)
+        return
+    rows = result.slice(0, limit).to_pylist()
+    if output == "json":
+        import json
+
+        print(json.dumps(rows, default=str))
+        return
+    out = Table(title=f"{result.num_rows:,} row(s)")
+    for name in result.column_names:
+        out.add_column(name)
+    for row in rows:
+        out.add_row(*("" if v is None else str(v) for v in row.values()))
+    console.print(out)

@@ -1,0 +1,404 @@
+"""Row-change events for the hot tables: the envelope, its validation, and publishing from MySQL.
+
+An event says "this row of this hot table now looks like this" (or is gone). Its ``version`` is the
+row's change column (else its time column) in microseconds, so applying an event twice, or an older
+one after a newer one, changes nothing: that is what makes the at-least-once consumer exact.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Union
+
+from tierflow.errors import TierflowError
+from tierflow.log import get_logger
+from tierflow.policy import Policy, TablePolicy
+
+log = get_logger(__name__)
+
+OPS = ("upsert", "delete")
+
+
+class EventError(TierflowError):
+    """An event that cannot be applied; the consumer dead-letters it with this message as reason."""
+
+
+@dataclass(frozen=True)
+class HotTableSpec:
+    """What the hot tier needs from a table: how to find the customer and which fields it reads."""
+
+    customer_sql: str  # SQL expression giving the customer id, alias ``t`` for the table
+    join_sql: str = ""  # extra join needed to reach the customer
+    fields: tuple[tuple[str, type | tuple[type, ...]], ...] = ()
+
+
+# The hot tables the hot tier knows how to keep; the policy decides their windows.
+HOT_TABLE_SPECS: dict[str, HotTableSpec] = {
+    "loan_transactions": HotTableSpec(
+        "t.customer_id", fields=(("amount", (str, int, float)), ("status", str), ("txn_type", str))
+    ),
+    "loans": HotTableSpec("t.customer_id", fields=(("status", str), ("principal", (str, int, float)))),
+    "communications": HotTableSpec("t.customer_id", fields=(("status", str), ("channel", str))),
+    "communication_events": HotTableSpec(
+        "c.customer_id",
+        join_sql="JOIN `communications` c ON c.id = t.communication_id",
+        fields=(("event_type", str), ("communication_id", int)),
+    ),
+    "user_device_apps": HotTableSpec("t.customer_id", fields=(("category", str),)),
+}
+
+
+@dataclass(frozen=True)
+class Event:
+    """One row change. ``ts`` is the row's time column (epoch seconds): it places it in the window."""
+
+    table: str
+    op: str
+    pk: int
+    customer_id: int
+    version: int
+    ts: float
+    row: dict[str, Any]
+    # The row as compact JSON when it arrived that way (see parse_event): saves re-encoding it.
+    row_text: str | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def id(self) -> str:
+        return f"{self.table}:{self.pk}:{self.version}"
+
+    def to_json(self) -> bytes:
+        return json.dumps(
+            {
+                "id": self.id,
+                "table": self.table,
+                "op": self.op,
+                "pk": self.pk,
+                "customer_id": self.customer_id,
+                "version": self.version,
+                "row": self.row,
+            },
+            default=_json_default,
+            separators=(",", ":"),
+        ).encode()
+
+
+def row_json(row: dict[str, Any]) -> str:
+    """A row as stored in the hot tier: the same text whether it came from MySQL or from an event."""
+    return json.dumps(row, default=_json_default, separators=(",", ":"))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    raise TypeError(f"cannot encode {type(value).__name__} in an event")
+
+
+def epoch_seconds(moment: datetime) -> float:
+    """Naive datetimes are UTC (MySQL DATETIME columns hold UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def epoch_micros(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+def event_from_row(table: TablePolicy, row: dict[str, Any], customer_id: int, op: str = "upsert") -> Event:
+    """The event for one MySQL row of a hot table (``row`` as read with column names)."""
+    moment = _as_datetime(row[table.time_column])
+    if moment is None:
+        raise EventError(
+            f"{table.name}.{table.time_column} of row {row.get(table.primary_key)} is not a datetime"
+        )
+    changed = _as_datetime(row.get(table.change_column)) if table.change_column else None
+    return Event(
+        table=table.name,
+        op=op,
+        pk=int(row[table.primary_key]),
+        customer_id=int(customer_id),
+        version=epoch_micros(changed or moment),
+        ts=epoch_seconds(moment),
+        row={k: v for k, v in row.items() if k != "_customer_id"},
+    )
+
+
+def parse_event(payload: bytes | str, policy: Policy) -> Event:
+    """Decode and validate one event; raise EventError naming what is wrong (the dead-letter reason)."""
+    try:
+        doc = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise EventError(f"bad JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise EventError(f"bad envelope: expected a JSON object, got {type(doc).__name__}")
+    if "table" not in doc:
+        raise EventError("missing key 'table'")
+    table_name = doc["table"]
+    if not isinstance(table_name, str) or table_name not in HOT_TABLE_SPECS:
+        raise EventError(f"unknown table {table_name!r}; hot tables: {', '.join(HOT_TABLE_SPECS)}")
+    table = policy.tables.get(table_name)
+    if table is None or not table.hot_window_days:
+        raise EventError(f"unknown table {table_name!r}: it has no hot window in the policy")
+    for key in ("op", "pk", "customer_id", "version", "row"):
+        if key not in doc:
+            raise EventError(f"missing key {key!r}")
+    if doc["op"] not in OPS:
+        raise EventError(f"wrong type: op is {doc['op']!r}, expected one of {', '.join(OPS)}")
+    for key in ("pk", "customer_id", "version"):
+        value = doc[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise EventError(f"wrong type: {key} is {value!r}, expected a non-negative integer")
+    row = doc["row"]
+    if not isinstance(row, dict):
+        raise EventError(f"wrong type: row is {type(row).__name__}, expected an object")
+    moment = _as_datetime(row.get(table.time_column))
+    if moment is None:
+        raise EventError(
+            f"missing key or wrong type: row.{table.time_column} is {row.get(table.time_column)!r}, "
+            "expected an ISO timestamp"
+        )
+    if doc["op"] == "upsert":
+        for name, kinds in HOT_TABLE_SPECS[table_name].fields:
+            if name not in row:
+                raise EventError(f"missing key row.{name} for {table_name}")
+            value = row[name]
+            if not isinstance(value, kinds) or isinstance(value, bool):
+                raise EventError(f"wrong type: row.{name} is {value!r} in {table_name}")
+            if name in ("amount", "principal"):
+                try:
+                    float(value)
+                except ValueError:
+                    raise EventError(f"wrong type: row.{name} is {value!r}, not a number") from None
+    return Event(
+        table=table_name,
+        op=doc["op"],
+        pk=doc["pk"],
+        customer_id=doc["customer_id"],
+        version=doc["version"],
+        ts=epoch_seconds(moment),
+        row=row,
+        row_text=_compact_row_text(payload, doc),
+    )
+
+
+def _compact_row_text(payload: bytes | str, doc: dict[str, Any]) -> str | None:
+    """The row's own JSON text inside ``payload``, when it is already what ``row_json`` writes.
+
+    Safe when "row" is the envelope's last key and every other value is a scalar: then the first
+    ``,"row":`` is the envelope's (inside a JSON string its quotes would be escaped). Text with
+    a space after a separator is left for re-encoding: the hot tier stores compact JSON only.
+    """
+    if not isinstance(payload, bytes) or list(doc)[-1] != "row":
+        return None
+    if any(isinstance(v, dict | list) for k, v in doc.items() if k != "row"):
+        return None
+    start = payload.find(b',"row":{')
+    if start < 0 or not payload.endswith(b"}}"):
+        return None
+    raw = payload[start + 7 : -1]
+    if b'", "' in raw or b'": ' in raw or b", " in raw:
+        return None
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return None
+
+
+_EPOCH_NAIVE = datetime(1970, 1, 1)
+
+
+class FastDecoder:
+    """The consumer's decode path: validation in C (msgspec typed decoding) and the row kept as the
+    payload's own bytes, with no Event built.
+
+    Accepts only what ``parse_event`` accepts; anything it cannot vouch for returns None, and the
+    caller asks ``parse_event`` (which either accepts it or names the dead-letter reason). A unit
+    test checks the two agree.
+    """
+
+    def __init__(self, policy: Policy, table_numbers: dict[str, int]) -> None:
+        import msgspec
+
+        count = Annotated[int, msgspec.Meta(ge=0)]
+        self._envelope = msgspec.json.Decoder(
+            msgspec.defstruct(
+                "Envelope",
+                [
+                    ("table", str),
+                    ("op", str),
+                    ("pk", count),
+                    ("customer_id", count),
+                    ("version", count),
+                    ("row", msgspec.Raw),
+                ],
+            )
+        )
+        self._error = (msgspec.ValidationError, msgspec.DecodeError)
+        self._tables: dict[str, tuple] = {}
+        for table in hot_tables(policy):
+            if table.name not in table_numbers:
+                continue
+            fields = [
+                (name, kinds if isinstance(kinds, type) else Union[kinds])  # noqa: UP007
+                for name, kinds in HOT_TABLE_SPECS[table.name].fields
+            ]
+            numeric = tuple(n for n, _ in fields if n in ("amount", "principal"))
+            time_field = [("_t", str, msgspec.field(name=table.time_column))]
+            upsert = msgspec.json.Decoder(msgspec.defstruct(f"{table.name}_upsert", [*fields, *time_field]))
+            delete = msgspec.json.Decoder(msgspec.defstruct(f"{table.name}_delete", time_field))
+            self._tables[table.name] = (table_numbers[table.name], upsert, delete, numeric)
+
+    def decode(self, payload: bytes) -> tuple[int, int, str, str, str, str, bytes] | None:
+        """(customer_id, table no, op, pk, version, ts, row JSON) ready for the apply script, or None."""
+        try:
+            doc = self._envelope.decode(payload)
+            spec = self._tables.get(doc.table)
+            if spec is None or doc.op not in OPS:
+                return None
+            raw = bytes(doc.row)
+            if doc.op == "upsert":
+                row = spec[1].decode(raw)
+                for name in spec[3]:
+                    value = getattr(row, name)
+                    if isinstance(value, str):
+                        float(value)
+            else:
+                row = spec[2].decode(raw)
+            moment = datetime.fromisoformat(row._t)
+        except (*self._error, ValueError):
+            return None
+        # Whitespace next to a colon or an escape defeats the apply script's field patterns: store
+        # what row_json writes, as parse_event does. Tabs and newlines cannot be inside a JSON string.
+        if b": " in raw or b" :" in raw or b"\\" in raw or b"\n" in raw or b"\t" in raw or b"\r" in raw:
+            raw = row_json(json.loads(raw)).encode()
+        if moment.tzinfo is None:
+            ts = (moment - _EPOCH_NAIVE).total_seconds()  # what epoch_seconds gives, cheaper
+        else:
+            ts = moment.timestamp()
+        return (doc.customer_id, spec[0], doc.op, str(doc.pk), str(doc.version), f"{ts:.6f}", raw)
+
+
+def hot_tables(policy: Policy, names: Iterable[str] | None = None) -> list[TablePolicy]:
+    """The policy's hot tables (optionally only ``names``) that the hot tier knows how to keep."""
+    wanted = set(names or [])
+    tables = []
+    for table in policy.hot_tables:
+        if table.name not in HOT_TABLE_SPECS:
+            raise EventError(
+                f"{policy.source or 'policy'}: table {table.name!r} has a hot window but the hot tier "
+                f"has no layout for it; known: {', '.join(HOT_TABLE_SPECS)}"
+            )
+        if not wanted or table.name in wanted:
+            tables.append(table)
+    unknown = wanted - {t.name for t in policy.hot_tables}
+    if unknown:
+        raise EventError(
+            f"not hot tables: {', '.join(sorted(unknown))}; hot tables: "
+            f"{', '.join(t.name for t in policy.hot_tables)}"
+        )
+    return tables
+
+
+def read_hot_rows(
+    mysql_url: str,
+    table: TablePolicy,
+    since: datetime,
+    *,
+    by_change: bool = False,
+    chunk_rows: int = 5_000,
+) -> Iterator[Event]:
+    """Events for the rows of ``table`` whose time column (or change column) is at or after ``since``.
+
+    Streams with a server-side cursor in chunks, never the whole table at once.
+    """
+    import MySQLdb.cursors
+
+    from tierflow.stores import mysql
+
+    spec = HOT_TABLE_SPECS[table.name]
+    column = table.change_column if by_change and table.change_column else table.time_column
+    sql = (
+        f"SELECT t.*, {spec.customer_sql} AS _customer_id FROM {mysql.quote_ident(table.name)} t "
+        f"{spec.join_sql} WHERE t.{mysql.quote_ident(column)} >= %s"
+    )
+    with mysql.connection(mysql_url, cursorclass=MySQLdb.cursors.SSDictCursor) as conn:
+        cur = conn.cursor()
+        cur.execute(sql, (since,))
+        while rows := cur.fetchmany(chunk_rows):
+            for row in rows:
+                yield event_from_row(table, row, row["_customer_id"])
+
+
+def replay(
+    mysql_url: str,
+    stream: Any,
+    policy: Policy,
+    *,
+    as_of: datetime | None = None,
+    since: datetime | None = None,
+    tables: Iterable[str] | None = None,
+    batch: int = 1_000,
+) -> dict[str, int]:
+    """Publish the rows of the hot tables to ``stream``: those in the hot window, or changed since.
+
+    Returns {table: events published}.
+    """
+    moment = as_of or utc_now()
+    published: dict[str, int] = {}
+    for table in hot_tables(policy, tables):
+        start = since if since is not None else table.hot_cutoff(moment)
+        pending: list[Event] = []
+        count = 0
+        for event in read_hot_rows(mysql_url, table, start, by_change=since is not None):
+            pending.append(event)
+            if len(pending) >= batch:
+                stream.publish([e.to_json() for e in pending], [str(e.customer_id) for e in pending])
+                count += len(pending)
+                pending = []
+        if pending:
+            stream.publish([e.to_json() for e in pending], [str(e.customer_id) for e in pending])
+            count += len(pending)
+        published[table.name] = count
+        log.info("events_replayed", table=table.name, since=start.isoformat(), events=count)
+    return published
+
+
+def publish_hot_window(mysql_url: str, stream: Any, policy: Policy, as_of: date | datetime) -> dict[str, int]:
+    """Publish every row in the hot window as of ``as_of`` (a day means its end): what the seed
+    generator calls. ``stream`` is a Stream, or a redis:// URL for the policy's events stream.
+    Returns {table: events published}."""
+    if isinstance(stream, str):
+        from tierflow.stores import redis as redis_store
+        from tierflow.stream import RedisStream
+
+        stream = RedisStream(redis_store.client(stream), policy.hot.events_stream)
+    moment = as_of if isinstance(as_of, datetime) else datetime.combine(as_of, datetime.max.time())
+    return replay(mysql_url, stream, policy, as_of=moment)

@@ -1,0 +1,224 @@
+"""The hot-tier consumer: reads events in batches, applies them, acks them, dead-letters bad ones.
+
+At-least-once delivery made exact by the store: entries read but not acked (the consumer was killed)
+are reclaimed with XAUTOCLAIM and applied again, which changes nothing that was already applied.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from tierflow.events import EventError, FastDecoder, parse_event, row_json
+from tierflow.hot.store import DEAD_LETTER_SUFFIX, HotStore, summarise
+from tierflow.log import get_logger
+from tierflow.stream import Message
+
+log = get_logger(__name__)
+
+
+@dataclass
+class ConsumerStats:
+    batches: int = 0
+    events: int = 0
+    applied: int = 0
+    skipped: int = 0
+    dead_lettered: int = 0
+    reclaimed: int = 0
+    seconds: float = 0.0
+    stopped_by: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        rate = self.events / self.seconds if self.seconds else 0.0
+        return {
+            "batches": self.batches,
+            "events": self.events,
+            "applied": self.applied,
+            "skipped": self.skipped,
+            "dead_lettered": self.dead_lettered,
+            "reclaimed": self.reclaimed,
+            "seconds": round(self.seconds, 3),
+            "events_per_s": round(rate),
+            "stopped_by": self.stopped_by,
+        }
+
+
+class HotConsumer:
+    """One member of the consumer group that keeps the hot tier current."""
+
+    def __init__(
+        self,
+        store: HotStore,
+        stream: Any,
+        *,
+        batch: int = 1_000,
+        block_ms: int = 1_000,
+        reclaim_idle_ms: int = 30_000,
+        reclaim_every_s: float = 10.0,
+        dead_letter_stream: str | None = None,
+    ) -> None:
+        self.store = store
+        self.stream = stream
+        self.batch = batch
+        self.block_ms = block_ms
+        self.reclaim_idle_ms = reclaim_idle_ms
+        self.reclaim_every_s = reclaim_every_s
+        self.dead_letter_stream = dead_letter_stream or (store.policy.hot.events_stream + DEAD_LETTER_SUFFIX)
+        self.stats = ConsumerStats()
+        self._stopping = False
+        self._last_reclaim = float("-inf")
+        self._decoder = FastDecoder(store.policy, store.table_numbers())
+
+    def stop(self, *_: Any) -> None:
+        """Finish the batch in hand, ack it, and return (the SIGTERM/SIGINT handler)."""
+        self._stopping = True
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+
+    def prepare(
+        self, messages: list[Message]
+    ) -> tuple[list[tuple[int, list[tuple]]], list[tuple[Message, str]]]:
+        """Decode and validate a batch (CPU only): the ops to apply grouped by customer, in the
+        apply script's form, and the dead letters with their reasons."""
+        decode = self._decoder.decode
+        by_customer: dict[int, list[tuple]] = {}
+        dead: list[tuple[Message, str]] = []
+        for message in messages:
+            op = decode(message.payload)
+            if op is None:
+                # not for the fast path: the full parser accepts it, or says why not
+                try:
+                    event = parse_event(message.payload, self.store.policy)
+                except EventError as exc:
+                    dead.append((message, str(exc)))
+                    continue
+                row = event.row_text or row_json(event.row)
+                op = (
+                    event.customer_id,
+                    self.store.table_number(event.table),
+                    event.op,
+                    str(event.pk),
+                    str(event.version),
+                    f"{event.ts:.6f}",
+                    row,
+                )
+            ops = by_customer.get(op[0])
+            if ops is None:
+                by_customer[op[0]] = ops = []
+            ops.append(op[1:])
+        return list(by_customer.items()), dead
+
+    def commit(
+        self, messages: list[Message], plans: list[tuple[int, list[tuple]]], dead: list[tuple[Message, str]]
+    ) -> dict:
+        """Apply a prepared batch, then dead-letter and ack it (Redis only)."""
+        result = summarise(self.store.run(lambda pipe: self.store.queue_packed(pipe, plans)))
+        # Only once the batch is applied: dead letters, then the ack. A crash before this point
+        # leaves the batch pending, to be reclaimed and applied again (a no-op where it landed).
+        pipe = self.store.client.pipeline(transaction=False)
+        for message, reason in dead:
+            pipe.xadd(
+                self.dead_letter_stream,
+                {"reason": reason, "source_id": message.id, "payload": message.payload},
+                maxlen=100_000,
+                approximate=True,
+            )
+        if dead:
+            pipe.execute()
+            pipe = self.store.client.pipeline(transaction=False)
+        self.stream.ack([m.id for m in messages], pipe=pipe)
+        pipe.execute()
+        self.stats.batches += 1
+        self.stats.events += len(messages)
+        self.stats.applied += result["applied"]
+        self.stats.skipped += result["skipped"]
+        self.stats.dead_lettered += len(dead)
+        for _, reason in dead:
+            log.warning("event_dead_lettered", reason=reason)
+        return result
+
+    def process(self, messages: list[Message]) -> dict[str, int]:
+        """Apply one batch, dead-letter what cannot be applied, then ack all of it."""
+        return self.commit(messages, *self.prepare(messages))
+
+    def fetch(self, block_ms: int | None = None, in_flight: Future | None = None) -> list[Message]:
+        """Stale pending entries when a reclaim is due (after the batch in flight is acked, so it
+        is never reclaimed by its own consumer), else new entries."""
+        now = time.monotonic()
+        if now - self._last_reclaim >= self.reclaim_every_s:
+            if in_flight is not None:
+                in_flight.result()
+            self._last_reclaim = now
+            stale = self.stream.reclaim(self.reclaim_idle_ms, self.batch)
+            if stale:
+                self.stats.reclaimed += len(stale)
+                log.info("events_reclaimed", count=len(stale))
+                self._last_reclaim = float("-inf")  # there may be more
+                return stale
+        return self.stream.read(self.batch, self.block_ms if block_ms is None else block_ms)
+
+    def poll_once(self, block_ms: int | None = None) -> int:
+        """Fetch one batch and process it; return how many entries it had."""
+        messages = self.fetch(block_ms)
+        if messages:
+            self.process(messages)
+        return len(messages)
+
+    def run(self, *, max_events: int | None = None, until_idle: bool = False) -> ConsumerStats:
+        """Consume until stopped, until ``max_events`` are processed, or (``until_idle``) until a
+        read comes back empty.
+
+        Two stages overlap: while batch N is applied and acked (a worker thread, waiting on Redis),
+        batch N+1 is read and decoded. Batch N+1 is applied only after batch N is acked.
+        """
+        started = time.monotonic()
+        seen = 0
+        in_flight: Future | None = None
+        log.info("hot_consumer_started", stream=self.stream.name, batch=self.batch)
+        try:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hot-apply") as pool:
+                while True:
+                    if self._stopping:
+                        self.stats.stopped_by = "signal"
+                        break
+                    if max_events is not None and seen >= max_events:
+                        self.stats.stopped_by = "count"
+                        break
+                    messages = self.fetch(in_flight=in_flight)
+                    prepared = self.prepare(messages) if messages else None
+                    if in_flight is not None:
+                        in_flight.result()
+                        in_flight = None
+                    if prepared is not None:
+                        seen += len(messages)
+                        in_flight = pool.submit(self.commit, messages, *prepared)
+                    elif until_idle:
+                        self.stats.stopped_by = "idle"
+                        break
+                if in_flight is not None:
+                    in_flight.result()
+        finally:
+            self.stats.seconds = time.monotonic() - started
+            log.info("hot_consumer_stopped", **self.stats.as_dict())
+        return self.stats
+
+
+def dead_letters(client: Any, stream: str, count: int = 100) -> list[dict[str, str]]:
+    """The latest dead-lettered events with their reasons, newest first."""
+    out = []
+    for entry_id, fields in client.xrevrange(stream, count=count):
+        item = {k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()}
+        item["id"] = entry_id.decode()
+        out.append(item)
+    return out
+
+
+def describe(stats: ConsumerStats) -> str:
+    return json.dumps(stats.as_dict())

@@ -1,0 +1,509 @@
+"""The hot tier's Redis layout per customer, its one write path (a Lua script) and its one read.
+
+Per customer ``c`` and hot table ``T`` (keys share the hash tag ``{c}``, so they stay on one
+Redis Cluster slot): ``tierflow:hot:{c}:T`` hash pk -> row JSON, ``tierflow:hot:{c}:T:idx`` sorted set pk by
+time, ``tierflow:hot:{c}:ver`` hash "T:pk" -> applied version, ``tierflow:hot:{c}:features`` hash of figures.
+Every write goes through ``APPLY_LUA``: versioned upserts, trimming to the window, features recomputed
+from the stored entries (never incremented), TTLs refreshed. So replays and redeliveries are no-ops.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from tierflow.events import Event, epoch_seconds, hot_tables, row_json, utc_now
+from tierflow.log import get_logger
+from tierflow.policy import Policy
+
+log = get_logger(__name__)
+
+PREFIX = "tierflow:hot:"
+RECONCILE_KEY = "tierflow:hot:reconcile:last"
+DEAD_LETTER_SUFFIX = ":dead"
+DAY = 86_400
+
+# One call applies the ops of a chunk of customers (each customer's keys share one hash tag).
+# KEYS: each customer's ``ver`` key; the script derives the customer's other keys from it.
+# ARGV[1]: "now|ttl|full|name=window_s,name=window_s,..." (full=1: trim every table and recompute
+#          every feature; otherwise only the tables the ops touch).
+# ARGV[2]: the ops grouped by customer, as one flat MessagePack array (decoded in C by cmsgpack):
+#          customer no (KEYS index), table no (0 = none), op, pk, version, ts, row JSON; repeated.
+# Few, large arguments on purpose: the client's cost is per argument, not per byte, and Lua's
+# string handling is slow next to cmsgpack.
+# Returns "applied,skipped,changed keys,features changed,customers changed".
+APPLY_LUA = r"""
+local now, ttl, full_all, spec = string.match(ARGV[1], '^([^|]*)|([^|]*)|([^|]*)|(.*)$')
+now = tonumber(now); ttl = tonumber(ttl); full_all = full_all == '1'
+-- per-table constants, built once per call (Lua string building is the slow part of this script)
+local names, windows, index_of, idx_suffix, day_suffix = {}, {}, {}, {}, {}
+for name, window in string.gmatch(spec, '([%w_]+)=(%d+)') do
+  local i = #names + 1
+  names[i] = name; windows[i] = tonumber(window); index_of[name] = i
+  idx_suffix[i] = name .. ':idx'
+  day_suffix[i] = tostring(math.floor(windows[i] / 86400)) .. 'd'
+end
+local owners = {amount_paid_ = 'loan_transactions', failed_payments_ = 'loan_transactions',
+                apps_ = 'user_device_apps', open_loans_ = 'loans',
+                bounced_communications_ = 'communications'}
+local applied, skipped, changed_keys, features_changed, customers_changed = 0, 0, 0, 0, 0
+local owner_cache = {}
+local function owner_of(k)
+  local owner = owner_cache[k]
+  if owner == nil then
+    owner = false
+    for prefix, table_name in pairs(owners) do
+      if string.sub(k, 1, #prefix) == prefix then owner = table_name end
+    end
+    owner_cache[k] = owner
+  end
+  return owner
+end
+-- Stored rows are compact JSON written by the consumer (json.dumps, separators ",", ":"), so a
+-- field is found by pattern; inside a JSON string a quote is escaped, so '"key":"' cannot match
+-- there. Much cheaper than cjson.decode, which builds a table per row.
+local function field(raw, key) return string.match(raw, '"' .. key .. '":"([^"]*)"') end
+local function number(raw, key) return string.match(raw, '"' .. key .. '":"?(%-?[%d%.]+)') end
+
+local function open_customer(ver)
+  local base = string.sub(ver, 1, -4)
+  return {ver = ver, base = base, feat = base .. 'features', tables = {}}
+end
+-- a customer's table, its key names built only when first needed
+local function tbl(c, i)
+  local t = c.tables[i]
+  if not t then
+    t = {name = names[i], window = windows[i], days = day_suffix[i], rows = c.base .. names[i],
+         idx = c.base .. idx_suffix[i], changed = false, touched = false, filled = false}
+    c.tables[i] = t
+  end
+  return t
+end
+
+local function apply_op(c, tno, op, pk, vtext, ts, row)
+  local v = tonumber(vtext)
+  local t = tbl(c, tno)
+  t.touched = true
+  local vfield = t.name .. ':' .. pk
+  local cur = tonumber(redis.call('HGET', c.ver, vfield) or '-1')
+  if op == 'evict' then
+    -- reconciliation removing an entry MySQL no longer has; a newer write wins
+    if cur >= 0 and cur <= v then
+      redis.call('HDEL', t.rows, pk); redis.call('ZREM', t.idx, pk); redis.call('HDEL', c.ver, vfield)
+      t.changed = true; applied = applied + 1
+    else
+      skipped = skipped + 1
+    end
+  elseif cur >= v then
+    skipped = skipped + 1
+  elseif op == 'delete' then
+    redis.call('HDEL', t.rows, pk); redis.call('ZREM', t.idx, pk); redis.call('HSET', c.ver, vfield, vtext)
+    t.changed = true; applied = applied + 1
+  elseif tonumber(ts) < now - t.window then
+    skipped = skipped + 1
+  else
+    redis.call('HSET', t.rows, pk, row); redis.call('ZADD', t.idx, ts, pk)
+    redis.call('HSET', c.ver, vfield, vtext)
+    t.changed = true; t.filled = true; applied = applied + 1
+  end
+end
+
+local function close_customer(c)
+  -- trim entries that left their window (every table when full, else the touched ones)
+  for i = 1, #names do
+    local t = c.tables[i]
+    if full_all or (t and t.touched) then
+      t = tbl(c, i)
+      local old = redis.call('ZRANGEBYSCORE', t.idx, '-inf', '(' .. (now - t.window))
+      for s = 1, #old, 1000 do
+        local part = {}
+        for j = s, math.min(s + 999, #old) do
+          part[#part + 1] = old[j]
+          redis.call('HDEL', c.ver, t.name .. ':' .. old[j])
+        end
+        redis.call('HDEL', t.rows, unpack(part)); redis.call('ZREM', t.idx, unpack(part))
+        t.changed = true
+      end
+    end
+  end
+  -- an entry written just now is inside its window, so it survived the trim: no need to look
+  local any = false
+  for _, t in pairs(c.tables) do if t.filled then any = true end end
+  if not any then
+    local idx_keys = {}
+    for i = 1, #names do idx_keys[i] = tbl(c, i).idx end
+    any = redis.call('EXISTS', unpack(idx_keys)) > 0
+  end
+  -- features, recomputed from the stored entries of the tables that changed (never incremented)
+  local flat_old = redis.call('HGETALL', c.feat)
+  local old = {}
+  for i = 1, #flat_old, 2 do old[flat_old[i]] = flat_old[i + 1] end
+  local full = full_all or #flat_old == 0
+  -- the table to recompute from, or nil when its features stand
+  local function redo(name)
+    local i = index_of[name]
+    if not i then return nil end
+    if full then return tbl(c, i) end
+    local t = c.tables[i]
+    if t and t.changed then return t end
+    return nil
+  end
+  local comms_i, events_i = index_of['communications'], index_of['communication_events']
+  local redo_bounced = redo('communications') or redo('communication_events')
+  local f = {}
+  for k, val in pairs(old) do
+    local owner = owner_of(k)
+    local keep
+    if owner == 'communications' then keep = not redo_bounced else keep = owner and not redo(owner) end
+    if keep then f[k] = val end
+  end
+  local t = redo('loan_transactions')
+  if t then
+    local paid, failed = 0, 0
+    for _, raw in ipairs(redis.call('HVALS', t.rows)) do
+      local status, kind = field(raw, 'status'), field(raw, 'txn_type')
+      if status == 'success' and (kind == 'emi_payment' or kind == 'prepayment') then
+        paid = paid + (tonumber(number(raw, 'amount')) or 0)
+      elseif status == 'failed' then
+        failed = failed + 1
+      end
+    end
+    f['amount_paid_' .. t.days] = string.format('%.2f', paid)
+    f['failed_payments_' .. t.days] = tostring(failed)
+  end
+  t = redo('user_device_apps')
+  if t then
+    local counts, total = {}, 0
+    for _, raw in ipairs(redis.call('HVALS', t.rows)) do
+      local k = 'apps_' .. tostring(field(raw, 'category')) .. '_' .. t.days
+      counts[k] = (counts[k] or 0) + 1
+      total = total + 1
+    end
+    for k, n in pairs(counts) do f[k] = tostring(n) end
+    f['apps_total_' .. t.days] = tostring(total)
+  end
+  t = redo('loans')
+  if t then
+    local open = 0
+    for _, raw in ipairs(redis.call('HVALS', t.rows)) do
+      local status = field(raw, 'status')
+      if status == 'approved' or status == 'disbursed' then open = open + 1 end
+    end
+    f['open_loans_' .. t.days] = tostring(open)
+  end
+  if redo_bounced then
+    local bounced, n = {}, 0
+    if comms_i then
+      for _, raw in ipairs(redis.call('HVALS', tbl(c, comms_i).rows)) do
+        if field(raw, 'status') == 'bounced' then bounced[number(raw, 'id')] = true end
+      end
+    end
+    if events_i then
+      for _, raw in ipairs(redis.call('HVALS', tbl(c, events_i).rows)) do
+        if field(raw, 'event_type') == 'bounced' then bounced[number(raw, 'communication_id')] = true end
+      end
+    end
+    for _ in pairs(bounced) do n = n + 1 end
+    f['bounced_communications_' .. day_suffix[comms_i or events_i]] = tostring(n)
+  end
+  local feat_changed = 0
+  if not any then
+    if #flat_old > 0 then redis.call('DEL', c.feat); feat_changed = 1 end
+  else
+    local set, gone = {}, {}
+    for k, val in pairs(f) do
+      if old[k] ~= val then set[#set + 1] = k; set[#set + 1] = val end
+    end
+    for k in pairs(old) do
+      if f[k] == nil then gone[#gone + 1] = k end
+    end
+    if #set > 0 then redis.call('HSET', c.feat, unpack(set)) end
+    if #gone > 0 then redis.call('HDEL', c.feat, unpack(gone)) end
+    if #set > 0 or #gone > 0 then feat_changed = 1 end
+  end
+  -- TTLs: a key lives one day longer than the longest window after its last write
+  local changed = 0
+  for _, tb in pairs(c.tables) do
+    if tb.changed then
+      changed = changed + 1
+      redis.call('EXPIRE', tb.rows, ttl); redis.call('EXPIRE', tb.idx, ttl)
+    end
+  end
+  if any and (changed > 0 or feat_changed > 0) then
+    redis.call('EXPIRE', c.ver, ttl); redis.call('EXPIRE', c.feat, ttl)
+  end
+  changed_keys = changed_keys + changed
+  features_changed = features_changed + feat_changed
+  if changed > 0 or feat_changed > 0 then customers_changed = customers_changed + 1 end
+end
+
+local ops = cmsgpack.unpack(ARGV[2])
+local current, current_no = nil, nil
+for i = 1, #ops, 7 do
+  local no = ops[i]
+  if no ~= current_no then
+    if current then close_customer(current) end
+    current, current_no = open_customer(KEYS[no]), no
+  end
+  local tno = ops[i + 1]
+  if tno > 0 then
+    apply_op(current, tno, ops[i + 2], ops[i + 3], ops[i + 4], ops[i + 5], ops[i + 6])
+  end
+end
+if current then close_customer(current) end
+return applied .. ',' .. skipped .. ',' .. changed_keys .. ',' .. features_changed .. ',' .. customers_changed
+"""
+
+# KEYS: features, then (rows hash, idx zset) per hot table. Returns {features as a flat list,
+# then per table its rows newest first}. A script rather than a pipeline: one command to send and
+# parse instead of eleven, which is most of a lookup's client time.
+READ_LUA = r"""
+local out = {redis.call('HGETALL', KEYS[1])}
+for i = 2, #KEYS, 2 do
+  local order = redis.call('ZREVRANGE', KEYS[i + 1], 0, -1)
+  if #order > 0 then
+    out[#out + 1] = redis.call('HMGET', KEYS[i], unpack(order))
+  else
+    out[#out + 1] = {}
+  end
+end
+return out
+"""
+
+# Customers per script call: bounds how long one call holds Redis (lookups wait behind it).
+CUSTOMERS_PER_CALL = 64
+
+
+def customer_keys(customer_id: int | str, tables: Iterable[str]) -> list[str]:
+    base = f"{PREFIX}{{{customer_id}}}:"
+    keys = [base + "ver", base + "features"]
+    for name in tables:
+        keys.extend((base + name, base + name + ":idx"))
+    return keys
+
+
+class HotStore:
+    """The hot tier on one Redis: apply events, read a customer's view, budget and trim memory."""
+
+    def __init__(self, client: Any, policy: Policy, *, clock: Callable[[], datetime] = utc_now) -> None:
+        self.client = client
+        self.policy = policy
+        self.clock = clock
+        self.tables = hot_tables(policy)
+        self.table_names = [t.name for t in self.tables]
+        self._table_no = {name: i + 1 for i, name in enumerate(self.table_names)}
+        self._spec = ",".join(f"{t.name}={t.hot_window_days * DAY}" for t in self.tables)
+        self.ttl_seconds = (max(t.hot_window_days for t in self.tables) + 1) * DAY
+        self._sha: str | None = None
+        self._read_sha: str | None = None
+
+    # writes -------------------------------------------------------------------------------------
+
+    def _head(self, full: bool) -> str:
+        return f"{epoch_seconds(self.clock()):.6f}|{self.ttl_seconds}|{int(full)}|{self._spec}"
+
+    def queue_customers(self, pipe: Any, plans: list[tuple[int, list[tuple]]], *, full: bool = False) -> int:
+        """Queue APPLY calls on ``pipe`` for (customer, ops) plans, ops as (table, op, pk, version, ts,
+        row JSON), CUSTOMERS_PER_CALL customers per call. ``full`` trims every table and recomputes
+        every feature, not only those of the tables the ops touch. Returns calls queued."""
+        table_no = self._table_no
+        # numbers as text: Lua would print a 16-digit version with 14 significant digits
+        packed = [
+            (
+                customer_id,
+                [
+                    (table_no[table], op, str(pk), str(version), f"{ts:.6f}", row)
+                    for table, op, pk, version, ts, row in ops
+                ],
+            )
+            for customer_id, ops in plans
+        ]
+        return self.queue_packed(pipe, packed, full=full)
+
+    def queue_packed(self, pipe: Any, plans: list[tuple[int, list[tuple]]], *, full: bool = False) -> int:
+        """``queue_customers`` for ops already in the script's form: (table no, op, pk, version, ts,
+        row JSON), every one but the table no as text (the consumer's fast path builds these)."""
+        import msgpack
+
+        sha, head, calls = self.script_sha(), self._head(full), 0
+        for start in range(0, len(plans), CUSTOMERS_PER_CALL):
+            keys: list[str] = []
+            flat: list[Any] = []
+            for no, (customer_id, ops) in enumerate(plans[start : start + CUSTOMERS_PER_CALL], 1):
+                keys.append(f"{PREFIX}{{{customer_id}}}:ver")
+                if not ops:
+                    flat.extend((no, 0, "", "", "", "", ""))
+                for op in ops:
+                    flat.append(no)
+                    flat.extend(op)
+            # use_bin_type=False: row bytes go as MessagePack raw strings, which cmsgpack reads
+            pipe.evalsha(sha, len(keys), *keys, head, msgpack.packb(flat, use_bin_type=False))
+            calls += 1
+        return calls
+
+    def table_numbers(self) -> dict[str, int]:
+        """The apply script's number for each hot table."""
+        return dict(self._table_no)
+
+    def table_number(self, table: str) -> int:
+        return self._table_no[table]
+
+    def queue_customer(self, pipe: Any, customer_id: int, ops: list[tuple], *, full: bool = False) -> None:
+        self.queue_customers(pipe, [(customer_id, ops)], full=full)
+
+    def script_sha(self) -> str:
+        if self._sha is None:
+            self._sha = self.client.script_load(APPLY_LUA)
+        return self._sha
+
+    def queue_events(self, pipe: Any, events: Iterable[Event]) -> int:
+        """Queue the events grouped by customer (one Lua call each); returns calls queued."""
+        by_customer: dict[int, list[tuple]] = {}
+        for e in events:
+            row = e.row_text or row_json(e.row)
+            by_customer.setdefault(e.customer_id, []).append((e.table, e.op, e.pk, e.version, e.ts, row))
+        return self.queue_customers(pipe, list(by_customer.items()))
+
+    def run(self, build: Callable[[Any], Any]) -> list[Any]:
+        """Build a pipeline of APPLY calls with ``build(pipe)`` and send it in one round trip.
+
+        Redis restarted (or SCRIPT FLUSH) forgets the script: load it again and resend. Resending
+        is safe because every APPLY is idempotent.
+        """
+        from redis.exceptions import NoScriptError
+
+        for attempt in range(2):
+            pipe = self.client.pipeline(transaction=False)
+            build(pipe)
+            results = pipe.execute(raise_on_error=False)
+            errors = [r for r in results if isinstance(r, Exception)]
+            if not errors:
+                return results
+            if attempt == 0 and all(isinstance(r, NoScriptError) for r in errors):
+                self._sha = None
+                continue
+            raise errors[0]
+        raise AssertionError("unreachable")
+
+    def apply(self, events: Iterable[Event]) -> dict[str, int]:
+        """Apply events now (one round trip); returns applied/skipped/changed_keys/features_changed."""
+        events = list(events)
+        return summarise(self.run(lambda pipe: self.queue_events(pipe, events)))
+
+    # reads --------------------------------------------------------------------------------------
+
+    def get_customer(self, customer_id: int) -> dict[str, Any]:
+        """The customer's whole hot view, newest first, read in one round trip (one script call)."""
+        from redis.exceptions import NoScriptError
+
+        keys = customer_keys(customer_id, self.table_names)
+        try:
+            reply = self.client.evalsha(self.read_sha(), len(keys) - 1, *keys[1:])
+        except NoScriptError:
+            self._read_sha = None
+            reply = self.client.evalsha(self.read_sha(), len(keys) - 1, *keys[1:])
+        flat = reply[0]
+        view: dict[str, Any] = {"customer_id": customer_id}
+        view["features"] = {_s(flat[i]): _number(_s(flat[i + 1])) for i in range(0, len(flat), 2)}
+        for name, rows in zip(self.table_names, reply[1:], strict=True):
+            view[name] = [json.loads(row) for row in rows if row]
+        return view
+
+    def read_sha(self) -> str:
+        if self._read_sha is None:
+            self._read_sha = self.client.script_load(READ_LUA)
+        return self._read_sha
+
+    # housekeeping -------------------------------------------------------------------------------
+
+    def apply_memory_budget(self) -> bool:
+        """Cap Redis at the policy's ``hot.max_memory_mb``, evicting the soonest-expiring hot keys.
+
+        Streams carry no TTL, so ``volatile-ttl`` never evicts unconsumed events. Managed Redis
+        (ElastiCache) refuses CONFIG SET: there the parameter group carries the same two settings.
+        """
+        import redis
+
+        try:
+            self.client.config_set("maxmemory", f"{self.policy.hot.max_memory_mb}mb")
+            self.client.config_set("maxmemory-policy", "volatile-ttl")
+        except redis.ResponseError as exc:
+            log.warning("hot_memory_budget_not_set", reason=str(exc))
+            return False
+        return True
+
+    def memory(self) -> dict[str, int]:
+        info = self.client.info("memory")
+        return {
+            "used_bytes": int(info["used_memory"]),
+            "budget_bytes": self.policy.hot.max_memory_mb * 1024 * 1024,
+        }
+
+    def customers(self, batch: int = 1_000) -> Iterable[int]:
+        """Every customer with a hot-tier entry (SCAN over the version hashes)."""
+        for key in self.client.scan_iter(match=f"{PREFIX}{{*}}:ver", count=batch):
+            text = _s(key)
+            yield int(text[text.index("{") + 1 : text.index("}")])
+
+    def table_stats(self) -> dict[str, dict[str, Any]]:
+        """Per hot table: customers (keys), entries, bytes, oldest and newest entry time (UTC)."""
+        stats = {
+            n: {"keys": 0, "entries": 0, "bytes": 0, "oldest": None, "newest": None} for n in self.table_names
+        }
+        ids = list(self.customers())
+        for start in range(0, len(ids), 500):
+            pipe = self.client.pipeline(transaction=False)
+            for cid in ids[start : start + 500]:
+                for name in self.table_names:
+                    base = f"{PREFIX}{{{cid}}}:{name}"
+                    pipe.zcard(base + ":idx")
+                    pipe.zrange(base + ":idx", 0, 0, withscores=True)
+                    pipe.zrange(base + ":idx", -1, -1, withscores=True)
+                    pipe.memory_usage(base)
+            reply = iter(pipe.execute())
+            for _cid in ids[start : start + 500]:
+                for name in self.table_names:
+                    card, first, last, size = next(reply), next(reply), next(reply), next(reply)
+                    s = stats[name]
+                    if card:
+                        s["keys"] += 1
+                        s["entries"] += card
+                        s["bytes"] += int(size or 0)
+                        lo, hi = first[0][1], last[0][1]
+                        s["oldest"] = lo if s["oldest"] is None else min(s["oldest"], lo)
+                        s["newest"] = hi if s["newest"] is None else max(s["newest"], hi)
+        for s in stats.values():
+            for k in ("oldest", "newest"):
+                if s[k] is not None:
+                    s[k] = datetime.fromtimestamp(s[k], UTC).replace(tzinfo=None).isoformat()
+        return stats
+
+    def last_reconcile(self) -> dict[str, Any] | None:
+        raw = self.client.get(RECONCILE_KEY)
+        return json.loads(raw) if raw else None
+
+
+def summarise(results: Iterable[Any]) -> dict[str, int]:
+    total = {"applied": 0, "skipped": 0, "changed_keys": 0, "features_changed": 0, "customers_changed": 0}
+    for r in results:
+        if isinstance(r, bytes | str):
+            text = r.decode() if isinstance(r, bytes) else r
+            for key, value in zip(total, text.split(","), strict=True):
+                total[key] += int(value)
+    return total
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _number(text: str) -> int | float | str:
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return text

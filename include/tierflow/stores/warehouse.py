@@ -1,0 +1,71 @@
+"""The warehouse: Redshift in production, PostgreSQL locally, behind one connection helper."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from tierflow.errors import ServiceUnavailable
+from tierflow.urls import parse, redact
+
+
+def is_redshift(url: str) -> bool:
+    return parse(url).scheme.startswith("redshift")
+
+
+def connect(url: str, *, database: str | None = None, autocommit: bool = False) -> Any:
+    """psycopg 3 for ``postgresql://``; redshift_connector for ``redshift://``."""
+    u = parse(url)
+    dbname = database or u.database or "dev"
+    if is_redshift(url):
+        import redshift_connector
+
+        conn = redshift_connector.connect(
+            host=u.host,
+            port=u.port or 5439,
+            database=dbname,
+            user=u.user,
+            password=u.password,
+        )
+        conn.autocommit = autocommit
+        return conn
+    import psycopg
+
+    try:
+        return psycopg.connect(
+            host=u.host,
+            port=u.port or 5432,
+            dbname=dbname,
+            user=u.user or "postgres",
+            password=u.password,
+            autocommit=autocommit,
+            connect_timeout=5,
+        )
+    except psycopg.OperationalError as exc:
+        raise ServiceUnavailable(
+            f"warehouse at {redact(url)} is not reachable ({str(exc).strip()}). "
+            "Start PostgreSQL (`make services`) or set TIERFLOW_WAREHOUSE_URL."
+        ) from None
+
+
+@contextmanager
+def connection(url: str, **kwargs: Any) -> Iterator[Any]:
+    conn = connect(url, **kwargs)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def ensure_database(url: str) -> None:
+    """Create the local warehouse database if missing (PostgreSQL only; Redshift is provisioned)."""
+    if is_redshift(url):
+        return
+    name = parse(url).database
+    if not name:
+        raise ValueError(f"the warehouse URL {redact(url)} names no database")
+    with connection(url, database="postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')

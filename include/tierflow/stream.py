@@ -1,0 +1,276 @@
+"""The event stream behind one interface: Redis Streams locally, Amazon Kinesis in production.
+
+A consumer reads a batch, applies it, then acks it; what is not acked is delivered again (Redis:
+pending entries reclaimed with XAUTOCLAIM; Kinesis: the checkpoint stays behind it).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from tierflow.log import get_logger
+
+log = get_logger(__name__)
+
+DEFAULT_GROUP = "hot-tier"
+DEFAULT_MAXLEN = 2_000_000
+
+
+@dataclass(frozen=True)
+class Message:
+    id: str
+    payload: bytes
+
+
+class Stream(Protocol):
+    """What producers and the hot-tier consumer need from a stream."""
+
+    name: str
+
+    def publish(self, payloads: list[bytes], keys: list[str] | None = None) -> list[str]: ...
+
+    def read(self, count: int, block_ms: int) -> list[Message]: ...
+
+    def ack(self, ids: list[str], pipe: Any | None = None) -> None: ...
+
+    def reclaim(self, min_idle_ms: int, count: int) -> list[Message]: ...
+
+    def lag(self) -> int | None: ...
+
+
+class RedisStream:
+    """A Redis stream read through a consumer group (created on first use, from the start)."""
+
+    def __init__(
+        self,
+        client: Any,
+        name: str,
+        *,
+        group: str = DEFAULT_GROUP,
+        consumer: str = "consumer-1",
+        maxlen: int = DEFAULT_MAXLEN,
+    ) -> None:
+        self.client = client
+        self.name = name
+        self.group = group
+        self.consumer = consumer
+        self.maxlen = maxlen
+        self._group_ready = False
+        self._reclaim_cursor = "0-0"
+
+    def ensure_group(self) -> None:
+        import redis
+
+        if self._group_ready:
+            return
+        try:
+            self.client.xgroup_create(self.name, self.group, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        # Join the group now, so operators (XINFO CONSUMERS) see a consumer before its first entry.
+        self.client.xgroup_createconsumer(self.name, self.group, self.consumer)
+        self._group_ready = True
+
+    def publish(self, payloads: list[bytes], keys: list[str] | None = None) -> list[str]:
+        pipe = self.client.pipeline(transaction=False)
+        for payload in payloads:
+            pipe.xadd(self.name, {"e": payload}, maxlen=self.maxlen, approximate=True)
+        return [i.decode() if isinstance(i, bytes) else i for i in pipe.execute()]
+
+    def read(self, count: int, block_ms: int) -> list[Message]:
+        import redis
+
+        self.ensure_group()
+        try:
+            reply = self.client.xreadgroup(
+                self.group, self.consumer, {self.name: ">"}, count=count, block=block_ms or None
+            )
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            # The stream was deleted (or Redis restarted empty): recreate the group and carry on.
+            self._group_ready = False
+            self.ensure_group()
+            return []
+        messages = []
+        for _, entries in reply or []:
+            for entry_id, fields in entries:
+                payload = fields.get(b"e")
+                if payload is None:
+                    messages.append(_message(entry_id, fields))
+                else:
+                    messages.append(Message(entry_id.decode(), payload))
+        return messages
+
+    def ack(self, ids: list[str], pipe: Any | None = None) -> None:
+        if ids:
+            (pipe or self.client).xack(self.name, self.group, *ids)
+
+    def reclaim(self, min_idle_ms: int, count: int) -> list[Message]:
+        """Take over entries another (crashed) consumer read but never acked."""
+        self.ensure_group()
+        reply = self.client.xautoclaim(
+            self.name,
+            self.group,
+            self.consumer,
+            min_idle_time=min_idle_ms,
+            start_id=self._reclaim_cursor,
+            count=count,
+        )
+        next_id, entries = reply[0], reply[1]
+        self._reclaim_cursor = next_id.decode() if isinstance(next_id, bytes) else next_id
+        # Entries deleted from the stream come back as None; they are simply gone.
+        return [_message(entry_id, fields) for entry_id, fields in entries if fields]
+
+    def lag(self) -> int | None:
+        self.ensure_group()
+        for group in self.client.xinfo_groups(self.name):
+            if _text(group["name"]) == self.group:
+                lag = group.get("lag")
+                return int(lag) if lag is not None else None
+        return None
+
+    def pending(self) -> int:
+        self.ensure_group()
+        return int(self.client.xpending(self.name, self.group)["pending"])
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _message(entry_id: Any, fields: dict) -> Message:
+    payload = fields.get(b"e", fields.get("e", b""))
+    return Message(_text(entry_id), payload if isinstance(payload, bytes) else str(payload).encode())
+
+
+class KinesisStream:
+    """An Amazon Kinesis data stream; the consumer's position per shard is checkpointed in Redis.
+
+    ``ack`` moves a shard's checkpoint to the highest acked sequence number (records of a shard are
+    applied in order), so after a crash the consumer resumes after the last applied batch. There are
+    no pending entries to reclaim: ``reclaim`` returns nothing and redelivery comes from the
+    checkpoint. Production would use enhanced fan-out (SubscribeToShard); here shards are polled.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        checkpoints: Any,
+        group: str = DEFAULT_GROUP,
+        endpoint_url: str | None = None,
+        region: str = "ap-south-1",
+        client: Any | None = None,
+        poll_interval_s: float = 0.2,
+    ) -> None:
+        import boto3
+
+        self.name = name
+        self.group = group
+        self.kinesis = client or boto3.client("kinesis", endpoint_url=endpoint_url, region_name=region)
+        self.checkpoints = checkpoints
+        self.checkpoint_key = f"tierflow:kinesis:checkpoint:{name}:{group}"
+        self.poll_interval_s = poll_interval_s
+        self._iterators: dict[str, str | None] = {}
+
+    def create(self, shards: int = 1) -> None:
+        """Create the stream if missing and wait until it is active (for tests and local runs)."""
+        try:
+            self.kinesis.create_stream(StreamName=self.name, ShardCount=shards)
+        except self.kinesis.exceptions.ResourceInUseException:
+            pass
+        self.kinesis.get_waiter("stream_exists").wait(
+            StreamName=self.name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50}
+        )
+
+    def publish(self, payloads: list[bytes], keys: list[str] | None = None) -> list[str]:
+        keys = keys or ["0"] * len(payloads)
+        ids: list[str] = []
+        for start in range(0, len(payloads), 500):  # PutRecords takes at most 500 records
+            records = [
+                {"Data": p, "PartitionKey": k}
+                for p, k in zip(payloads[start : start + 500], keys[start : start + 500], strict=True)
+            ]
+            reply = self.kinesis.put_records(StreamName=self.name, Records=records)
+            if reply.get("FailedRecordCount"):
+                failed = [r for r in reply["Records"] if "ErrorCode" in r]
+                raise RuntimeError(
+                    f"Kinesis stream {self.name}: {len(failed)} records were throttled or failed "
+                    f"({failed[0].get('ErrorCode')}); publish them again"
+                )
+            ids.extend(f"{r['ShardId']}/{r['SequenceNumber']}" for r in reply["Records"])
+        return ids
+
+    def _shards(self) -> list[str]:
+        shards = self.kinesis.list_shards(StreamName=self.name)["Shards"]
+        return [s["ShardId"] for s in shards]
+
+    def _iterator(self, shard: str) -> str | None:
+        if shard not in self._iterators:
+            done = self.checkpoints.hget(self.checkpoint_key, shard)
+            if done:
+                it = self.kinesis.get_shard_iterator(
+                    StreamName=self.name,
+                    ShardId=shard,
+                    ShardIteratorType="AFTER_SEQUENCE_NUMBER",
+                    StartingSequenceNumber=_text(done),
+                )
+            else:
+                it = self.kinesis.get_shard_iterator(
+                    StreamName=self.name, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+                )
+            self._iterators[shard] = it["ShardIterator"]
+        return self._iterators[shard]
+
+    def read(self, count: int, block_ms: int) -> list[Message]:
+        deadline = time.monotonic() + block_ms / 1000
+        while True:
+            messages: list[Message] = []
+            for shard in self._shards():
+                iterator = self._iterator(shard)
+                if iterator is None:
+                    continue
+                reply = self.kinesis.get_records(ShardIterator=iterator, Limit=min(count, 10_000))
+                self._iterators[shard] = reply.get("NextShardIterator")
+                messages.extend(
+                    Message(f"{shard}/{r['SequenceNumber']}", r["Data"]) for r in reply["Records"]
+                )
+            if messages or time.monotonic() >= deadline:
+                return messages
+            time.sleep(self.poll_interval_s)
+
+    def ack(self, ids: list[str], pipe: Any | None = None) -> None:
+        highest: dict[str, str] = {}
+        for message_id in ids:
+            shard, _, seq = message_id.partition("/")
+            if shard not in highest or int(seq) > int(highest[shard]):
+                highest[shard] = seq
+        if highest:
+            (pipe or self.checkpoints).hset(self.checkpoint_key, mapping=highest)
+
+    def reclaim(self, min_idle_ms: int, count: int) -> list[Message]:
+        return []
+
+    def lag(self) -> int | None:
+        return None
+
+
+def open_stream(
+    redis_client: Any,
+    policy: Any,
+    *,
+    consumer: str = "consumer-1",
+    kinesis_stream: str | None = None,
+    endpoint_url: str | None = None,
+    region: str = "ap-south-1",
+) -> RedisStream | KinesisStream:
+    """The events stream the policy names, on Redis; on Kinesis when ``kinesis_stream`` is given."""
+    if kinesis_stream:
+        return KinesisStream(
+            kinesis_stream, checkpoints=redis_client, endpoint_url=endpoint_url, region=region
+        )
+    return RedisStream(redis_client, policy.hot.events_stream, consumer=consumer)

@@ -1,0 +1,14 @@
+"""The warehouse tier: incremental load MySQL -> staging Parquet -> raw_audit -> gate -> raw, then
+dbt builds the marts in an audit slot and publish swaps them into ``analytics`` atomically.
+
+Modules: ``columns`` (MySQL -> warehouse/Arrow types), ``load`` (write-audit-publish of raw tables),
+``gates`` (GX suites run as SQL on the warehouse), ``dbt`` (runs dbt), ``publish`` (audit slot ->
+``analytics``), ``redshift`` (production COPY/MERGE through the Redshift Data API).
+"""
+
+RAW_SCHEMA = "raw"
+AUDIT_SCHEMA = "raw_audit"
+WATERMARKS_TABLE = "_tierflow_watermarks"
+PUBLICATIONS_TABLE = "_tierflow_publications"
+ANALYTICS_SCHEMA = "analytics"
+LOADED_AT = "_loaded_at"

@@ -1,0 +1,137 @@
+"""Quality gates that run as SQL on the warehouse: a staged ``raw_audit`` batch before it is merged
+into ``raw``, and each audit mart before it is published. Suites live in
+``expectations/warehouse/<table>.json`` and ``expectations/marts/<mart>.json`` (tierflow.quality).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from tierflow.quality import (
+    SAMPLE_SIZE,
+    ExpectationFailure,
+    QualityGateError,
+    load_suite,
+    suite_path,
+)
+from tierflow.urls import parse
+
+RAW_GATE = "warehouse"
+MART_GATE = "marts"
+
+_lock = threading.Lock()
+_context = None
+_sources: dict[str, Any] = {}
+_assets: dict[tuple[str, str, str], Any] = {}
+
+
+def sqlalchemy_url(warehouse_url: str) -> str:
+    """GX talks SQLAlchemy; Redshift speaks the PostgreSQL protocol, so one driver serves both."""
+    u = parse(warehouse_url)
+    port = u.port or (5439 if u.scheme.startswith("redshift") else 5432)
+    auth = u.user or "postgres"
+    if u.password:
+        from urllib.parse import quote
+
+        auth += ":" + quote(u.password, safe="")
+    return f"postgresql+psycopg2://{auth}@{u.host}:{port}/{u.database}"
+
+
+def _batch_definition(warehouse_url: str, schema: str, table: str):
+    """One ephemeral GX context per process; one SQL data source per warehouse; cached assets."""
+    global _context
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    if _context is None:
+        _context = gx.get_context(mode="ephemeral")
+        _context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    if warehouse_url not in _sources:
+        name = f"warehouse_{len(_sources)}"
+        _sources[warehouse_url] = _context.data_sources.add_postgres(
+            name, connection_string=sqlalchemy_url(warehouse_url)
+        )
+    key = (warehouse_url, schema, table)
+    if key not in _assets:
+        asset = _sources[warehouse_url].add_table_asset(
+            name=f"{schema}.{table}", table_name=table, schema_name=schema
+        )
+        _assets[key] = asset.add_batch_definition_whole_table("whole")
+    return _assets[key]
+
+
+def validate_table(
+    warehouse_url: str,
+    schema: str,
+    table: str,
+    suite,
+    *,
+    dataset: str,
+    key_column: str | None = None,
+    suite_file=None,
+) -> None:
+    """Validate the whole warehouse table ``schema.table``; raise QualityGateError naming each
+    failing expectation with sample values (and sample keys when ``key_column`` is given)."""
+    result_format: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
+    if key_column:
+        result_format = {
+            "result_format": "COMPLETE",
+            "unexpected_index_column_names": [key_column],
+            "partial_unexpected_count": SAMPLE_SIZE,
+        }
+    with _lock:
+        batch = _batch_definition(warehouse_url, schema, table).get_batch()
+        result = batch.validate(suite, result_format=result_format)
+    if result.success:
+        return
+    failures = []
+    for res in result.results:
+        if res.success:
+            continue
+        cfg = res.expectation_config
+        details = res.result or {}
+        kwargs = dict(cfg.kwargs)
+        exc_info = res.exception_info or {}
+        if exc_info.get("raised_exception"):
+            kwargs["error"] = str(exc_info.get("exception_message"))[:200]
+        keys = details.get("unexpected_index_list") or []
+        keys = [k.get(key_column, k) if isinstance(k, dict) else k for k in keys[:SAMPLE_SIZE]]
+        failures.append(
+            ExpectationFailure(
+                type=cfg.type,
+                column=cfg.kwargs.get("column"),
+                kwargs=kwargs,
+                unexpected_count=details.get("unexpected_count"),
+                sample_values=list(details.get("partial_unexpected_list") or [])[:SAMPLE_SIZE],
+                sample_keys=keys,
+            )
+        )
+    raise QualityGateError(dataset, failures, suite_file)
+
+
+def check_batch(warehouse_url: str, schema: str, table: str) -> None:
+    """The gate of a staged batch: ``expectations/warehouse/<table>.json`` on ``schema.table``."""
+    suite = load_suite(RAW_GATE, table)
+    key = (suite.meta or {}).get("key_column", "id")
+    validate_table(
+        warehouse_url,
+        schema,
+        table,
+        suite,
+        dataset=f"{schema}.{table}",
+        key_column=key,
+        suite_file=suite_path(RAW_GATE, table),
+    )
+
+
+def has_mart_suite(mart: str) -> bool:
+    return suite_path(MART_GATE, mart).is_file()
+
+
+def check_mart(warehouse_url: str, schema: str, mart: str) -> None:
+    """The gate of an audit mart: ``expectations/marts/<mart>.json`` on ``schema.mart``."""
+    suite = load_suite(MART_GATE, mart)
+    validate_table(
+        warehouse_url, schema, mart, suite, dataset=f"{schema}.{mart}", suite_file=suite_path(MART_GATE, mart)
+    )

@@ -1,0 +1,224 @@
+"""Atomic publish of the dbt marts: build into an audit slot, test there, then repoint ``analytics``.
+
+Two audit slots (``analytics_audit_blue`` / ``_green``, each with its ``_staging``/``_intermediate``
+schemas) take turns. A build always goes into the slot that ``analytics`` does NOT point at, so a
+half-built or failing mart is never visible. When dbt tests and the marts' GX suites pass, one
+transaction replaces every ``analytics.<mart>`` view to read the new slot and records the
+publication. Incremental models keep their state per slot, so a build costs the new data since that
+slot's last build; after a full refresh the other slot is primed with a copy of the incremental
+tables so it does not start from scratch.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tierflow.config import Settings
+from tierflow.errors import TierflowError
+from tierflow.log import get_logger
+from tierflow.paths import DBT_DIR
+from tierflow.warehouse import ANALYTICS_SCHEMA, PUBLICATIONS_TABLE, RAW_SCHEMA
+from tierflow.warehouse import dbt as dbt_runner
+from tierflow.warehouse.columns import quote
+from tierflow.warehouse.sql import qualified
+
+log = get_logger("tierflow.warehouse.publish")
+
+SLOTS = ("analytics_audit_blue", "analytics_audit_green")
+
+
+class PublishInProgress(TierflowError):
+    """Another build/publish holds the publish lock."""
+
+
+@dataclass
+class BuildReport:
+    slot: str
+    full_refresh: bool
+    published: list[str] = field(default_factory=list)
+    primed: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def publications_ddl() -> str:
+    return (
+        f"CREATE TABLE IF NOT EXISTS {qualified(RAW_SCHEMA, PUBLICATIONS_TABLE)} (\n"
+        "  published_at timestamp NOT NULL,\n"
+        "  slot varchar(128) NOT NULL,\n"
+        "  marts varchar(4096) NOT NULL,\n"
+        "  full_refresh boolean NOT NULL\n"
+        ")"
+    )
+
+
+def live_slot(conn) -> str | None:
+    """The slot ``analytics`` reads from (the latest publication), or None before the first one."""
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(RAW_SCHEMA)}")
+    conn.execute(publications_ddl())
+    row = conn.execute(
+        f"SELECT slot FROM {qualified(RAW_SCHEMA, PUBLICATIONS_TABLE)} "  # noqa: S608
+        "ORDER BY published_at DESC LIMIT 1"
+    ).fetchone()
+    return row[0] if row else None
+
+
+def next_slot(live: str | None) -> str:
+    return SLOTS[1] if live == SLOTS[0] else SLOTS[0]
+
+
+def build_slot(settings: Settings) -> str:
+    """The slot the next build writes into (never the live one)."""
+    from tierflow.stores import warehouse
+
+    warehouse.ensure_database(settings.warehouse_url)
+    with warehouse.connection(settings.warehouse_url) as conn:
+        slot = next_slot(live_slot(conn))
+        conn.commit()
+    return slot
+
+
+def _relation_exists(conn, schema: str, name: str) -> bool:
+    return bool(
+        conn.execute(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
+            (schema, name),
+        ).fetchone()
+    )
+
+
+def check_marts(settings: Settings, slot: str, manifest: dict) -> list[str]:
+    """Run each mart's GX suite (``expectations/marts/<mart>.json``) in the audit slot."""
+    from tierflow.warehouse import gates
+
+    checked = []
+    for rel in dbt_runner.project_relations(manifest):
+        if rel.schema_suffix == "" and gates.has_mart_suite(rel.name):
+            gates.check_mart(settings.warehouse_url, slot, rel.name)
+            checked.append(rel.name)
+    return checked
+
+
+def swap(settings: Settings, slot: str, manifest: dict, *, full_refresh: bool = False) -> list[str]:
+    """In ONE transaction: every ``analytics.<mart>`` view now reads ``<slot>.<mart>``."""
+    from tierflow.stores import warehouse
+
+    marts = [r for r in dbt_runner.project_relations(manifest) if r.schema_suffix == ""]
+    with warehouse.connection(settings.warehouse_url) as conn:
+        previous = live_slot(conn)
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(ANALYTICS_SCHEMA)}")
+        missing = [m.name for m in marts if not _relation_exists(conn, slot, m.name)]
+        if missing:
+            raise TierflowError(
+                f"cannot publish {slot}: marts {', '.join(missing)} were not built there; "
+                "run `tierflow warehouse build`"
+            )
+        published = []
+        for mart in marts:
+            conn.execute(f"DROP VIEW IF EXISTS {qualified(ANALYTICS_SCHEMA, mart.name)}")
+            conn.execute(
+                f"CREATE VIEW {qualified(ANALYTICS_SCHEMA, mart.name)} AS "  # noqa: S608
+                f"SELECT * FROM {qualified(slot, mart.name)}"
+            )
+            published.append(mart.name)
+        if previous and previous != slot:
+            # Marts that no longer exist in the project: their views go too.
+            stale = conn.execute(
+                "SELECT table_name FROM information_schema.views WHERE table_schema = %s",
+                (ANALYTICS_SCHEMA,),
+            ).fetchall()
+            for (name,) in stale:
+                definition = conn.execute(
+                    "SELECT view_definition FROM information_schema.views "
+                    "WHERE table_schema = %s AND table_name = %s",
+                    (ANALYTICS_SCHEMA, name),
+                ).fetchone()[0]
+                if name not in published and previous in (definition or ""):
+                    conn.execute(f"DROP VIEW {qualified(ANALYTICS_SCHEMA, name)}")
+        conn.execute(
+            f"INSERT INTO {qualified(RAW_SCHEMA, PUBLICATIONS_TABLE)} "  # noqa: S608
+            "(published_at, slot, marts, full_refresh) VALUES (now(), %s, %s, %s)",
+            (slot, ",".join(published)[:4096], full_refresh),
+        )
+        conn.commit()
+    log.info("published marts", slot=slot, marts=published)
+    return published
+
+
+def prime_other_slot(settings: Settings, slot: str, manifest: dict, *, force: bool) -> list[str]:
+    """Copy the incremental tables of ``slot`` into the other slot where missing (or ``force``),
+    so the next build there is incremental rather than a rebuild of all history."""
+    from tierflow.stores import warehouse
+
+    other = next_slot(slot)
+    primed = []
+    with warehouse.connection(settings.warehouse_url) as conn:
+        for rel in dbt_runner.project_relations(manifest):
+            if rel.materialized != "incremental":
+                continue
+            src_schema, dst_schema = slot + rel.schema_suffix, other + rel.schema_suffix
+            if not _relation_exists(conn, src_schema, rel.name):
+                continue
+            if _relation_exists(conn, dst_schema, rel.name) and not force:
+                continue
+            src, dst = qualified(src_schema, rel.name), qualified(dst_schema, rel.name)
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(dst_schema)}")
+            conn.execute(f"DROP TABLE IF EXISTS {dst} CASCADE")
+            conn.execute(f"CREATE TABLE {dst} (LIKE {src} INCLUDING ALL)")
+            conn.execute(f"INSERT INTO {dst} SELECT * FROM {src}")  # noqa: S608
+            primed.append(f"{dst_schema}.{rel.name}")
+        conn.commit()
+    return primed
+
+
+def build_and_publish(
+    settings: Settings, *, full_refresh: bool = False, project_dir: Path = DBT_DIR, threads: int | None = None
+) -> BuildReport:
+    """``dbt build`` into the idle slot, mart GX suites there, then the atomic swap."""
+    from tierflow.stores import warehouse
+
+    warehouse.ensure_database(settings.warehouse_url)
+    lock = warehouse.connect(settings.warehouse_url, autocommit=True)
+    try:
+        if not lock.execute("SELECT pg_try_advisory_lock(hashtext('tierflow.publish'))").fetchone()[0]:
+            raise PublishInProgress("another `tierflow warehouse build` is running; wait for it")
+        slot = build_slot(settings)
+        report = BuildReport(slot=slot, full_refresh=full_refresh)
+        # A private target dir: a dbt run elsewhere (Cosmos, a developer) cannot swap our manifest.
+        target = project_dir / "target" / f"tierflow_{slot}"
+        t0 = time.perf_counter()
+        args = ["build"] + (["--full-refresh"] if full_refresh else [])
+        dbt_runner.run_dbt(
+            args, settings.warehouse_url, slot, target_path=target, threads=threads, project_dir=project_dir
+        )
+        report.seconds["dbt_build"] = time.perf_counter() - t0
+        manifest = dbt_runner.load_manifest(target)
+        t0 = time.perf_counter()
+        check_marts(settings, slot, manifest)
+        report.seconds["gates"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        report.published = swap(settings, slot, manifest, full_refresh=full_refresh)
+        report.seconds["swap"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        report.primed = prime_other_slot(settings, slot, manifest, force=full_refresh)
+        report.seconds["prime"] = time.perf_counter() - t0
+    finally:
+        lock.close()
+    return report
+
+
+def publish_slot(
+    settings: Settings, slot: str, *, full_refresh: bool = False, project_dir: Path = DBT_DIR
+) -> BuildReport:
+    """Gate and publish a slot that dbt already built (the Airflow path, where Cosmos runs dbt)."""
+    manifest = dbt_runner.load_manifest(project_dir / "target")
+    report = BuildReport(slot=slot, full_refresh=full_refresh)
+    if slot not in SLOTS:
+        raise TierflowError(f"{slot!r} is not an audit slot ({', '.join(SLOTS)})")
+    t0 = time.perf_counter()
+    check_marts(settings, slot, manifest)
+    report.seconds["gates"] = time.perf_counter() - t0
+    report.published = swap(settings, slot, manifest, full_refresh=full_refresh)
+    report.primed = prime_other_slot(settings, slot, manifest, force=full_refresh)
+    return report

@@ -1,0 +1,1 @@
+"""Airflow glue for tierflow: hooks that turn Connections into tierflow settings, thin operators."""

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Create .venv and install tierflow with its pinned dependencies (OS build packages first).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+
+need_os=()
+command -v pkg-config >/dev/null 2>&1 || need_os+=(pkg-config)
+pkg-config --exists libmariadb 2>/dev/null || pkg-config --exists mysqlclient 2>/dev/null || need_os+=(libmariadb-dev)
+if [ ${#need_os[@]} -gt 0 ]; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "==> installing OS packages: ${need_os[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_os[@]}" >/dev/null
+  else
+    echo "error: missing OS packages: ${need_os[*]} (install them with your package manager, e.g. 'sudo apt-get install ${need_os[*]}')" >&2
+    exit 1
+  fi
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "==> creating .venv"
+  "$PYTHON" -m venv .venv
+fi
+if [ ! -x .venv/bin/uv ]; then
+  .venv/bin/pip install -q --disable-pip-version-check uv
+fi
+echo "==> installing requirements into .venv"
+.venv/bin/uv pip install --python .venv/bin/python -q -r requirements.txt -c constraints.txt
+.venv/bin/uv pip install --python .venv/bin/python -q --no-deps -e .

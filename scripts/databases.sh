@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Create tierflow's databases on the running services: the MySQL source schema, the warehouse
+# database, and Airflow's metadata database (migrated).
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+tierflow db init
+python - <<'PY'
+import os
+from tierflow.stores.warehouse import ensure_database
+from tierflow.urls import parse, redact
+ensure_database(os.environ["TIERFLOW_WAREHOUSE_URL"])
+meta = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+if meta.startswith("postgresql"):
+    ensure_database(meta.replace("+psycopg2", ""))
+print("warehouse and Airflow metadata databases ready")
+PY
+mkdir -p "$AIRFLOW_HOME"
+airflow db migrate >"$AIRFLOW_HOME/db-migrate.log" 2>&1 || { tail -30 "$AIRFLOW_HOME/db-migrate.log" >&2; exit 1; }
+echo "Airflow metadata database migrated"

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Make sure MySQL/MariaDB (3306), PostgreSQL (5432) and Redis (6379) answer on 127.0.0.1.
+# Uses running servers; starts installed ones; installs missing ones with apt-get when root;
+# otherwise stops and names exactly what to start.
+set -uo pipefail
+
+MYSQL_HOST=${MYSQL_HOST:-127.0.0.1}; MYSQL_PORT=${MYSQL_PORT:-3306}
+PG_HOST=${PG_HOST:-127.0.0.1}; PG_PORT=${PG_PORT:-5432}
+REDIS_HOST=${REDIS_HOST:-127.0.0.1}; REDIS_PORT=${REDIS_PORT:-6379}
+
+can_apt() { command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; }
+apt_updated=0
+apt_install() {
+  if ! can_apt; then return 1; fi
+  if [ $apt_updated = 0 ]; then apt-get update -qq >/dev/null; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+wait_port() {
+  for _ in $(seq 1 60); do port_open "$1" "$2" && return 0; sleep 0.5; done
+  return 1
+}
+fail() { echo "error: $*" >&2; exit 1; }
+
+ensure_mysql() {
+  if port_open "$MYSQL_HOST" "$MYSQL_PORT"; then echo "MySQL    up on $MYSQL_HOST:$MYSQL_PORT"; return; fi
+  if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ] && ! command -v mysqld >/dev/null 2>&1; then
+    echo "==> installing MariaDB server"
+    apt_install mariadb-server mariadb-client || fail "no MySQL on $MYSQL_HOST:$MYSQL_PORT; start one (e.g. 'sudo systemctl start mariadb') or set TIERFLOW_MYSQL_URL"
+  fi
+  echo "==> starting MariaDB"
+  mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
+  if [ ! -d /var/lib/mysql/mysql ]; then mariadb-install-db --user=mysql >/dev/null 2>&1 || true; fi
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd 2>/dev/null \
+    || (service mariadb start >/dev/null 2>&1) || true
+  wait_port "$MYSQL_HOST" "$MYSQL_PORT" || fail "MariaDB did not start; start it with 'start-stop-daemon --start --background --exec /usr/sbin/mariadbd'"
+  echo "MySQL    started on $MYSQL_HOST:$MYSQL_PORT"
+}
+
+ensure_postgres() {
+  if port_open "$PG_HOST" "$PG_PORT"; then echo "Postgres up on $PG_HOST:$PG_PORT"; return; fi
+  if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+    echo "==> installing PostgreSQL"
+    apt_install postgresql || fail "no PostgreSQL on $PG_HOST:$PG_PORT; start one (e.g. 'sudo systemctl start postgresql') or set TIERFLOW_WAREHOUSE_URL"
+  fi
+  echo "==> starting PostgreSQL"
+  ver=$(ls /etc/postgresql | sort -V | tail -1)
+  pg_ctlcluster --skip-systemctl-redirect "$ver" main start 2>/dev/null || service postgresql start >/dev/null 2>&1 || true
+  wait_port "$PG_HOST" "$PG_PORT" || fail "PostgreSQL did not start; start it with 'pg_ctlcluster $ver main start'"
+  echo "Postgres started on $PG_HOST:$PG_PORT"
+}
+
+ensure_redis() {
+  if port_open "$REDIS_HOST" "$REDIS_PORT"; then echo "Redis    up on $REDIS_HOST:$REDIS_PORT"; return; fi
+  if ! command -v redis-server >/dev/null 2>&1; then
+    echo "==> installing Redis"
+    apt_install redis-server || fail "no Redis on $REDIS_HOST:$REDIS_PORT; start one ('redis-server --daemonize yes') or set TIERFLOW_REDIS_URL"
+  fi
+  echo "==> starting Redis"
+  mkdir -p /var/lib/redis /var/log/redis 2>/dev/null || true
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/tierflow.log >/dev/null
+  wait_port "$REDIS_HOST" "$REDIS_PORT" || fail "Redis did not start; start it with 'redis-server --daemonize yes'"
+  echo "Redis    started on $REDIS_HOST:$REDIS_PORT"
+}
+
+ensure_mysql
+ensure_postgres
+ensure_redis
+
+# Bulk loads (seed, restore, benchmarks) thrash InnoDB's 128 MB default buffer pool: give the local
+# development server 1 GB. The setting is dynamic and applies to this running server only.
+if command -v mysql >/dev/null 2>&1; then
+  pool=$(mysql -h"$MYSQL_HOST" -P"$MYSQL_PORT" -uroot -N -e "SELECT @@innodb_buffer_pool_size" 2>/dev/null || echo 0)
+  if [ "${pool:-0}" -lt 1073741824 ] 2>/dev/null; then
+    mysql -h"$MYSQL_HOST" -P"$MYSQL_PORT" -uroot -e "SET GLOBAL innodb_buffer_pool_size = 1073741824" 2>/dev/null \
+      && echo "MySQL    innodb_buffer_pool_size raised to 1 GB for bulk loads"
+  fi
+fi

@@ -1,0 +1,397 @@
+"""Archive runs against real MariaDB and a file:// archive: types, PII, gate, drift, restore, lock."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from tierflow.archive import run_archive
+from tierflow.archive.ledger import Ledger
+from tierflow.archive.ops import restore, verify_archive
+from tierflow.config import Settings
+from tierflow.paths import DEFAULT_POLICY, PROJECT_ROOT
+from tierflow.policy import load_policy, parse_policy
+from tierflow.stores import mysql
+from tierflow.stores.objects import open_store
+
+AS_OF = datetime(2026, 6, 30)
+COLD_START = datetime(2024, 3, 1, 0, 0, 0, 123456)
+
+
+def make_rows(url: str, cold: int = 60, warm: int = 5, days: int = 3) -> None:
+    """One customer and loan; ``cold`` transactions spread over ``days`` days in 2024, ``warm`` recent."""
+    with mysql.connection(url, autocommit=True) as conn:
+        cur = conn.cursor()
+        cur.execute(
+            "INSERT INTO customers VALUES (1,'Asha Rao','9876543210','a@x.in','ABCDE1234F',"
+            "'1990-01-01','Pune','MH','verified','2024-01-01','2024-01-01')"
+        )
+        cur.execute(
+            "INSERT INTO loans VALUES (1,1,'bnpl',50000.00,18.50,12,'disbursed','2024-01-02',"
+            "'2024-01-02','2024-01-02',NULL,'2024-01-02','2024-01-02')"
+        )
+        rows = []
+        for i in range(cold + warm):
+            ts = (
+                COLD_START + timedelta(hours=i * 24 * days / max(cold, 1))
+                if i < cold
+                else (AS_OF - timedelta(days=3, minutes=i))
+            )
+            rows.append(
+                (
+                    i + 1,
+                    1,
+                    1,
+                    "emi_payment",
+                    Decimal(f"{1000 + i}.{i % 100:02d}"),
+                    "razorpay",
+                    f"ref{i}",
+                    "success",
+                    json.dumps({"n": i}),
+                    ts,
+                    ts,
+                )
+            )
+        cur.executemany(
+            "INSERT INTO loan_transactions (id, loan_id, customer_id, txn_type, amount, gateway, "
+            "gateway_ref, status, metadata, created_at, updated_at) "
+            "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+            rows,
+        )
+
+
+def mysql_rows(url: str, table: str = "loan_transactions") -> dict[int, tuple]:
+    with mysql.connection(url) as conn:
+        cur = conn.cursor()
+        cur.execute(f"SELECT id, amount, CAST(metadata AS CHAR), created_at, updated_at FROM {table}")
+        return {r[0]: (r[1], json.loads(r[2]) if r[2] else None, r[3], r[4]) for r in cur.fetchall()}
+
+
+def archive_rows(settings: Settings, table: str = "loan_transactions") -> list[tuple[int, tuple]]:
+    """Every row in every Parquet object of the table (orphans included: they would be duplicates)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    store = open_store(settings.archive_uri, endpoint_url=settings.aws_endpoint_url)
+    prefix = f"{mysql.database_of(settings.mysql_url)}/{table}/dt="
+    out = []
+    for obj in store.list(prefix):
+        if not obj.key.endswith(".parquet"):
+            continue
+        t = pq.read_table(pa.BufferReader(store.get_bytes(obj.key)))
+        for r in t.to_pylist():
+            meta = json.loads(r["metadata"]) if r.get("metadata") else None
+            out.append((r["id"], (r["amount"], meta, r["created_at"], r["updated_at"])))
+    return out
+
+
+def assert_union_equals(settings: Settings, original: dict[int, tuple]) -> None:
+    live = mysql_rows(settings.mysql_url)
+    archived = archive_rows(settings)
+    keys = [k for k, _ in archived]
+    assert len(keys) == len(set(keys)), "duplicate rows in the archive"
+    assert not set(keys) & set(live), "rows both in MySQL and in the archive"
+    union = {**live, **dict(archived)}
+    assert union == original
+
+
+@pytest.fixture
+def small_settings(mysql_url: str, file_archive_uri: str) -> Settings:
+    make_rows(mysql_url)
+    return Settings(mysql_url=mysql_url, archive_uri=file_archive_uri, policy_path=DEFAULT_POLICY)
+
+
+def test_archive_moves_cold_rows_with_exact_types(small_settings: Settings) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    original = mysql_rows(small_settings.mysql_url)
+    summary = run_archive(small_settings, tables=["loan_transactions"], as_of=AS_OF, batch_rows=25)
+    t = summary.tables[0]
+    assert summary.ok, summary.errors()
+    assert (t.rows, t.deleted, t.batches) == (60, 60, 3)
+    assert t.delete_fallbacks == 0  # every chunk went by the range delete
+    assert set(mysql_rows(small_settings.mysql_url)) == set(range(61, 66))  # warm rows stay
+    assert_union_equals(small_settings, original)
+
+    store = open_store(small_settings.archive_uri)
+    db = mysql.database_of(small_settings.mysql_url)
+    keys = [o.key for o in store.list(f"{db}/loan_transactions/")]
+    parquet = [k for k in keys if k.endswith(".parquet")]
+    assert {k.split("/")[2] for k in parquet} == {"dt=2024-03-01", "dt=2024-03-02", "dt=2024-03-03"}
+    assert sum(k.endswith(".json") for k in keys) == 3  # one manifest per batch
+    schema = pq.read_schema(pa.BufferReader(store.get_bytes(parquet[0])))
+    assert schema.field("id").type == pa.uint64()
+    assert schema.field("amount").type == pa.decimal128(14, 2)
+    assert schema.field("created_at").type == pa.timestamp("us")
+    assert schema.field("txn_type").type == pa.string()
+    assert schema.field("metadata").type == pa.string()
+    assert (
+        pq.ParquetFile(pa.BufferReader(store.get_bytes(parquet[0])))
+        .metadata.row_group(0)
+        .column(0)
+        .compression
+        == "ZSTD"
+    )
+
+    with Ledger(small_settings.mysql_url) as ledger:
+        entries = ledger.entries("loan_transactions")
+    assert [e.state for e in entries] == ["deleted"] * 3
+    assert sum(e.row_count for e in entries) == 60
+    assert all(e.checksum and e.schema_fingerprint and e.object_keys for e in entries)
+    assert verify_archive(small_settings, tables=["loan_transactions"]).ok
+
+    # rerun: nothing left to move, archive unchanged
+    again = run_archive(small_settings, tables=["loan_transactions"], as_of=AS_OF)
+    assert again.tables[0].rows == 0
+    assert_union_equals(small_settings, original)
+
+
+def test_pii_is_hashed_or_dropped_and_parents_wait_for_children(
+    mysql_url: str, file_archive_uri: str
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with mysql.connection(mysql_url, autocommit=True) as conn:
+        cur = conn.cursor()
+        for cid, pan in ((1, "ABCDE1234F"), (2, "ABCDE1234G")):
+            cur.execute(
+                "INSERT INTO customers VALUES (%s,'Old Name','9876543210','o@x.in',%s,'1970-01-01',"
+                "'Pune','MH','verified','2014-01-05','2014-01-05')",
+                (cid, pan),
+            )
+        # customer 2 still has a loan in MySQL: it must stay
+        cur.execute(
+            "INSERT INTO loans VALUES (1,2,'bnpl',100.00,10.00,3,'applied','2026-06-01',"
+            "NULL,NULL,NULL,'2026-06-01','2026-06-01')"
+        )
+    settings = Settings(mysql_url=mysql_url, archive_uri=file_archive_uri, policy_path=DEFAULT_POLICY)
+    summary = run_archive(settings, tables=["customers", "loans"], as_of=AS_OF)
+    assert summary.ok, summary.errors()
+    assert [t.table for t in summary.tables] == ["loans", "customers"]  # children first
+    with mysql.connection(mysql_url) as conn:
+        cur = conn.cursor()
+        cur.execute("SELECT id FROM customers")
+        assert [r[0] for r in cur.fetchall()] == [2]
+    store = open_store(file_archive_uri)
+    key = next(
+        o.key for o in store.list(f"{mysql.database_of(mysql_url)}/customers/") if o.key.endswith(".parquet")
+    )
+    t = pq.read_table(pa.BufferReader(store.get_bytes(key)))
+    assert "full_name" not in t.column_names
+    assert t.column("pan")[0].as_py() != "ABCDE1234F" and len(t.column("pan")[0].as_py()) == 64
+    assert t.column("date_of_birth").type == pa.date32()
+
+
+def test_row_updated_between_extract_and_delete_survives(small_settings: Settings, monkeypatch) -> None:
+    from tierflow.archive.run import TableArchiver
+
+    original = mysql_rows(small_settings.mysql_url)
+    real_delete = TableArchiver.delete
+
+    def delete_after_an_update(self, entry, rows):
+        with mysql.connection(small_settings.mysql_url, autocommit=True) as conn:
+            conn.cursor().execute(
+                "UPDATE loan_transactions SET amount = 1.00, updated_at = NOW(6) WHERE id = 7"
+            )
+        return real_delete(self, entry, rows)
+
+    monkeypatch.setattr(TableArchiver, "delete", delete_after_an_update)
+    summary = run_archive(small_settings, tables=["loan_transactions"], as_of=AS_OF)
+    t = summary.tables[0]
+    assert summary.ok and t.kept_changed == 1 and t.deleted == 59
+    assert t.delete_fallbacks == 1  # the chunk with the changed row took the per-key path
+    live = mysql_rows(small_settings.mysql_url)
+    assert live[7][0] == Decimal("1.00")  # the update survived
+    assert 7 not in {k for k, _ in archive_rows(small_settings)}  # stale copy left the archive
+    original[7] = live[7]
+    assert_union_equals(small_settings, original)
+    assert verify_archive(small_settings).ok
+    monkeypatch.setattr(TableArchiver, "delete", real_delete)
+    # the next run takes the updated row
+    run_archive(small_settings, tables=["loan_transactions"], as_of=AS_OF)
+    assert 7 not in mysql_rows(small_settings.mysql_url)
+    assert_union_equals(small_settings, original)
+
+
+def test_row_inserted_into_an_archived_key_range_is_not_deleted(
+    small_settings: Settings, monkeypatch
+) -> None:
+    """A cold row that appears inside a batch's key range after extraction was never archived."""
+    from tierflow.archive.run import TableArchiver
+
+    url = small_settings.mysql_url
+    with mysql.connection(url, autocommit=True) as conn:
+        cur = conn.cursor()
+        cur.execute("SELECT * FROM loan_transactions WHERE id = 30")
+        late_row = cur.fetchone()
+        cur.execute("DELETE FROM loan_transactions WHERE id = 30")
+    original = mysql_rows(url)
+    real_delete = TableArchiver.delete
+
+    def delete_after_an_insert(self, entry, rows):
+        if entry.key_min < 30 < entry.key_max:
+            with mysql.connection(url, autocommit=True) as conn:
+                marks = ", ".join(["%s"] * len(late_row))
+                conn.cursor().execute(f"INSERT INTO loan_transactions VALUES ({marks})", late_row)
+        return real_delete(self, entry, rows)
+
+    monkeypatch.setattr(TableArchiver, "delete", delete_after_an_insert)
+    summary = run_archive(small_settings, tables=["loan_transactions"], as_of=AS_OF)
+    t = summary.tables[0]
+    assert summary.ok and t.deleted == 59 and t.delete_fallbacks == 1
+    assert 30 in mysql_rows(url)  # the late row stays in MySQL ...
+    assert 30 not in {k for k, _ in archive_rows(small_settings)}  # ... and is not in the archive
+    assert_union_equals(small_settings, {**original, 30: mysql_rows(url)[30]})
+    assert verify_archive(small_settings).ok
+
+
+def test_suite_violation_deletes_nothing_of_the_batch_and_names_expectation(
+    small_settings: Settings, tmp_path: Path, monkeypatch
+) -> None:
+    suite = json.loads((PROJECT_ROOT / "expectations/archive/loan_transactions.json").read_text())
+    suite["expectations"].append(
+        {
+            "type": "expect_column_values_to_be_between",
+            "kwargs": {"column": "amount", "max_value": 1040},
+            "meta": {},
+        }
+    )
+    (tmp_path / "archive").mkdir()
+    (tmp_path / "archive/loan_transactions.json").write_text(json.dumps(suite))
+    monkeypatch.setenv("TIERFLOW_EXPECTATIONS_DIR", str(tmp_path))
+    before = mysql_rows(small_settings.mysql_url)
+    summary = run_archive(
+        small_settings, tables=["loan_transactions", "communications"], as_of=AS_OF, batch_rows=30
+    )
+    lt, comm = summary.tables
+    assert not summary.ok and lt.status == "failed" and comm.ok  # other tables unaffected
+    assert "expect_column_values_to_be_between" in lt.error and "'amount'" in lt.error
+    assert "1059" in lt.error or "sample" in lt.error
+    after = mysql_rows(small_settings.mysql_url)
+    # batch 1 (ids 1-30, amounts <= 1029.29) passed and moved; batch 2 failed: all of it stays
+    assert set(after) == set(range(31, 66))
+    assert {k for k, _ in archive_rows(small_settings)} == set(range(1, 31))
+    with Ledger(small_settings.mysql_url) as ledger:
+        states = [e.state for e in ledger.entries("loan_transactions")]
+    assert states == ["deleted", "failed"]
+    assert_union_equals(small_settings, before)
+
+
+def test_schema_drift_new_column_and_dropped_column(small_settings: Settings, tmp_path: Path) -> None:
+    from tierflow.query import run_query
+
+    url = small_settings.mysql_url
+    run_archive(
+        small_settings, tables=["loan_transactions"], as_of=AS_OF, batch_rows=1000
+    ).raise_for_failures()
+    with mysql.connection(url, autocommit=True) as conn:
+        cur = conn.cursor()
+        cur.execute("ALTER TABLE loan_transactions ADD COLUMN channel VARCHAR(16) NULL")
+        cur.execute("UPDATE loan_transactions SET channel = 'app', created_at = '2024-04-01' WHERE id = 61")
+    run_archive(small_settings, tables=["loan_transactions"], as_of=AS_OF).raise_for_failures()
+    with Ledger(url) as ledger:
+        prints = {e.schema_fingerprint for e in ledger.entries("loan_transactions")}
+    assert len(prints) == 2
+    result = run_query(
+        "SELECT count(*) AS n, count(channel) AS with_channel FROM loan_transactions", small_settings
+    ).to_pylist()
+    assert result == [{"n": 61, "with_channel": 1}]
+
+    with mysql.connection(url, autocommit=True) as conn:
+        cur = conn.cursor()
+        cur.execute("ALTER TABLE loan_transactions CHANGE gateway_ref gateway_reference VARCHAR(40) NOT NULL")
+        cur.execute("UPDATE loan_transactions SET created_at = '2024-04-02' WHERE id = 62")
+    summary = run_archive(small_settings, tables=["loan_transactions"], as_of=AS_OF)
+    assert summary.tables[0].status == "failed"
+    assert "gateway_ref" in summary.tables[0].error and "column_map" in summary.tables[0].error
+    assert 62 in mysql_rows(url)  # nothing moved
+
+    text = DEFAULT_POLICY.read_text().replace(
+        "archive: {partition_by: day, retention_years: 8}\n    warehouse: true",
+        "archive: {partition_by: day, retention_years: 8, column_map: {gateway_ref: gateway_reference}}"
+        "\n    warehouse: true",
+        1,
+    )
+    mapped = parse_policy(text)
+    summary = run_archive(small_settings, tables=["loan_transactions"], as_of=AS_OF, policy=mapped)
+    assert summary.ok, summary.errors()
+    assert 62 not in mysql_rows(url)
+
+
+def test_restore_then_archive_again_has_no_duplicates(small_settings: Settings) -> None:
+    original = mysql_rows(small_settings.mysql_url)
+    run_archive(small_settings, tables=["loan_transactions"], as_of=AS_OF).raise_for_failures()
+    result = restore(
+        small_settings, table="loan_transactions", start=COLD_START.date(), end=COLD_START.date()
+    )
+    assert result.rows_inserted == 20 and result.rows_skipped == 0
+    live = mysql_rows(small_settings.mysql_url)
+    assert set(range(1, 21)) <= set(live)
+    assert_union_equals(small_settings, original)
+    again = restore(small_settings, table="loan_transactions", start=COLD_START.date(), end=COLD_START.date())
+    assert again.rows_inserted == 0  # idempotent
+    with Ledger(small_settings.mysql_url) as ledger:
+        assert [e.state for e in ledger.entries("loan_transactions")].count("restored") == 2
+    assert verify_archive(small_settings).ok
+    run_archive(small_settings, tables=["loan_transactions"], as_of=AS_OF).raise_for_failures()
+    assert set(mysql_rows(small_settings.mysql_url)) == set(range(61, 66))
+    assert_union_equals(small_settings, original)
+
+
+def test_second_run_on_a_locked_table_leaves_it_alone(small_settings: Settings) -> None:
+    env = {
+        "TIERFLOW_MYSQL_URL": small_settings.mysql_url,
+        "TIERFLOW_ARCHIVE_URI": small_settings.archive_uri,
+        "TIERFLOW_ARCHIVE_PAUSE_AT": "extracted:4",
+        "PATH": "/usr/bin:/bin",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "tierflow.cli",
+        "archive",
+        "run",
+        "--table",
+        "loan_transactions",
+        "--as-of",
+        "2026-06-30",
+        "--no-progress",
+        "--no-gate",
+    ]
+    first = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    with Ledger(small_settings.mysql_url) as ledger:
+        while not ledger.entries("loan_transactions") and time.monotonic() < deadline:
+            time.sleep(0.2)
+    second = subprocess.run(
+        cmd, env={**env, "TIERFLOW_ARCHIVE_PAUSE_AT": ""}, capture_output=True, text=True, timeout=120
+    )
+    out1, err1 = first.communicate(timeout=120)
+    assert first.returncode == 0, err1
+    assert second.returncode == 1
+    assert "being archived by another run" in second.stderr
+    with Ledger(small_settings.mysql_url) as ledger:
+        runs = {e.run_id for e in ledger.entries("loan_transactions")}
+    assert len(runs) == 1
+    assert set(mysql_rows(small_settings.mysql_url)) == set(range(61, 66))
+
+
+def test_plan_changes_nothing(small_settings: Settings) -> None:
+    from tierflow.archive.ops import plan_archive
+
+    plans = plan_archive(
+        small_settings, tables=["loan_transactions"], as_of=AS_OF, policy=load_policy(DEFAULT_POLICY)
+    )
+    assert (plans[0].rows, plans[0].partitions, plans[0].first) == (60, 3, "2024-03-01")
+    with mysql.connection(small_settings.mysql_url) as conn:
+        cur = conn.cursor()
+        cur.execute("SHOW TABLES LIKE 'tierflow_archive_ledger'")
+        assert cur.fetchone() is None

@@ -1,0 +1,122 @@
+"""Seeded MySQL -> events -> consumer -> hot tier; reconciliation repairs drift and an empty Redis."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import pytest
+import redis
+from tierflow.events import publish_hot_window, replay
+from tierflow.hot.consumer import HotConsumer
+from tierflow.hot.reconcile import reconcile
+from tierflow.hot.store import RECONCILE_KEY, HotStore
+from tierflow.paths import DEFAULT_POLICY
+from tierflow.policy import load_policy
+from tierflow.stores import mysql
+from tierflow.stream import RedisStream
+
+AS_OF = datetime(2026, 6, 30, 23, 59, 59)
+POLICY = load_policy(DEFAULT_POLICY)
+
+
+def _customers_in_window(url: str) -> list[int]:
+    with mysql.connection(url) as conn:
+        cur = conn.cursor()
+        cur.execute(
+            "SELECT DISTINCT customer_id FROM loan_transactions WHERE created_at >= %s ORDER BY 1",
+            (AS_OF - timedelta(days=28),),
+        )
+        return [r[0] for r in cur.fetchall()]
+
+
+def _views(store: HotStore, ids: list[int]) -> dict[int, dict]:
+    return {cid: store.get_customer(cid) for cid in ids}
+
+
+@pytest.fixture
+def client(redis_url: str):
+    c = redis.Redis.from_url(redis_url)
+    yield c
+    c.close()
+
+
+def test_events_fill_the_hot_tier_and_reconcile_repairs_drift(
+    seeded_mysql_url: str, client, redis_server, redis_url: str
+) -> None:
+    store = HotStore(client, POLICY, clock=lambda: AS_OF)
+    stream = RedisStream(client, POLICY.hot.events_stream)
+    # what `tierflow seed --publish-events` calls: a redis:// URL means the policy's events stream
+    published = publish_hot_window(seeded_mysql_url, redis_url, POLICY, AS_OF.date())
+    assert published["loan_transactions"] > 0 and set(published) == {t.name for t in POLICY.hot_tables}
+    stats = HotConsumer(store, stream, block_ms=50).run(until_idle=True)
+    assert stats.events == sum(published.values()) and stats.dead_lettered == 0
+
+    # The consumer's result is what MySQL says: reconciliation finds nothing to repair.
+    first = reconcile(seeded_mysql_url, store)
+    assert first["drifted_keys"] == 0, first
+    assert first["customers"] > 0
+    assert json.loads(client.get(RECONCILE_KEY))["drifted_keys"] == 0
+
+    ids = _customers_in_window(seeded_mysql_url)
+    assert ids
+    with mysql.connection(seeded_mysql_url) as conn:
+        cur = conn.cursor()
+        cur.execute(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) "
+            "FROM loan_transactions WHERE customer_id = %s AND created_at >= %s",
+            (ids[0], AS_OF - timedelta(days=28)),
+        )
+        count, failed = cur.fetchone()
+    view = store.get_customer(ids[0])
+    assert len(view["loan_transactions"]) == count
+    assert view["features"]["failed_payments_28d"] == failed
+    healthy = _views(store, ids)
+
+    # Plant drift: a lost entry, a stale extra entry, corrupted features.
+    cid = ids[0]
+    lost = view["loan_transactions"][0]["id"]
+    client.hdel(f"tierflow:hot:{{{cid}}}:loan_transactions", lost)
+    client.zrem(f"tierflow:hot:{{{cid}}}:loan_transactions:idx", lost)
+    client.hdel(f"tierflow:hot:{{{cid}}}:ver", f"loan_transactions:{lost}")
+    client.hset(f"tierflow:hot:{{{cid}}}:user_device_apps", "999999999", json.dumps({"category": "x"}))
+    client.zadd(f"tierflow:hot:{{{cid}}}:user_device_apps:idx", {"999999999": AS_OF.timestamp() - 60})
+    client.hset(f"tierflow:hot:{{{cid}}}:ver", "user_device_apps:999999999", 1)
+    other = ids[-1]
+    client.hset(f"tierflow:hot:{{{other}}}:features", "amount_paid_28d", "123456789.00")
+    second = reconcile(seeded_mysql_url, store)
+    assert second["drifted_customers"] == 2
+    # txn hash and apps hash of cid (its features hash was left intact), features of other
+    assert second["drifted_keys"] == 3
+    assert second["entries_written"] == 1 and second["entries_evicted"] == 1
+    assert _views(store, ids) == healthy
+
+    # Redis restarted empty: reconciliation alone rebuilds it.
+    redis_server.restart()
+    empty = redis.Redis.from_url(redis_server.url)
+    assert empty.dbsize() == 0
+    rebuilt_store = HotStore(empty, POLICY, clock=lambda: AS_OF)
+    rebuilt = reconcile(seeded_mysql_url, rebuilt_store)
+    assert rebuilt["drifted_keys"] > len(ids)
+    assert _views(rebuilt_store, ids) == healthy
+    assert reconcile(seeded_mysql_url, rebuilt_store)["drifted_keys"] == 0
+    empty.close()
+
+
+def test_replay_since_and_single_table(seeded_mysql_url: str, client) -> None:
+    stream = RedisStream(client, "tierflow:events:test")
+    counts = replay(seeded_mysql_url, stream, POLICY, as_of=AS_OF, tables=["loans"])
+    assert list(counts) == ["loans"] and client.xlen("tierflow:events:test") == counts["loans"]
+    recent = replay(seeded_mysql_url, stream, POLICY, since=AS_OF - timedelta(days=1), tables=["loans"])
+    assert recent["loans"] <= counts["loans"]
+
+
+def test_reconcile_trims_entries_past_the_window(seeded_mysql_url: str, client) -> None:
+    store = HotStore(client, POLICY, clock=lambda: AS_OF)
+    reconcile(seeded_mysql_url, store)
+    later = AS_OF + timedelta(days=20)
+    moved = reconcile(seeded_mysql_url, store, as_of=later)
+    assert moved["entries_evicted"] > 0 or moved["drifted_keys"] > 0
+    stats = store.table_stats()
+    oldest = stats["loan_transactions"]["oldest"]
+    assert oldest is None or datetime.fromisoformat(oldest) >= later - timedelta(days=28)

@@ -1,0 +1,176 @@
+"""The hot tier's Redis layout against a real redis-server: apply, read, trim, features, TTLs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+import redis
+from tierflow.events import Event, epoch_micros, epoch_seconds
+from tierflow.hot.store import HotStore, customer_keys
+from tierflow.paths import DEFAULT_POLICY
+from tierflow.policy import load_policy
+
+AS_OF = datetime(2026, 6, 30, 12)
+POLICY = load_policy(DEFAULT_POLICY)
+
+
+@pytest.fixture
+def client(redis_url: str):
+    c = redis.Redis.from_url(redis_url)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def store(client) -> HotStore:
+    return HotStore(client, POLICY, clock=lambda: AS_OF)
+
+
+def txn(
+    pk: int,
+    customer: int,
+    amount: str,
+    status: str,
+    days_ago: float,
+    *,
+    changed_min: int = 0,
+    txn_type: str = "emi_payment",
+) -> Event:
+    created = AS_OF - timedelta(days=days_ago)
+    changed = created + timedelta(minutes=changed_min)
+    row = {
+        "id": pk,
+        "customer_id": customer,
+        "amount": amount,
+        "status": status,
+        "txn_type": txn_type,
+        "created_at": created.isoformat(),
+        "updated_at": changed.isoformat(),
+    }
+    return Event(
+        "loan_transactions", "upsert", pk, customer, epoch_micros(changed), epoch_seconds(created), row
+    )
+
+
+def simple(table: str, pk: int, customer: int, days_ago: float, **row) -> Event:
+    created = AS_OF - timedelta(days=days_ago)
+    row = {"id": pk, "customer_id": customer, "created_at": created.isoformat(), **row}
+    return Event(table, "upsert", pk, customer, epoch_micros(created), epoch_seconds(created), row)
+
+
+def test_customer_view_and_features_in_one_round_trip(store: HotStore, client) -> None:
+    store.apply(
+        [
+            txn(1, 7, "1000.25", "success", 1),
+            txn(2, 7, "500.00", "failed", 2),
+            txn(3, 7, "200.00", "success", 3, txn_type="penalty"),  # a penalty is not a payment
+            txn(4, 7, "300.00", "success", 4, txn_type="prepayment"),
+            simple("communications", 10, 7, 1, status="bounced", channel="sms"),
+            simple("communications", 11, 7, 2, status="sent", channel="email"),
+            simple("communication_events", 12, 7, 2, event_type="bounced", communication_id=11),
+            simple("communication_events", 13, 7, 1, event_type="bounced", communication_id=10),
+            simple("user_device_apps", 20, 7, 5, category="gaming"),
+            simple("user_device_apps", 21, 7, 6, category="gaming"),
+            simple("user_device_apps", 22, 7, 7, category="finance"),
+            simple("loans", 30, 7, 10, status="disbursed", principal="50000.00"),
+            txn(99, 8, "1.00", "success", 1),  # someone else
+        ]
+    )
+    store.get_customer(1)  # loads the read script
+    client.config_resetstat()
+    view = store.get_customer(7)
+    # one command from the client (the read script); the rest runs inside Redis
+    sent = {k: v["calls"] for k, v in client.info("commandstats").items() if "config" not in k}
+    assert sent.pop("cmdstat_evalsha") == 1
+    assert set(sent) <= {"cmdstat_hgetall", "cmdstat_zrevrange", "cmdstat_hmget"}
+    assert sent["cmdstat_zrevrange"] == 5  # issued by the script, one per hot table
+    assert [t["id"] for t in view["loan_transactions"]] == [1, 2, 3, 4]  # newest first
+    assert view["features"] == {
+        "amount_paid_28d": 1300.25,
+        "failed_payments_28d": 1,
+        "bounced_communications_14d": 2,
+        "apps_gaming_28d": 2,
+        "apps_finance_28d": 1,
+        "apps_total_28d": 3,
+        "open_loans_28d": 1,
+    }
+    assert [c["id"] for c in view["communications"]] == [10, 11]
+    assert view["loans"][0]["status"] == "disbursed"
+    assert store.get_customer(12345) == {
+        "customer_id": 12345,
+        "features": {},
+        "loan_transactions": [],
+        "communication_events": [],
+        "communications": [],
+        "user_device_apps": [],
+        "loans": [],
+    }
+
+
+def test_versions_make_application_idempotent_and_order_free(store: HotStore) -> None:
+    initiated = txn(1, 7, "1000.00", "initiated", 1)
+    success = txn(1, 7, "1000.00", "success", 1, changed_min=5)
+    assert store.apply([success])["applied"] == 1
+    again = store.apply([initiated, success, success])  # older version and duplicates after
+    assert again == {
+        "applied": 0,
+        "skipped": 3,
+        "changed_keys": 0,
+        "features_changed": 0,
+        "customers_changed": 0,
+    }
+    view = store.get_customer(7)
+    assert view["loan_transactions"][0]["status"] == "success"
+    assert view["features"]["amount_paid_28d"] == 1000.0
+
+
+def test_window_trim_ttl_and_delete(store: HotStore, client) -> None:
+    store.apply([txn(1, 7, "10.00", "success", 27), txn(2, 7, "20.00", "success", 40)])
+    assert [t["id"] for t in store.get_customer(7)["loan_transactions"]] == [1]  # 40 days: ignored
+    later = HotStore(client, POLICY, clock=lambda: AS_OF + timedelta(days=2))
+    later.apply([txn(3, 7, "5.00", "success", 0)])  # any write trims what left the window
+    view = later.get_customer(7)
+    assert [t["id"] for t in view["loan_transactions"]] == [3]
+    assert view["features"]["amount_paid_28d"] == 5.0
+    assert not client.hexists(customer_keys(7, [])[0], "loan_transactions:1")
+    ttl = client.ttl("tierflow:hot:{7}:loan_transactions")
+    assert 28 * 86_400 < ttl <= 29 * 86_400
+    gone = Event("loan_transactions", "delete", 3, 7, epoch_micros(AS_OF + timedelta(days=3)), 0.0, {})
+    later.apply([gone])
+    assert later.get_customer(7)["loan_transactions"] == []
+    assert later.get_customer(7)["features"] == {}
+    assert later.apply([txn(3, 7, "5.00", "success", 0)])["applied"] == 0  # no resurrection
+
+
+def test_memory_budget_from_policy(store: HotStore, client) -> None:
+    assert store.apply_memory_budget() is True
+    assert client.config_get("maxmemory")["maxmemory"] == str(512 * 1024 * 1024)
+    assert client.config_get("maxmemory-policy")["maxmemory-policy"] == "volatile-ttl"
+    assert store.memory()["budget_bytes"] == 512 * 1024 * 1024
+    client.config_set("maxmemory", "0")
+
+
+def test_script_reloaded_after_script_flush(store: HotStore, client) -> None:
+    store.apply([txn(1, 7, "10.00", "success", 1)])
+    client.script_flush()
+    assert store.apply([txn(2, 7, "10.00", "success", 1)])["applied"] == 1
+
+
+def test_table_stats(store: HotStore) -> None:
+    store.apply([txn(1, 7, "10.00", "success", 1), txn(2, 8, "10.00", "success", 3)])
+    stats = store.table_stats()["loan_transactions"]
+    assert (stats["keys"], stats["entries"]) == (2, 2)
+    assert stats["oldest"] == (AS_OF - timedelta(days=3)).isoformat()
+    assert stats["bytes"] > 0
+
+
+def test_versions_one_microsecond_apart_are_told_apart(store: HotStore, client) -> None:
+    first = txn(1, 7, "10.00", "initiated", 1)
+    second = Event(
+        first.table, "upsert", 1, 7, first.version + 1, first.ts, dict(first.row, status="success")
+    )
+    store.apply([second])
+    assert store.apply([first])["skipped"] == 1
+    assert client.hget("tierflow:hot:{7}:ver", "loan_transactions:1") == str(second.version).encode()
+    assert store.get_customer(7)["loan_transactions"][0]["status"] == "success"

@@ -1,0 +1,100 @@
+"""Atomic publish against real PostgreSQL and real dbt, on a two-model project written here (so the
+test pins the publish mechanics, independent of how the marts in dbt/ evolve)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tierflow.config import Settings
+from tierflow.stores import warehouse
+from tierflow.warehouse.dbt import DbtFailed
+from tierflow.warehouse.publish import SLOTS, build_and_publish
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+PROJECT = {
+    "dbt_project.yml": """
+name: tfmini
+version: "1.0.0"
+config-version: 2
+profile: tierflow
+models:
+  tfmini:
+    staging: {+schema: staging, +materialized: view}
+""",
+    "macros/generate_schema_name.sql": """
+{% macro generate_schema_name(custom_schema_name, node) -%}
+  {%- if custom_schema_name is none -%}{{ target.schema | trim }}
+  {%- else -%}{{ target.schema | trim }}_{{ custom_schema_name | trim }}{%- endif -%}
+{%- endmacro %}
+""",
+    "models/staging/stg_payments.sql": "select id, day, amount from raw.payments",
+    "models/fct_payments_daily.sql": """
+{{ config(materialized='incremental', unique_key='day', incremental_strategy='delete+insert') }}
+select day, count(*) as payments, sum(amount) as amount_total
+from {{ ref('stg_payments') }}
+{% if is_incremental() %} where day >= (select max(day) - 1 from {{ this }}) {% endif %}
+group by day
+""",
+    "tests/assert_amount_total_not_negative.sql": """
+select * from {{ ref('fct_payments_daily') }} where amount_total < 0
+""",
+}
+
+
+@pytest.fixture
+def mini_project(tmp_path: Path) -> Path:
+    for rel, text in PROJECT.items():
+        path = tmp_path / "project" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text.lstrip())
+    return tmp_path / "project"
+
+
+def published(url: str) -> list[tuple]:
+    with warehouse.connection(url) as conn:
+        return conn.execute(
+            "SELECT day::text, payments, amount_total FROM analytics.fct_payments_daily ORDER BY day"
+        ).fetchall()
+
+
+def pay(url: str, *rows: tuple[int, str, float]) -> None:
+    with warehouse.connection(url) as conn:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS raw")
+        conn.execute("CREATE TABLE IF NOT EXISTS raw.payments (id int primary key, day date, amount numeric)")
+        for row in rows:
+            conn.execute("INSERT INTO raw.payments VALUES (%s, %s, %s)", row)
+        conn.commit()
+
+
+def test_build_publishes_atomically_and_a_failing_test_leaves_analytics_as_before(
+    warehouse_url: str, mini_project: Path
+) -> None:
+    settings = Settings(warehouse_url=warehouse_url)
+    pay(warehouse_url, (1, "2026-06-01", 100), (2, "2026-06-02", 50))
+
+    first = build_and_publish(settings, full_refresh=True, project_dir=mini_project)
+    assert first.slot == SLOTS[0]
+    assert "fct_payments_daily" in first.published
+    assert published(warehouse_url) == [("2026-06-01", 1, 100), ("2026-06-02", 1, 50)]
+    # The idle slot was primed with the incremental mart, so its first build is incremental.
+    assert f"{SLOTS[1]}.fct_payments_daily" in first.primed
+
+    pay(warehouse_url, (3, "2026-06-03", 70), (4, "2026-06-02", 5))  # a late row inside the lookback
+    second = build_and_publish(settings, project_dir=mini_project)
+    assert second.slot == SLOTS[1]
+    good = [("2026-06-01", 1, 100), ("2026-06-02", 2, 55), ("2026-06-03", 1, 70)]
+    assert published(warehouse_url) == good
+
+    pay(warehouse_url, (5, "2026-06-04", -500))
+    with pytest.raises(DbtFailed) as err:
+        build_and_publish(settings, project_dir=mini_project)
+    assert "assert_amount_total_not_negative" in str(err.value)
+    assert published(warehouse_url) == good
+    with warehouse.connection(warehouse_url) as conn:
+        view = conn.execute(
+            "SELECT view_definition FROM information_schema.views "
+            "WHERE table_schema = 'analytics' AND table_name = 'fct_payments_daily'"
+        ).fetchone()[0]
+    assert SLOTS[1] in view

@@ -1,0 +1,190 @@
+"""The archive library alone: type mapping, durations, ordering, layout, lifecycle, DDL, the gate."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+from tierflow.archive import layout
+from tierflow.archive.run import ordered_tables, parse_duration
+from tierflow.archive.schema import (
+    SchemaDriftError,
+    SourceColumn,
+    archived_schema,
+    arrow_type,
+    check_drift,
+    content_checksum,
+    shape,
+)
+from tierflow.config import Settings
+from tierflow.errors import TierflowError
+from tierflow.paths import DEFAULT_POLICY
+from tierflow.policy import load_policy
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return load_policy(DEFAULT_POLICY)
+
+
+def col(name, data_type, column_type=None, p=None, s=None):
+    return SourceColumn(name, data_type, column_type or data_type, p, s)
+
+
+def test_exact_arrow_types() -> None:
+    import pyarrow as pa
+
+    assert arrow_type(col("id", "bigint", "bigint(20) unsigned")) == pa.uint64()
+    assert arrow_type(col("n", "smallint", "smallint(5) unsigned")) == pa.uint16()
+    assert arrow_type(col("n", "int")) == pa.int32()
+    assert arrow_type(col("amount", "decimal", "decimal(14,2)", 14, 2)) == pa.decimal128(14, 2)
+    assert arrow_type(col("t", "datetime", "datetime(6)")) == pa.timestamp("us")
+    assert arrow_type(col("d", "date")) == pa.date32()
+    assert arrow_type(col("j", "json")) == pa.string()
+    assert arrow_type(col("e", "enum", "enum('a','b')")) == pa.string()
+    with pytest.raises(TierflowError, match="geometry"):
+        arrow_type(col("g", "geometry"))
+
+
+def test_shape_casts_safely_and_hashes_pii(policy) -> None:
+    import pyarrow as pa
+
+    table = policy.table("customers")
+    cols = [
+        col("id", "bigint", "bigint unsigned"),
+        col("full_name", "varchar"),
+        col("pan", "char"),
+        col("created_at", "datetime"),
+        col("updated_at", "datetime"),
+    ]
+    schema = archived_schema(cols, table)
+    assert schema.names == ["id", "pan", "created_at", "updated_at"]  # full_name dropped
+    raw = pa.table(
+        {
+            "id": pa.array([1], pa.uint64()),
+            "full_name": ["X"],
+            "pan": ["ABCDE1234F"],
+            "created_at": [datetime(2020, 1, 1)],
+            "updated_at": [datetime(2020, 1, 1)],
+        }
+    )
+    out = shape(raw, cols, table, schema)
+    assert len(out.column("pan")[0].as_py()) == 64
+    # a decimal that does not fit decimal(5,2) fails instead of rounding
+    lt = policy.table("loan_transactions")
+    dcols = [col("id", "bigint", "bigint unsigned"), col("amount", "decimal", "decimal(5,2)", 5, 2)]
+    dschema = archived_schema(dcols, lt)
+    bad = pa.table(
+        {"id": pa.array([1], pa.uint64()), "amount": pa.array([Decimal("1.2345")], pa.decimal128(38, 10))}
+    )
+    with pytest.raises(pa.ArrowInvalid):
+        shape(bad, dcols, lt, dschema)
+
+
+def test_checksum_is_order_and_split_independent() -> None:
+    import pyarrow as pa
+
+    t = pa.table({"id": pa.array([1, 2, 3], pa.uint64()), "v": ["a", None, "c"]})
+    n, whole = content_checksum(t)
+    assert n == 3
+    assert content_checksum(pa.concat_tables([t.slice(2), t.slice(0, 2)]))[1] == whole
+    changed = pa.table({"id": pa.array([1, 2, 3], pa.uint64()), "v": ["a", None, "d"]})
+    assert content_checksum(changed)[1] != whole
+
+
+def test_drift_needs_a_column_map(policy) -> None:
+    import pyarrow as pa
+
+    table = policy.table("loan_transactions")
+    schema = pa.schema([("id", pa.uint64()), ("gateway_reference", pa.string())])
+    with pytest.raises(SchemaDriftError, match="gateway_ref.*column_map"):
+        check_drift(table, schema, [["id", "uint64"], ["gateway_ref", "string"]])
+    mapped = table.model_copy(
+        update={
+            "archive": table.archive.model_copy(update={"column_map": {"gateway_ref": "gateway_reference"}})
+        }
+    )
+    check_drift(mapped, schema, [["id", "uint64"], ["gateway_ref", "string"]])
+
+
+def test_durations() -> None:
+    assert parse_duration("90s") == 90
+    assert parse_duration("1h30m") == 5400
+    assert parse_duration("15") == 15
+    assert parse_duration(None) is None
+    with pytest.raises(TierflowError):
+        parse_duration("soon")
+
+
+def test_children_before_parents(policy) -> None:
+    fks = [
+        ("loans", "customer_id", "customers", "id"),
+        ("emi_schedules", "loan_id", "loans", "id"),
+        ("loan_transactions", "loan_id", "loans", "id"),
+    ]
+    names = [t.name for t in ordered_tables(policy, ["customers", "loans", "emi_schedules"], fks)]
+    assert names.index("emi_schedules") < names.index("loans") < names.index("customers")
+
+
+def test_layout_is_deterministic() -> None:
+    name = layout.batch_name(1, 250)
+    assert name == "00000000000000000001-00000000000000000250"
+    key = layout.object_key("lending", "loans", "2024-05", name)
+    assert key == f"lending/loans/dt=2024-05/part-{name}.parquet"
+    assert layout.partition_of(key) == "2024-05"
+
+
+def test_lifecycle_rules_follow_retention(policy) -> None:
+    from tierflow.archive.ops import lifecycle_rules
+
+    s = Settings(mysql_url="mysql://root@127.0.0.1/lending", archive_uri="s3://bucket/lake")
+    rules = {r["ID"]: r for r in lifecycle_rules(s, policy)}
+    api = rules["tierflow-lending-api_request_logs"]
+    assert api["Filter"]["Prefix"] == "lake/lending/api_request_logs/"
+    assert api["Expiration"]["Days"] == 730
+    assert api["Transitions"] == [{"Days": 90, "StorageClass": "GLACIER_IR"}]
+
+
+def test_athena_ddl(policy) -> None:
+    import pyarrow as pa
+    from tierflow.catalog import athena_ddl
+
+    schema = pa.schema(
+        [("id", pa.uint64()), ("amount", pa.decimal128(14, 2)), ("created_at", pa.timestamp("us"))]
+    )
+    ddl = athena_ddl(
+        policy.table("loan_transactions"),
+        schema,
+        location="s3://b/lake/lending/loan_transactions",
+        glue_database="arch",
+    )
+    assert "`amount` decimal(14,2)" in ddl and "PARTITIONED BY (`dt` string)" in ddl
+    assert "STORED AS PARQUET" in ddl and "projection.dt.format' = 'yyyy-MM-dd'" in ddl
+
+
+def test_quality_gate_names_expectation_column_and_samples() -> None:
+    import pyarrow as pa
+    from tierflow.quality import QualityGateError, load_suite, validate
+
+    suite = load_suite("archive", "loan_transactions")
+    rows = pa.table(
+        {
+            "id": pa.array([1, 2, 3], pa.uint64()),
+            "loan_id": pa.array([1, 1, 1], pa.uint64()),
+            "customer_id": pa.array([1, 1, 1], pa.uint64()),
+            "created_at": [datetime(2024, 1, 1)] * 3,
+            "amount": pa.array([Decimal("10.00"), Decimal("0.00"), Decimal("5.00")], pa.decimal128(14, 2)),
+            "currency": ["INR", "USD", "INR"],
+            "txn_type": ["refund"] * 3,
+            "status": ["success"] * 3,
+        }
+    )
+    with pytest.raises(QualityGateError) as err:
+        validate("loan_transactions", rows, suite, key_column="id")
+    text = str(err.value)
+    assert "expect_column_values_to_be_in_set on column 'currency'" in text and "USD" in text
+    assert "expect_column_values_to_be_between on column 'amount'" in text
+    assert "sample rows [2]" in text
+    with pytest.raises(TierflowError, match="no expectation suite"):
+        load_suite("archive", "no_such_table")

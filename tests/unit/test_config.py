@@ -1,0 +1,131 @@
+"""Settings.from_env: every setting has a working local default and an environment override."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tierflow import config
+from tierflow.config import ENV_VARS, Settings
+from tierflow.paths import DEFAULT_POLICY, LOCAL_DATA_DIR, PROJECT_ROOT
+from tierflow.urls import parse, redact
+
+
+def test_defaults_point_at_the_local_services() -> None:
+    s = Settings.from_env({})
+    assert s.mysql_url == "mysql://root@127.0.0.1:3306/lending"
+    assert s.warehouse_url == "postgresql://postgres@127.0.0.1:5432/tierflow_warehouse"
+    assert s.redis_url == "redis://127.0.0.1:6379/0"
+    assert s.archive_uri == (LOCAL_DATA_DIR / "archive").as_uri()
+    assert s.archive_uri.startswith("file:///")
+    assert s.policy_path == DEFAULT_POLICY
+    assert s.policy_path.is_file()
+    assert s.aws_endpoint_url is None
+    assert s.aws_region == "ap-south-1"
+
+
+def test_each_env_var_overrides_its_setting() -> None:
+    env = {
+        "TIERFLOW_MYSQL_URL": "mysql://app:pw@aurora.example:3306/lending",
+        "TIERFLOW_WAREHOUSE_URL": "redshift://etl:pw@wh.example:5439/analytics",
+        "TIERFLOW_REDIS_URL": "redis://cache.example:6380/2",
+        "TIERFLOW_ARCHIVE_URI": "s3://lender-archive/lending",
+        "TIERFLOW_POLICY": "/etc/tierflow/tiers.yaml",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9000",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }
+    s = Settings.from_env(env)
+    assert s.mysql_url == env["TIERFLOW_MYSQL_URL"]
+    assert s.warehouse_url == env["TIERFLOW_WAREHOUSE_URL"]
+    assert s.redis_url == env["TIERFLOW_REDIS_URL"]
+    assert s.archive_uri == env["TIERFLOW_ARCHIVE_URI"]
+    assert s.policy_path == Path("/etc/tierflow/tiers.yaml")
+    assert s.aws_endpoint_url == "http://127.0.0.1:9000"
+    assert s.aws_region == "eu-west-1"
+
+
+def test_env_var_names_are_the_documented_ones() -> None:
+    assert set(ENV_VARS.values()) == {
+        "TIERFLOW_MYSQL_URL",
+        "TIERFLOW_WAREHOUSE_URL",
+        "TIERFLOW_REDIS_URL",
+        "TIERFLOW_ARCHIVE_URI",
+        "TIERFLOW_POLICY",
+    }
+
+
+def test_empty_values_fall_back_to_defaults() -> None:
+    """An exported-but-empty variable (common in .env files) must not produce an empty URL."""
+    s = Settings.from_env({name: "" for name in ENV_VARS.values()} | {"AWS_ENDPOINT_URL": ""})
+    assert s == Settings.from_env({})
+
+
+def test_s3_specific_endpoint_wins_over_generic_one() -> None:
+    s = Settings.from_env({"AWS_ENDPOINT_URL": "http://generic:1", "AWS_ENDPOINT_URL_S3": "http://s3:2"})
+    assert s.aws_endpoint_url == "http://s3:2"
+    assert Settings.from_env({"AWS_REGION": "us-east-2"}).aws_region == "us-east-2"
+
+
+def test_from_env_reads_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIERFLOW_MYSQL_URL", "mysql://root@10.0.0.7:3307/src")
+    assert Settings.from_env().mysql_url == "mysql://root@10.0.0.7:3307/src"
+
+
+def test_settings_are_immutable_and_with_returns_a_copy() -> None:
+    s = Settings.from_env({})
+    other = s.with_(archive_uri="s3://b/p")
+    assert other.archive_uri == "s3://b/p"
+    assert s.archive_uri == config.DEFAULT_ARCHIVE_URI
+    with pytest.raises(AttributeError):
+        s.mysql_url = "mysql://x/y"  # type: ignore[misc]
+
+
+def test_redacted_masks_every_password() -> None:
+    s = Settings(
+        mysql_url="mysql://app:s3cret@db:3306/lending",
+        warehouse_url="redshift://etl:hunter2@wh:5439/dev",
+        redis_url="redis://:r3dis@cache:6379/0",
+    )
+    shown = s.redacted()
+    text = " ".join(shown.values())
+    for secret in ("s3cret", "hunter2", "r3dis"):
+        assert secret not in text
+    assert shown["mysql_url"] == "mysql://app:***@db:3306/lending"
+    assert shown["aws_endpoint_url"] == "(AWS default)"
+
+
+def test_url_parsing_round_trip() -> None:
+    u = parse("mysql://app:p%40ss@db.example:3307/lending?ssl=1")
+    assert (u.scheme, u.host, u.port, u.user, u.password, u.database) == (
+        "mysql",
+        "db.example",
+        3307,
+        "app",
+        "p@ss",
+        "lending",
+    )
+    assert u.query == {"ssl": "1"}
+    assert parse(u.with_database("other").render()).database == "other"
+    assert redact("postgresql://u@h/db") == "postgresql://u@h/db"
+    with pytest.raises(ValueError, match="no scheme"):
+        parse("just-a-host")
+
+
+def test_cli_config_prints_masked_settings() -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "TIERFLOW_MYSQL_URL": "mysql://app:topsecret@db:3306/lending",
+        "PYTHONPATH": str(PROJECT_ROOT / "include"),
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "tierflow.cli", "config"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "mysql://app:***@db:3306/lending" in out.stdout
+    assert "topsecret" not in out.stdout

@@ -1,0 +1,148 @@
+"""The tier report's pure parts: violations from collected stats, growth, key mapping, chart, JSON."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from tierflow.chart import render_png, violation_months
+from tierflow.paths import DEFAULT_POLICY
+from tierflow.policy import load_policy
+from tierflow.report import (
+    GB,
+    DatabaseSize,
+    Report,
+    TierStats,
+    _table_report,
+    evaluate,
+    growth,
+    hot_table_of,
+    month_range,
+    partition_value,
+)
+
+POLICY = load_policy(DEFAULT_POLICY)
+AS_OF = datetime(2026, 6, 30)
+
+
+def make_report(mysql=None, redis=None, archive=None, db_bytes=10 * 1024**2, hot=None) -> Report:
+    tables = [
+        _table_report(t, AS_OF, mysql or {}, redis or {}, archive or {}, {}) for t in POLICY.tables.values()
+    ]
+    report = Report(
+        generated_at="2026-06-30 01:00:00",
+        as_of=AS_OF.isoformat(sep=" "),
+        policy="include/tiers.yaml",
+        database=DatabaseSize("lending", db_bytes, 8 * GB, 16 * GB),
+        tables=tables,
+        hot=hot or {},
+    )
+    report.violations = evaluate(report, POLICY)
+    return report
+
+
+def test_clean_report_is_green():
+    ok = TierStats(
+        rows=10,
+        bytes=1000,
+        oldest="2026-01-01 00:00:00",
+        newest="2026-06-29 00:00:00",
+        extra={"overdue_rows": 0},
+    )
+    report = make_report(mysql={"loan_transactions": ok})
+    assert report.status == "green"
+    assert report.violations == []
+
+
+def test_overdue_mysql_rows_are_a_violation():
+    stats = TierStats(
+        rows=11,
+        oldest="2024-01-01 00:00:00",
+        newest="2026-06-29 00:00:00",
+        extra={
+            "overdue_rows": 1,
+            "overdue_before": "2025-06-23 00:00:00",
+            "newest_overdue": "2024-01-01 00:00:00",
+        },
+    )
+    report = make_report(mysql={"loan_transactions": stats})
+    assert report.status == "red"
+    [v] = report.red
+    assert (v.kind, v.table, v.details["rows"]) == ("mysql_past_window", "loan_transactions", 1)
+    lt = next(t for t in report.tables if t.name == "loan_transactions")
+    assert violation_months(lt)["mysql"] == {"2024-01"}
+
+
+def test_caps_growth_and_days_until():
+    soft = make_report(db_bytes=9 * GB)
+    assert [v.kind for v in soft.red] == ["database_soft_cap"]
+    hard = make_report(db_bytes=17 * GB)
+    assert [v.kind for v in hard.red] == ["database_hard_cap"]
+    per_day, points = growth([(date(2026, 6, 28), 100), (date(2026, 6, 29), 200)], date(2026, 6, 30), 300)
+    assert points == 3 and abs(per_day - 100) < 1e-9
+    assert growth([], date(2026, 6, 30), 300) == (None, 1)
+
+
+def test_cap_forecast_is_a_finding_not_a_violation():
+    report = make_report(db_bytes=7 * GB)
+    report.database.days_until_soft_cap = 10
+    report.database.growth_bytes_per_day = 0.1 * GB
+    report.violations = evaluate(report, POLICY)
+    assert [v.kind for v in report.violations] == ["database_cap_forecast"]
+    assert report.status == "amber" and not report.red
+
+
+def test_redis_ledger_drift():
+    redis = {
+        "loan_transactions": TierStats(
+            rows=3, oldest="2026-01-01 00:00:00", newest="2026-06-29 00:00:00", extra={"stale_entries": 4}
+        )
+    }
+    archive = {
+        "api_request_logs": TierStats(
+            rows=5,
+            extra={
+                "files": 2,
+                "partitions": ["2026-01-01", "2026-01-02"],
+                "unledgered_partitions": ["2026-01-02"],
+                "unverified_entries": [{"state": "uploaded", "partitions": ["2026-01-01"]}],
+            },
+        )
+    }
+    report = make_report(redis=redis, archive=archive, hot={"reconcile": {"at": "x", "drifted_keys": 7}})
+    kinds = sorted(v.kind for v in report.violations)
+    assert kinds == ["archive_partition_unledgered", "hot_drift", "ledger_unverified", "redis_past_window"]
+    assert next(v for v in report.violations if v.kind == "hot_drift").severity == "finding"
+
+
+def test_hot_key_mapping_follows_the_hot_store_layout():
+    names = list(POLICY.tables)
+    assert hot_table_of("tierflow:hot:{42}:loan_transactions:idx", names) == "loan_transactions"
+    assert hot_table_of("tierflow:hot:{42}:loans", names) == "loans"
+    assert hot_table_of("tierflow:hot:{42}:ver", names) is None
+    assert hot_table_of("tierflow:hot:{42}:features", names) is None
+    assert hot_table_of("tierflow:hot:reconcile:last", names) is None
+    assert hot_table_of("other:loans", names) is None
+
+
+def test_months_and_partitions():
+    assert month_range("2025-11-03", "2026-02-01 00:00:00") == ["2025-11", "2025-12", "2026-01", "2026-02"]
+    assert month_range(None, "2026-01-01") == []
+    assert partition_value("dt=2024-01") == "2024-01"
+
+
+def test_json_roundtrip_and_chart_png():
+    stats = TierStats(
+        rows=11,
+        oldest="2024-01-01 00:00:00",
+        newest="2026-06-29 00:00:00",
+        extra={
+            "overdue_rows": 1,
+            "overdue_before": "2025-06-23 00:00:00",
+            "newest_overdue": "2024-01-01 00:00:00",
+        },
+    )
+    report = make_report(mysql={"loan_transactions": stats})
+    again = Report.from_json(report.to_json())
+    assert again.to_dict() == report.to_dict()
+    png = render_png(again)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000

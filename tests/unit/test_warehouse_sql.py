@@ -1,0 +1,162 @@
+"""The warehouse's SQL and type mapping, checked without services (both dialects)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from tierflow.errors import TierflowError
+from tierflow.paths import DEFAULT_POLICY
+from tierflow.policy import load_policy
+from tierflow.warehouse import dbt, publish
+from tierflow.warehouse import sql as wsql
+from tierflow.warehouse.columns import Column
+from tierflow.warehouse.load import watermark_column
+from tierflow.warehouse.redshift import DataApiTarget, copy_sql, publish_statements
+
+COLUMNS = [
+    Column("id", "bigint", "bigint unsigned", False),
+    Column("amount", "decimal", "decimal(14,2)", False, precision=14, scale=2),
+    Column("gateway", "enum", "enum('upi','nach')", False, char_length=4),
+    Column("gateway_ref", "varchar", "varchar(40)", True, char_length=40),
+    Column("installment_no", "smallint", "smallint unsigned", True),
+    Column("is_bank_sms", "tinyint", "tinyint(1)", False),
+    Column("metadata", "json", "json", True),
+    Column("due_date", "date", "date", False),
+    Column("updated_at", "datetime", "datetime(6)", False),
+]
+
+
+def test_types_follow_the_contract_on_both_engines() -> None:
+    pg = {c.name: c.postgres_type() for c in COLUMNS}
+    rs = {c.name: c.redshift_type() for c in COLUMNS}
+    assert pg == {
+        "id": "bigint",
+        "amount": "numeric(14,2)",
+        "gateway": "varchar",
+        "gateway_ref": "varchar",
+        "installment_no": "integer",
+        "is_bank_sms": "smallint",
+        "metadata": "varchar",
+        "due_date": "date",
+        "updated_at": "timestamp",
+    }
+    assert rs["metadata"] == "varchar(65535)"
+    assert rs["gateway_ref"] == "varchar(160)"  # bytes, utf8mb4
+    assert rs["amount"] == "numeric(14,2)"
+
+
+def test_unknown_mysql_type_is_refused_by_name() -> None:
+    with pytest.raises(TierflowError, match="geo.*geometry"):
+        Column("geo", "geometry", "geometry", True).kind  # noqa: B018
+
+
+def test_raw_ddl_has_loaded_at_and_primary_key_and_redshift_keys() -> None:
+    ddl = wsql.table_ddl("raw", "loan_transactions", COLUMNS, "id", wsql.POSTGRES)
+    assert '"_loaded_at" timestamp NOT NULL' in ddl
+    assert 'PRIMARY KEY ("id")' in ddl
+    assert '"gateway_ref" varchar,' in ddl and '"amount" numeric(14,2) NOT NULL' in ddl
+    audit = wsql.table_ddl("raw_audit", "loan_transactions", COLUMNS, "id", wsql.POSTGRES)
+    assert "PRIMARY KEY" not in audit  # a bad batch with duplicate ids must still land for the gate
+    rs = wsql.table_ddl("raw", "loan_transactions", COLUMNS, "id", wsql.REDSHIFT)
+    assert 'DISTKEY ("id")' in rs and 'SORTKEY ("_loaded_at")' in rs
+
+
+def test_extract_is_a_keyset_page_after_the_watermark_minus_lookback() -> None:
+    q = wsql.extract_sql(
+        "loans",
+        COLUMNS[:1] + COLUMNS[-1:],
+        "updated_at",
+        "id",
+        since=datetime(2026, 6, 27, 12),
+        after=(datetime(2026, 6, 30, 1, 2, 3, 4), 77),
+        limit=1000,
+    )
+    assert q == (
+        "SELECT `id`, `updated_at` FROM `loans` WHERE `updated_at` >= '2026-06-27 12:00:00.000000' AND "
+        "(`updated_at` > '2026-06-30 01:02:03.000004' OR (`updated_at` = '2026-06-30 01:02:03.000004' "
+        "AND `id` > 77)) ORDER BY `updated_at`, `id` LIMIT 1000"
+    )
+    first = wsql.extract_sql("loans", COLUMNS[:1], "updated_at", "id", since=None, after=None, limit=5)
+    assert "WHERE" not in first
+
+
+def test_changes_keep_only_new_or_different_rows_null_safely() -> None:
+    q = wsql.changes_sql("t", COLUMNS, "id", wsql.REDSHIFT)
+    assert 'LEFT JOIN "raw"."t" r ON r."id" = a."id"' in q
+    assert '(a."gateway_ref" = r."gateway_ref" OR (a."gateway_ref" IS NULL AND r."gateway_ref" IS NULL))' in q
+    assert "IS DISTINCT FROM" not in q  # Redshift has none
+    assert "ON COMMIT DROP" in wsql.changes_sql("t", COLUMNS, "id", wsql.POSTGRES)
+    merge = wsql.merge_sql("t", COLUMNS, "id")
+    assert merge.startswith('MERGE INTO "raw"."t" AS r USING "_tierflow_changes" AS c')
+    set_clause = merge.split("UPDATE SET ", 1)[1].split("\n", 1)[0]
+    assert '"_loaded_at" = c."_loaded_at"' in set_clause and '"id" = c."id"' not in set_clause
+
+
+def test_watermark_column_prefers_the_change_column() -> None:
+    policy = load_policy(DEFAULT_POLICY)
+    assert watermark_column(policy.table("emi_schedules")) == "updated_at"
+    assert watermark_column(policy.table("communication_events")) == "created_at"
+
+
+def test_redshift_copy_and_publish_batch() -> None:
+    q = copy_sql("loans", COLUMNS[:2], "s3://lake/p/staging/loans/batch=1", "arn:aws:iam::1:role/r")
+    assert q == (
+        'COPY "raw_audit"."loans" ("id", "amount", "_loaded_at")\n'
+        "FROM 's3://lake/p/staging/loans/batch=1/'\nIAM_ROLE 'arn:aws:iam::1:role/r'\nFORMAT AS PARQUET"
+    )
+    table = load_policy(DEFAULT_POLICY).table("loans")
+    stmts = publish_statements(table, COLUMNS)
+    assert stmts[0].startswith('CREATE TEMP TABLE "_tierflow_changes" AS')
+    assert stmts[1].startswith("MERGE INTO")
+    assert stmts[3].startswith('DELETE FROM "raw"."_tierflow_watermarks"')
+    assert DataApiTarget.from_url("redshift://u@h:5439/dev?workgroup=wg").params() == {
+        "Database": "dev",
+        "WorkgroupName": "wg",
+    }
+    with pytest.raises(TierflowError, match="workgroup"):
+        DataApiTarget.from_url("redshift://u@h:5439/dev")
+
+
+def test_slots_alternate_and_dbt_env_comes_from_the_url() -> None:
+    assert publish.next_slot(None) == publish.SLOTS[0]
+    assert publish.next_slot(publish.SLOTS[0]) == publish.SLOTS[1]
+    assert publish.next_slot(publish.SLOTS[1]) == publish.SLOTS[0]
+    env = dbt.dbt_env("postgresql://alice:s3cret@db.local:6543/wh", "analytics_audit_green", base={})
+    assert env["TIERFLOW_DBT_HOST"] == "db.local" and env["TIERFLOW_DBT_PORT"] == "6543"
+    assert env["TIERFLOW_DBT_PASSWORD"] == "s3cret" and env["TIERFLOW_DBT_SCHEMA"] == "analytics_audit_green"
+    assert env["TIERFLOW_DBT_TARGET"] == "local"
+    assert dbt.dbt_env("redshift://u@rs:5439/dev", base={})["TIERFLOW_DBT_TARGET"] == "prod"
+
+
+def test_project_relations_split_marts_from_layers() -> None:
+    manifest = {
+        "metadata": {"project_name": "tierflow"},
+        "nodes": {
+            "model.tierflow.fct_x": {
+                "resource_type": "model",
+                "package_name": "tierflow",
+                "name": "fct_x",
+                "alias": "fct_x",
+                "config": {"schema": None, "materialized": "incremental"},
+            },
+            "model.tierflow.stg_y": {
+                "resource_type": "model",
+                "package_name": "tierflow",
+                "name": "stg_y",
+                "alias": "stg_y",
+                "config": {"schema": "staging", "materialized": "view"},
+            },
+            "test.tierflow.t": {
+                "resource_type": "test",
+                "package_name": "tierflow",
+                "name": "t",
+                "config": {},
+            },
+        },
+    }
+    rels = dbt.project_relations(manifest)
+    assert [(r.name, r.schema_suffix, r.materialized) for r in rels] == [
+        ("fct_x", "", "incremental"),
+        ("stg_y", "_staging", "view"),
+    ]
