@@ -17,3 +17,7 @@ PY
 mkdir -p "$AIRFLOW_HOME"
 airflow db migrate >"$AIRFLOW_HOME/db-migrate.log" 2>&1 || { tail -30 "$AIRFLOW_HOME/db-migrate.log" >&2; exit 1; }
 echo "Airflow metadata database migrated"
+# The warehouse_refresh DAG renders its dbt tasks from the manifest (Cosmos' manifest load mode),
+# so DAG parsing never runs dbt: write it now, from the models as they are in this checkout.
+tierflow warehouse parse >"$AIRFLOW_HOME/dbt-parse.log" 2>&1 || { tail -30 "$AIRFLOW_HOME/dbt-parse.log" >&2; exit 1; }
+echo "dbt manifest written: dbt/target/manifest.json"
