@@ -74,6 +74,43 @@ def copy(src: str, dst: str) -> None:
         cur.execute(f"INSERT INTO {dst}.loan_transactions SELECT * FROM {src}.loan_transactions")
 
 
+def mysqld_cpu() -> float | None:
+    """CPU seconds the local MySQL/MariaDB server has used so far (None if it is not local)."""
+    clk = os.sysconf("SC_CLK_TCK")
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+            if comm in {"mariadbd", "mysqld"}:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                return (int(fields[11]) + int(fields[12])) / clk
+        except OSError:
+            continue
+    return None
+
+
+def child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def wait_for_purge(db: str, timeout: float = 300) -> None:
+    """Let InnoDB purge the previous run's deleted rows, so each tool starts on a quiet server."""
+    deadline = time.monotonic() + timeout
+    with mysql.connection(f"{SERVER}/{db}") as conn:
+        cur = conn.cursor()
+        while time.monotonic() < deadline:
+            cur.execute(
+                "SELECT count FROM information_schema.innodb_metrics WHERE name = 'trx_rseg_history_len'"
+            )
+            row = cur.fetchone()
+            if not row or int(row[0]) < 100:
+                break
+            time.sleep(2)
+    time.sleep(3)
+
+
 def count(db: str) -> int:
     with mysql.connection(f"{SERVER}/{db}") as conn:
         cur = conn.cursor()
@@ -81,15 +118,51 @@ def count(db: str) -> int:
         return int(cur.fetchone()[0])
 
 
-def run_pt_archiver(db: str, out: Path) -> tuple[float, int]:
+def measured(cmd: list[str], env: dict | None = None) -> dict:
+    """Run ``cmd``; its wall seconds, own CPU seconds, peak RSS (KB, of that process alone, from
+    wait4), the MySQL server's CPU seconds meanwhile, and its output."""
+    with tempfile.TemporaryFile("w+") as out:
+        server_before = mysqld_cpu()
+        started = time.monotonic()
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.monotonic() - started
+        server_after = mysqld_cpu()
+        out.seek(0)
+        text = out.read()
+    if proc.returncode:
+        raise SystemExit(f"{cmd[0]} failed (exit {proc.returncode}):\n{text[-4000:]}")
+    return {
+        "seconds": seconds,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "rss_kb": usage.ru_maxrss,
+        "server_cpu": None if server_before is None else server_after - server_before,
+        "output": text,
+    }
+
+
+def run_pt_archiver(db: str, out: Path) -> dict:
     subprocess.run(["bash", str(ROOT / "scripts/install_percona_toolkit.sh")], check=True)
-    started = time.monotonic()
-    subprocess.run(
-        ["pt-archiver", "--source", f"h=127.0.0.1,P=3306,u=root,D={db},t=loan_transactions",
-         "--file", str(out), "--where", f"created_at < '{CUTOFF}'", "--limit", "1000",
-         "--commit-each", "--bulk-delete", "--no-check-charset", "--no-safe-auto-increment"],
-        check=True)
-    return time.monotonic() - started, out.stat().st_size
+    run = measured(
+        [
+            "pt-archiver",
+            "--source",
+            f"h=127.0.0.1,P=3306,u=root,D={db},t=loan_transactions",
+            "--file",
+            str(out),
+            "--where",
+            f"created_at < '{CUTOFF}'",
+            "--limit",
+            "1000",
+            "--commit-each",
+            "--bulk-delete",
+            "--no-check-charset",
+            "--no-safe-auto-increment",
+        ]
+    )
+    run["bytes"] = out.stat().st_size
+    return run
 
 
 class Moto:
@@ -100,8 +173,11 @@ class Moto:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
-                                      str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for _ in range(100):
             try:
                 import urllib.request
@@ -111,58 +187,87 @@ class Moto:
             except Exception:
                 time.sleep(0.2)
 
+    def cpu(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(10)
 
 
-def run_tierflow(db: str, moto: Moto, bucket: str) -> tuple[float, int, int, str]:
+def run_tierflow(db: str, moto: Moto, bucket: str) -> dict:
     import boto3
 
-    env = {**os.environ, "AWS_ENDPOINT_URL": moto.endpoint, "AWS_ACCESS_KEY_ID": "bench",
-           "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "ap-south-1",
-           "TIERFLOW_MYSQL_URL": f"{SERVER}/{db}", "TIERFLOW_ARCHIVE_URI": f"s3://{bucket}/lake",
-           "TIERFLOW_LOG_LEVEL": "WARNING"}
-    s3 = boto3.client("s3", endpoint_url=moto.endpoint, region_name="ap-south-1",
-                      aws_access_key_id="bench", aws_secret_access_key="bench")
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": moto.endpoint,
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "ap-south-1",
+        "TIERFLOW_MYSQL_URL": f"{SERVER}/{db}",
+        "TIERFLOW_ARCHIVE_URI": f"s3://{bucket}/lake",
+        "TIERFLOW_LOG_LEVEL": "WARNING",
+        "COLUMNS": "160",
+    }
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto.endpoint,
+        region_name="ap-south-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+    )
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-south-1"})
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "tierflow.cli", "archive", "run", "--table",
-                           "loan_transactions", "--as-of", AS_OF, "--no-progress"], env=env,
-                          capture_output=True, text=True)
-    seconds = time.monotonic() - started
-    if proc.returncode:
-        raise SystemExit(f"tierflow archive run failed:\n{proc.stdout}\n{proc.stderr}")
-    rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if rss_kb <= before:  # an earlier, bigger child set the maximum; measure it again per child
-        rss_kb = before
+    moto_before = moto.cpu()
+    run = measured(
+        [
+            sys.executable,
+            "-m",
+            "tierflow.cli",
+            "archive",
+            "run",
+            "--table",
+            "loan_transactions",
+            "--as-of",
+            AS_OF,
+            "--no-progress",
+        ],
+        env,
+    )
+    run["moto_cpu"] = moto.cpu() - moto_before
     total = 0
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="lake/"):
         total += sum(o["Size"] for o in page.get("Contents", []) if o["Key"].endswith(".parquet"))
-    return seconds, total, rss_kb, proc.stdout
+    run["bytes"] = total
+    return run
 
 
-def rss_of_run(cold: int, moto: Moto) -> int:
-    """Peak RSS of a tierflow run over ``cold`` cold rows, in its own wrapper process."""
-    code = (
-        "import resource, subprocess, sys, os;"
-        f"sys.path.insert(0, {str(ROOT / 'bench')!r});"
-        "import bench_archive as b;"
-        f"b.build('tf_bench_rss', {cold + 1000}, {cold});"
-        f"m = b.Moto.__new__(b.Moto); m.endpoint = {moto.endpoint!r};"
-        f"s, _, rss, _ = b.run_tierflow('tf_bench_rss', m, 'rss-{cold}');"
-        "print(rss, s)"
+def rss_of_run(cold: int, moto: Moto) -> tuple[int, float]:
+    """Peak RSS (KB) and seconds of a tierflow run over ``cold`` cold rows, in a fresh database."""
+    build("tf_bench_rss", cold + 1000, cold)
+    wait_for_purge("tf_bench_rss")
+    run = run_tierflow("tf_bench_rss", moto, f"rss-{cold}")
+    with mysql.connection(f"{SERVER}/tf_bench_rss", autocommit=True) as conn:
+        conn.cursor().execute("DROP DATABASE tf_bench_rss")
+    return run["rss_kb"], run["seconds"]
+
+
+def describe(name: str, moved: int, run: dict, what: str) -> str:
+    rate = moved / run["seconds"]
+    server = f", MySQL server CPU {run['server_cpu']:.1f} s" if run.get("server_cpu") is not None else ""
+    return (
+        f"{name:12}: {moved:,} rows in {run['seconds']:.1f}s = {rate:,.0f} rows/s, {run['bytes']:,} bytes "
+        f"of {what}; own CPU {run['cpu']:.1f} s{server}"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return int(out.stdout.split()[0])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--total", type=int, default=3_000_000)
     parser.add_argument("--cold", type=int, default=2_000_000)
-    parser.add_argument("--rss-sizes", default="", help="e.g. 1000000,10000000 (extra runs)")
+    parser.add_argument(
+        "--rss-sizes", default="1000000,10000000", help="cold-row counts of the extra RSS runs (empty: none)"
+    )
     args = parser.parse_args()
 
     t = time.monotonic()
@@ -172,25 +277,29 @@ def main() -> None:
     print(f"built {args.total:,} rows ({args.cold:,} cold) x2 in {time.monotonic() - t:.1f}s")
 
     workdir = Path(tempfile.mkdtemp(prefix="tf-bench-"))
-    pt_seconds, pt_bytes = run_pt_archiver("tf_bench_pt", workdir / "pt_archiver.txt")
-    pt_left = count("tf_bench_pt")
     moto = Moto()
     try:
-        tf_seconds, tf_bytes, tf_rss_kb, tf_out = run_tierflow("tf_bench_tf", moto, "tf-bench")
-        tf_left = count("tf_bench_tf")
-        print(tf_out)
-        moved_pt, moved_tf = args.total - pt_left, args.total - tf_left
-        pt_rate, tf_rate = moved_pt / pt_seconds, moved_tf / tf_seconds
-        print(f"pt-archiver : {moved_pt:,} rows in {pt_seconds:.1f}s = {pt_rate:,.0f} rows/s, "
-              f"{pt_bytes:,} bytes of text")
-        print(f"tierflow    : {moved_tf:,} rows in {tf_seconds:.1f}s = {tf_rate:,.0f} rows/s, "
-              f"{tf_bytes:,} bytes of Parquet (zstd), gate on, verify on, S3 via moto")
-        print(f"speed ratio : {tf_rate / pt_rate:.2f}x pt-archiver (target >= 3x)")
-        print(f"bytes ratio : {tf_bytes / pt_bytes:.1%} of pt-archiver's text (target <= 25%)")
-        print(f"tierflow peak RSS: {tf_rss_kb / 1024:.0f} MB at {moved_tf:,} cold rows (target <= 512 MB)")
+        wait_for_purge("tf_bench_pt")
+        pt = run_pt_archiver("tf_bench_pt", workdir / "pt_archiver.txt")
+        moved_pt = args.total - count("tf_bench_pt")
+        wait_for_purge("tf_bench_tf")
+        tf = run_tierflow("tf_bench_tf", moto, "tf-bench")
+        moved_tf = args.total - count("tf_bench_tf")
+        print(tf["output"])
+        pt_rate, tf_rate = moved_pt / pt["seconds"], moved_tf / tf["seconds"]
+        print(describe("pt-archiver", moved_pt, pt, "text"))
+        print(
+            describe("tierflow", moved_tf, tf, "Parquet (zstd)")
+            + f", moto CPU {tf['moto_cpu']:.1f} s; gate on, verify on, S3 via moto's server"
+        )
+        print(f"speed ratio : {tf_rate / pt_rate:.2f}x pt-archiver's rows/s (target >= 3x)")
+        print(f"bytes ratio : {tf['bytes'] / pt['bytes']:.1%} of pt-archiver's text (target <= 25%)")
+        print(f"tierflow peak RSS: {tf['rss_kb'] / 1024:.0f} MB at {moved_tf:,} cold rows (target <= 512 MB)")
         for size in [int(s) for s in args.rss_sizes.split(",") if s]:
-            rss = rss_of_run(size, moto)
-            print(f"tierflow peak RSS: {rss / 1024:.0f} MB at {size:,} cold rows")
+            rss_kb, seconds = rss_of_run(size, moto)
+            print(
+                f"tierflow peak RSS: {rss_kb / 1024:.0f} MB at {size:,} cold rows ({size / seconds:,.0f} rows/s)"
+            )
     finally:
         moto.stop()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -26,16 +26,27 @@ def main() -> None:
     args = parser.parse_args()
     server = os.environ.get("TIERFLOW_BENCH_MYSQL_SERVER", "mysql://root@127.0.0.1:3306")
     url = f"{server}/bench_seed"
-    report = seed_database(url, scale=args.scale, years=args.years, seed=42, as_of=date(2026, 6, 30),
-                           recreate=True, progress=True)
+    report = seed_database(
+        url,
+        scale=args.scale,
+        years=args.years,
+        seed=42,
+        as_of=date(2026, 6, 30),
+        recreate=True,
+        progress=True,
+    )
     print(report.render())
     txns = next(t.rows for t in report.loads if t.table == "loan_transactions")
     rate = report.rows_per_second
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print()
-    print(f"loan_transactions: {txns:,} (target >= {TARGET_TXNS:,}: {'OK' if txns >= TARGET_TXNS else 'MISSED'})")
-    print(f"overall: {rate:,.0f} rows/s = {rate / TARGET_ROWS_PER_S:.2f}x the {TARGET_ROWS_PER_S:,} rows/s target "
-          f"({'OK' if rate >= TARGET_ROWS_PER_S else 'MISSED'})")
+    print(
+        f"loan_transactions: {txns:,} (target >= {TARGET_TXNS:,}: {'OK' if txns >= TARGET_TXNS else 'MISSED'})"
+    )
+    print(
+        f"overall: {rate:,.0f} rows/s = {rate / TARGET_ROWS_PER_S:.2f}x the {TARGET_ROWS_PER_S:,} rows/s target "
+        f"({'OK' if rate >= TARGET_ROWS_PER_S else 'MISSED'})"
+    )
     print(f"peak RSS of the generator: {rss_mb:,.0f} MB")
     if not args.keep:
         with mysql.connection(url, database=False, autocommit=True) as conn:

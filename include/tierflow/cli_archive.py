@@ -113,6 +113,7 @@ def run_cmd(
             dry_run=dry_run,
             batch_rows=batch_rows,
             lock_wait=lock_wait,
+            gate=gate,
             progress=on_rows,
             on_table_start=on_start,
         )

@@ -57,8 +57,10 @@ class ArchiveDefaults(_Strict):
     compression: Literal["zstd", "snappy", "gzip", "lz4", "none"] = "zstd"
     compression_level: int | None = Field(3, ge=1, le=22)
     row_group_rows: int = Field(250_000, gt=0)
-    batch_rows: int = Field(200_000, gt=0)
+    batch_rows: int = Field(100_000, gt=0)
     delete_batch_rows: int = Field(5_000, gt=0, le=50_000)
+    # Connections deleting one batch's chunks side by side (each chunk its own transaction).
+    delete_workers: int = Field(2, ge=1, le=16)
     storage_class: Literal["STANDARD", "STANDARD_IA", "INTELLIGENT_TIERING", "ONEZONE_IA", "GLACIER_IR"] = (
         "STANDARD_IA"
     )

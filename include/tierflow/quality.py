@@ -70,11 +70,33 @@ def suite_path(gate: str, dataset: str, root: Path | None = None) -> Path:
     return (root or expectations_dir()) / gate / f"{dataset}.json"
 
 
+_suites: dict[tuple[str, int, int], Any] = {}
+_suites_lock = threading.Lock()
+
+
 def load_suite(gate: str, dataset: str, root: Path | None = None):
-    """The GX 1.x ``ExpectationSuite`` stored in ``expectations/<gate>/<dataset>.json``."""
+    """The GX 1.x ``ExpectationSuite`` stored in ``expectations/<gate>/<dataset>.json``.
+
+    Building a suite costs far more than validating a batch with it, so each file is built once
+    per process and rebuilt only when it changes on disk.
+    """
+    path = suite_path(gate, dataset, root)
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        stat = None
+    key = (str(path), stat.st_mtime_ns, stat.st_size) if stat else None
+    with _suites_lock:
+        if key in _suites:
+            return _suites[key]
+        suite = _build_suite(path, gate, dataset)
+        _suites[key] = suite
+        return suite
+
+
+def _build_suite(path: Path, gate: str, dataset: str):
     import great_expectations as gx
 
-    path = suite_path(gate, dataset, root)
     try:
         raw = json.loads(path.read_text())
     except FileNotFoundError:
@@ -127,7 +149,8 @@ def _whole_dataframe_batch_definition():
 
 
 def to_gate_frame(data, columns: set[str] | None = None):
-    """A pandas frame of only the columns the suite reads; decimals become floats (cheap to check)."""
+    """A pandas frame of only the columns the suite reads; decimals become floats (cheap to check),
+    strings stay Arrow-backed."""
     import pandas as pd
 
     if isinstance(data, pd.DataFrame):
@@ -142,7 +165,19 @@ def to_gate_frame(data, columns: set[str] | None = None):
         if pa.types.is_decimal(col.type):
             col = pc.cast(col, pa.float64())
         arrays[name] = col
-    return pa.table(arrays).to_pandas() if arrays else pd.DataFrame(index=range(data.num_rows))
+    if not arrays:
+        return pd.DataFrame(index=range(data.num_rows))
+    # strings stay Arrow-backed: no Python object per value (a fraction of the memory and time)
+    return pa.table(arrays).to_pandas(types_mapper=_arrow_backed_strings)
+
+
+def _arrow_backed_strings(arrow_type):
+    import pandas as pd
+    import pyarrow as pa
+
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return pd.ArrowDtype(arrow_type)
+    return None
 
 
 def validate(
@@ -195,6 +230,13 @@ def validate(
 def _plain(value: Any) -> Any:
     """numpy scalars print as np.uint64(2); show the plain value."""
     return value.item() if hasattr(value, "item") and not isinstance(value, (str, bytes)) else value
+
+
+def warm_up(gate_name: str, dataset: str) -> None:
+    """Import GX, build its context and the dataset's suite ahead of the first batch."""
+    load_suite(gate_name, dataset)
+    with _gx_lock:
+        _whole_dataframe_batch_definition()
 
 
 def gate(gate_name: str, dataset: str, data, *, key_column: str | None = None) -> None:

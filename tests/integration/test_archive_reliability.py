@@ -1,6 +1,6 @@
 """kill -9 at every phase boundary and at random moments, S3 outages, and the S3 settings (moto).
 
-Kills use forked children (the heavy imports are paid once in the parent), killed with SIGKILL by
+Kills use children forked from a forkserver (the heavy imports are paid once), killed with SIGKILL by
 the crash hook at a named phase or by the parent at a random moment; then a clean run finishes.
 MySQL ∪ archive must equal the original row for row with no duplicates.
 """
@@ -31,22 +31,35 @@ from tests.integration.test_archive_run import (
 PHASES = ["extracted", "object_put", "uploaded", "verified", "delete_chunk", "deleted_rows", "deleted"]
 
 
-def _child(settings: Settings, crash_at: str | None, batch_rows: int) -> None:
+def _child(settings: Settings, crash_at: str | None, batch_rows: int, policy) -> None:
     if crash_at:
         os.environ["TIERFLOW_ARCHIVE_CRASH_AT"] = crash_at
     else:
         os.environ.pop("TIERFLOW_ARCHIVE_CRASH_AT", None)
     summary = run_archive(
-        settings, tables=["loan_transactions"], as_of=AS_OF, batch_rows=batch_rows, gate=False
+        settings, tables=["loan_transactions"], as_of=AS_OF, batch_rows=batch_rows, gate=False, policy=policy
     )
     os._exit(0 if summary.ok else 1)
 
 
+def _context():
+    """Children fork from a clean forkserver with the heavy modules preloaded: quick to start,
+    and never a copy of this test process, whose native thread pools (connectorx's, Arrow's)
+    a plain fork would inherit half-alive."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["tierflow.archive.run", "pyarrow.parquet", "connectorx", "duckdb", "MySQLdb"])
+    return ctx
+
+
 def _fork_run(
-    settings: Settings, crash_at: str | None = None, kill_after: float | None = None, batch_rows: int = 20
+    settings: Settings,
+    crash_at: str | None = None,
+    kill_after: float | None = None,
+    batch_rows: int = 20,
+    policy=None,
 ) -> int:
-    ctx = multiprocessing.get_context("fork")
-    proc = ctx.Process(target=_child, args=(settings, crash_at, batch_rows))
+    ctx = _context()
+    proc = ctx.Process(target=_child, args=(settings, crash_at, batch_rows, policy))
     proc.start()
     if kill_after is not None:
         proc.join(kill_after)
@@ -60,18 +73,17 @@ def _fork_run(
 @pytest.fixture
 def kill_settings(mysql_url: str, file_archive_uri: str) -> Settings:
     make_rows(mysql_url, cold=1500, warm=5, days=4)
-    # delete_batch_rows 7 so a batch of 20 is deleted in several transactions (kills land between)
     return Settings(mysql_url=mysql_url, archive_uri=file_archive_uri, policy_path=DEFAULT_POLICY)
 
 
 @pytest.fixture
-def small_delete_chunks(monkeypatch) -> None:
+def small_delete_chunks():
+    """The real policy with delete_batch_rows 7: a batch of 20 is deleted in several
+    transactions, so kills land between them."""
     from tierflow.policy import load_policy
 
     policy = load_policy(DEFAULT_POLICY)
-    archive = policy.archive.model_copy(update={"delete_batch_rows": 7})
-    patched = policy.model_copy(update={"archive": archive})
-    monkeypatch.setattr("tierflow.archive.run.load_policy", lambda path: patched)
+    return policy.model_copy(update={"archive": policy.archive.model_copy(update={"delete_batch_rows": 7})})
 
 
 def test_kill_9_at_each_phase_and_at_random_moments(kill_settings: Settings, small_delete_chunks) -> None:
@@ -79,7 +91,7 @@ def test_kill_9_at_each_phase_and_at_random_moments(kill_settings: Settings, sma
     kills = 0
     for phase in PHASES:
         for nth in (1, 2):
-            code = _fork_run(kill_settings, crash_at=f"{phase}:{nth}")
+            code = _fork_run(kill_settings, crash_at=f"{phase}:{nth}", policy=small_delete_chunks)
             if code == -signal.SIGKILL:
                 kills += 1
             assert_union_equals(kill_settings, original) if code != -signal.SIGKILL else None
@@ -87,13 +99,16 @@ def test_kill_9_at_each_phase_and_at_random_moments(kill_settings: Settings, sma
     attempts = 0
     while kills < 24 and attempts < 60:
         attempts += 1
-        if _fork_run(kill_settings, kill_after=rng.uniform(0.02, 0.5)) == -signal.SIGKILL:
+        if (
+            _fork_run(kill_settings, kill_after=rng.uniform(0.02, 0.5), policy=small_delete_chunks)
+            == -signal.SIGKILL
+        ):
             kills += 1
         # mid-batch a row may be in both places (verified, not yet deleted), but never in neither
         live, archived = mysql_rows(kill_settings.mysql_url), dict(archive_rows(kill_settings))
         assert set(live) | set(archived) == set(original)
     assert kills >= 20, f"only {kills} runs were killed"
-    assert _fork_run(kill_settings) == 0
+    assert _fork_run(kill_settings, policy=small_delete_chunks) == 0
     assert_union_equals(kill_settings, original)
     assert set(mysql_rows(kill_settings.mysql_url)) == set(range(1501, 1506))
     assert verify_archive(kill_settings, tables=["loan_transactions"]).ok
@@ -175,12 +190,14 @@ def test_glue_partitions_registered_once(mysql_url: str, s3_archive_uri: str, mo
         policy_path=DEFAULT_POLICY,
         aws_endpoint_url=moto_server.endpoint,
     )
-    run_archive(settings, tables=["loan_transactions"], as_of=AS_OF, gate=False).raise_for_failures()
+    summary = run_archive(settings, tables=["loan_transactions"], as_of=AS_OF, gate=False)
+    summary.raise_for_failures()
     glue = boto3.client("glue", endpoint_url=moto_server.endpoint, region_name="ap-south-1")
     table = load_policy(DEFAULT_POLICY).table("loan_transactions")
     dbname = f"tf_{os.getpid()}_{int(time.time())}"
-    parts = ["2024-03-01", "2024-03-02", "2024-03-03"]
-    assert register_partitions(glue, settings, table, parts, glue_database=dbname) == 3
+    parts = summary.tables[0].partitions
+    assert parts == ["2024-03"]  # monthly partitions for loan_transactions
+    assert register_partitions(glue, settings, table, parts, glue_database=dbname) == 1
     assert register_partitions(glue, settings, table, parts, glue_database=dbname) == 0
     got = glue.get_partitions(DatabaseName=dbname, TableName="loan_transactions")["Partitions"]
     assert sorted(p["Values"][0] for p in got) == parts

@@ -124,7 +124,8 @@ def test_archive_moves_cold_rows_with_exact_types(small_settings: Settings) -> N
     db = mysql.database_of(small_settings.mysql_url)
     keys = [o.key for o in store.list(f"{db}/loan_transactions/")]
     parquet = [k for k in keys if k.endswith(".parquet")]
-    assert {k.split("/")[2] for k in parquet} == {"dt=2024-03-01", "dt=2024-03-02", "dt=2024-03-03"}
+    assert {k.split("/")[2] for k in parquet} == {"dt=2024-03"}  # the policy partitions by month
+    assert len(parquet) == 3  # one object per batch and partition
     assert sum(k.endswith(".json") for k in keys) == 3  # one manifest per batch
     schema = pq.read_schema(pa.BufferReader(store.get_bytes(parquet[0])))
     assert schema.field("id").type == pa.uint64()
@@ -151,6 +152,73 @@ def test_archive_moves_cold_rows_with_exact_types(small_settings: Settings) -> N
     again = run_archive(small_settings, tables=["loan_transactions"], as_of=AS_OF)
     assert again.tables[0].rows == 0
     assert_union_equals(small_settings, original)
+
+
+def test_day_partitions_follow_each_rows_own_date(small_settings: Settings) -> None:
+    text = DEFAULT_POLICY.read_text()
+    month = "archive: {partition_by: month, retention_years: 8}\n    warehouse: true"
+    assert month in text
+    daily = parse_policy(text.replace(month, month.replace("month", "day"), 1))
+    original = mysql_rows(small_settings.mysql_url)
+    summary = run_archive(
+        small_settings, tables=["loan_transactions"], as_of=AS_OF, batch_rows=25, policy=daily
+    )
+    assert summary.ok, summary.errors()
+    store = open_store(small_settings.archive_uri)
+    db = mysql.database_of(small_settings.mysql_url)
+    parquet = [o.key for o in store.list(f"{db}/loan_transactions/") if o.key.endswith(".parquet")]
+    assert {k.split("/")[2] for k in parquet} == {"dt=2024-03-01", "dt=2024-03-02", "dt=2024-03-03"}
+    for key, (_, (_, _, created, _)) in ((k, r) for k in parquet for r in _rows_of(store, k)):
+        assert key.split("/")[2] == f"dt={created:%Y-%m-%d}"
+    assert_union_equals(small_settings, original)
+
+
+def _rows_of(store, key: str) -> list[tuple[int, tuple]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(pa.BufferReader(store.get_bytes(key)))
+    return [(r["id"], (r["amount"], r["metadata"], r["created_at"], r["updated_at"])) for r in t.to_pylist()]
+
+
+def test_delete_fingerprint_is_what_mysql_computes(small_settings: Settings) -> None:
+    """The range delete's check: MySQL's sums over the locked rows equal the archived rows' sums,
+    for a change column (microseconds, before 1970 too) and for the whole-row hash."""
+    from tierflow.archive.run import _read_arrow, chunk_fingerprint, identity_number_sql, identity_numbers
+    from tierflow.archive.schema import ROW_HASH_COLUMN, row_hash_expression, source_columns
+
+    url = small_settings.mysql_url
+    with mysql.connection(url, autocommit=True) as conn:
+        cur = conn.cursor()
+        cur.execute("UPDATE loan_transactions SET updated_at = '1969-12-31 23:59:59.000001' WHERE id = 3")
+        cur.execute(
+            "INSERT INTO communications VALUES (1, 1, 'c1', 'sms', 't1', 'sent', "
+            "'2024-01-01 10:00:00.5', '2024-01-01 10:00:00.5')"
+        )
+        cur.execute(
+            "INSERT INTO communication_events VALUES (1, 1, 'sent', NULL, '2024-01-01 10:00:01'), "
+            "(2, 1, 'delivered', '{\"a\": [1, \"x\"]}', '2024-01-01 10:00:02.25'), "
+            "(3, 1, 'clicked', NULL, '2024-01-01 10:05:00')"
+        )
+    policy = load_policy(DEFAULT_POLICY)
+    for table in ("loan_transactions", "communication_events"):
+        tp = policy.table(table)
+        columns = source_columns(url, table)
+        ident_sql = identity_number_sql(tp, columns)
+        extracted = tp.change_column or f"{row_hash_expression(columns)} AS {ROW_HASH_COLUMN}"
+        # what the archive holds: the change column as Arrow reads it, or MySQL's row hash
+        rows = _read_arrow(url, f"SELECT {tp.primary_key}, {extracted} FROM {table} ORDER BY 1")
+        keys = rows.column(0).to_pylist()
+        idents = identity_numbers(rows.column(1))
+        with mysql.connection(url) as conn:
+            cur = conn.cursor()
+            cur.execute(
+                f"SELECT COUNT(*), SUM({tp.primary_key}), SUM({ident_sql}), "
+                f"SUM(CAST({tp.primary_key} AS DECIMAL(65,0)) * {ident_sql}) FROM {table}"
+            )
+            in_mysql = tuple(int(v or 0) for v in cur.fetchone())
+        assert in_mysql[0] == len(keys) > 0
+        assert in_mysql == chunk_fingerprint(keys, idents), table
 
 
 def test_pii_is_hashed_or_dropped_and_parents_wait_for_children(
@@ -196,12 +264,12 @@ def test_row_updated_between_extract_and_delete_survives(small_settings: Setting
     original = mysql_rows(small_settings.mysql_url)
     real_delete = TableArchiver.delete
 
-    def delete_after_an_update(self, entry, rows):
+    def delete_after_an_update(self, entry, rows, workers=None):
         with mysql.connection(small_settings.mysql_url, autocommit=True) as conn:
             conn.cursor().execute(
                 "UPDATE loan_transactions SET amount = 1.00, updated_at = NOW(6) WHERE id = 7"
             )
-        return real_delete(self, entry, rows)
+        return real_delete(self, entry, rows, workers)
 
     monkeypatch.setattr(TableArchiver, "delete", delete_after_an_update)
     summary = run_archive(small_settings, tables=["loan_transactions"], as_of=AS_OF)
@@ -236,12 +304,12 @@ def test_row_inserted_into_an_archived_key_range_is_not_deleted(
     original = mysql_rows(url)
     real_delete = TableArchiver.delete
 
-    def delete_after_an_insert(self, entry, rows):
+    def delete_after_an_insert(self, entry, rows, workers=None):
         if entry.key_min < 30 < entry.key_max:
             with mysql.connection(url, autocommit=True) as conn:
                 marks = ", ".join(["%s"] * len(late_row))
                 conn.cursor().execute(f"INSERT INTO loan_transactions VALUES ({marks})", late_row)
-        return real_delete(self, entry, rows)
+        return real_delete(self, entry, rows, workers)
 
     monkeypatch.setattr(TableArchiver, "delete", delete_after_an_insert)
     summary = run_archive(small_settings, tables=["loan_transactions"], as_of=AS_OF)
@@ -315,8 +383,8 @@ def test_schema_drift_new_column_and_dropped_column(small_settings: Settings, tm
     assert 62 in mysql_rows(url)  # nothing moved
 
     text = DEFAULT_POLICY.read_text().replace(
-        "archive: {partition_by: day, retention_years: 8}\n    warehouse: true",
-        "archive: {partition_by: day, retention_years: 8, column_map: {gateway_ref: gateway_reference}}"
+        "archive: {partition_by: month, retention_years: 8}\n    warehouse: true",
+        "archive: {partition_by: month, retention_years: 8, column_map: {gateway_ref: gateway_reference}}"
         "\n    warehouse: true",
         1,
     )
@@ -390,7 +458,7 @@ def test_plan_changes_nothing(small_settings: Settings) -> None:
     plans = plan_archive(
         small_settings, tables=["loan_transactions"], as_of=AS_OF, policy=load_policy(DEFAULT_POLICY)
     )
-    assert (plans[0].rows, plans[0].partitions, plans[0].first) == (60, 3, "2024-03-01")
+    assert (plans[0].rows, plans[0].partitions, plans[0].first) == (60, 1, "2024-03")  # monthly
     with mysql.connection(small_settings.mysql_url) as conn:
         cur = conn.cursor()
         cur.execute("SHOW TABLES LIKE 'tierflow_archive_ledger'")

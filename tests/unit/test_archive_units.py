@@ -160,7 +160,17 @@ def test_athena_ddl(policy) -> None:
         glue_database="arch",
     )
     assert "`amount` decimal(14,2)" in ddl and "PARTITIONED BY (`dt` string)" in ddl
-    assert "STORED AS PARQUET" in ddl and "projection.dt.format' = 'yyyy-MM-dd'" in ddl
+    assert "STORED AS PARQUET" in ddl and "projection.dt.format' = 'yyyy-MM'" in ddl  # monthly
+    assert "projection.dt.interval.unit' = 'MONTHS'" in ddl
+    daily = athena_ddl(
+        policy.table("api_request_logs"),
+        schema,
+        location="s3://b/lake/lending/api_request_logs",
+        glue_database="arch",
+    )
+    assert (
+        "projection.dt.format' = 'yyyy-MM-dd'" in daily and "projection.dt.interval.unit' = 'DAYS'" in daily
+    )
 
 
 def test_quality_gate_names_expectation_column_and_samples() -> None:

@@ -54,7 +54,9 @@ def _unknown_key(raw: dict) -> None:
 
 # Malformed: an unclosed flow mapping in the middle of the file.
 MALFORMED = REAL_TEXT.replace(
-    "archive: {partition_by: day, retention_years: 8}", "archive: {partition_by: day, retention_years: 8", 1
+    "archive: {partition_by: month, retention_years: 8}",
+    "archive: {partition_by: month, retention_years: 8",
+    1,
 )
 
 # name -> (policy text, words the one error must contain)

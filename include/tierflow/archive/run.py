@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tierflow import quality
+from tierflow import memory, quality
 from tierflow.archive import layout
 from tierflow.archive.ledger import Ledger, LedgerEntry
 from tierflow.archive.schema import (
@@ -219,6 +220,92 @@ class Throttle:
             self.paused_seconds += self.limits.pause_seconds
 
 
+def identity_number_sql(table: TablePolicy, columns: list[SourceColumn]) -> str:
+    """SQL for a row's identity as an integer: the change column in microseconds (date/time
+    types) or as is (integer versions), else the whole-row hash. Never NULL (NULL is -1)."""
+    if not table.change_column:
+        return row_hash_expression(columns)
+    col = next((c for c in columns if c.name == table.change_column), None)
+    if col is None:
+        raise TierflowError(f"table {table.name!r}: change column {table.change_column!r} is not in MySQL")
+    q = mysql.quote_ident(col.name)
+    if col.data_type in {"datetime", "timestamp", "date"}:
+        return f"IFNULL(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', {q}), -1)"
+    if col.data_type in {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}:
+        return f"IFNULL({q}, -1)"
+    raise TierflowError(
+        f"table {table.name!r}: change column {col.name!r} is {col.column_type}; use a DATETIME, "
+        "TIMESTAMP, DATE or integer version column, or remove change_column to compare whole rows"
+    )
+
+
+def identity_numbers(values) -> list[int]:
+    """The archived identity column as the integers ``identity_number_sql`` computes in MySQL."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if pa.types.is_date(values.type):
+        values = pc.cast(values, pa.timestamp("us"))
+    if pa.types.is_timestamp(values.type):
+        values = pc.cast(values, pa.timestamp("us")).cast(pa.int64())
+    return [-1 if v is None else int(v) for v in values.to_pylist()]
+
+
+def chunk_fingerprint(keys: list[int], idents: list[int]) -> tuple[int, int, int, int]:
+    """(count, sum of keys, sum of identities, sum of key x identity): what the locked range must
+    show for the range delete. Exact integers, as MySQL's DECIMAL sums are."""
+    return len(keys), sum(keys), sum(idents), sum(k * v for k, v in zip(keys, idents, strict=True))
+
+
+class DeleteWorkers:
+    """``n`` MySQL connections (autocommit off) and a thread each: a batch's delete chunks run on
+    them side by side. Chunks are independent transactions, so their order does not matter."""
+
+    def __init__(self, url: str, n: int) -> None:
+        import queue
+
+        self.n = max(1, n)
+        self._idle: queue.SimpleQueue = queue.SimpleQueue()
+        self._conns = [mysql.connect(url, autocommit=False) for _ in range(self.n)]
+        for conn in self._conns:
+            # No gap locks: neighbouring chunks on other connections do not wait on each other.
+            # Safe because a range delete must remove exactly the rows the locking read counted
+            # (a row inserted into the range in between makes the counts differ: rollback).
+            conn.cursor().execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            self._idle.put(conn)
+        self._pool = ThreadPoolExecutor(self.n, thread_name_prefix="delete") if self.n > 1 else None
+
+    def _on_a_connection(self, fn: Callable, item: Any) -> Any:
+        conn = self._idle.get()
+        try:
+            return fn(conn, item)
+        finally:
+            self._idle.put(conn)
+
+    def map(self, fn: Callable, items: list) -> list:
+        """``fn(conn, item)`` for every item; every item is finished before an error is raised."""
+        if self._pool is None:
+            return [self._on_a_connection(fn, item) for item in items]
+        futures = [self._pool.submit(self._on_a_connection, fn, item) for item in items]
+        results, error = [], None
+        for future in futures:
+            try:
+                results.append(future.result())
+            except BaseException as exc:  # noqa: BLE001 - re-raised once all chunks are done
+                error = error or exc
+        if error is not None:
+            raise error
+        return results
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        for conn in self._conns:
+            conn.close()
+
+
 @dataclass
 class _Batch:
     entry: LedgerEntry
@@ -252,6 +339,8 @@ class TableArchiver:
         self.store = store
         self.batch_rows = batch_rows or policy.archive.batch_rows
         self.delete_rows = policy.archive.delete_batch_rows
+        self.delete_workers = policy.archive.delete_workers
+        self._summary_lock = threading.Lock()
         self.lock_wait = lock_wait
         self.gate_on = gate
         self.progress = progress
@@ -302,12 +391,8 @@ class TableArchiver:
         if not self.table.change_column:
             exprs.append(f"{row_hash_expression(self.columns, 't')} AS {ROW_HASH_COLUMN}")
         self.select_list = ", ".join(exprs)
-        self.identity_sql = (
-            mysql.quote_ident(self.table.change_column)
-            if self.table.change_column
-            else row_hash_expression(self.columns)
-        )
         self.identity_column = self.table.change_column or ROW_HASH_COLUMN
+        self.identity_sql = identity_number_sql(self.table, self.columns)
 
     def _cutoff_sql(self) -> str:
         return f"'{self.cutoff:%Y-%m-%d %H:%M:%S.%f}'"
@@ -399,74 +484,93 @@ class TableArchiver:
         crash_point("verified")
         return back
 
-    def delete(self, entry: LedgerEntry, rows) -> tuple[int, list[int]]:
+    def delete(self, entry: LedgerEntry, rows, workers: DeleteWorkers | None = None) -> tuple[int, list[int]]:
         """Delete rows still identical to the archived copy, in small transactions by PK.
 
-        Per chunk of <= ``delete_batch_rows`` archived keys (ascending): lock the chunk's cold
-        PK range with ``SELECT pk, identity ... FOR UPDATE`` (one range scan). When the locked rows
-        are exactly the chunk's archived rows with the archived identity (change column or row
-        hash), one range ``DELETE`` with the same predicate removes them and must report exactly
-        that many rows, else it is rolled back. Any difference (a row changed, added or gone, a
-        new child row) falls back to the exact per-key path, which keeps the changed rows.
+        A row's identity is its change column (as a number: microseconds or the integer version)
+        or, without one, a 64-bit hash of the whole row computed by MySQL. The batch's archived
+        keys (ascending) are cut into chunks of <= ``delete_batch_rows``, each deleted in its own
+        transaction, on ``delete_workers`` connections side by side. Per chunk: lock the chunk's
+        cold PK range (``... FOR UPDATE``, one range scan) and read back, computed by MySQL in
+        exact decimal arithmetic, the count, sum of keys, sum of identities and sum of
+        key x identity of the locked rows. When these equal the archived chunk's, one range
+        ``DELETE`` with the same predicate removes the rows and must report exactly that many,
+        else it is rolled back. Any difference (a row changed, added or gone, a new child row)
+        takes the exact per-key path, which compares row by row and keeps the changed rows.
         """
         import pyarrow.compute as pc
 
         order = pc.sort_indices(rows.column(self.table.primary_key))
         keys = pc.take(rows.column(self.table.primary_key), order).to_pylist()
-        idents = pc.take(rows.column(self.identity_column), order).to_pylist()
+        idents = identity_numbers(pc.take(rows.column(self.identity_column), order))
+        step = self.delete_rows
+        chunks = [(keys[i : i + step], idents[i : i + step]) for i in range(0, len(keys), step)]
+        own = workers is None
+        workers = workers or DeleteWorkers(self.settings.mysql_url, 1)
+        try:
+            results = workers.map(self._delete_chunk, chunks)
+        finally:
+            if own:
+                workers.close()
         deleted, changed = 0, []
+        for n, kept in results:
+            deleted += n
+            changed.extend(kept)
+        return deleted, changed
+
+    def _delete_chunk(self, conn, chunk: tuple[list[int], list[int]]) -> tuple[int, list[int]]:
+        """One chunk in one transaction: (rows deleted, keys kept because they changed)."""
+        keys, idents = chunk
+        cur = conn.cursor()
+        try:
+            n = self._delete_range(cur, keys, idents)
+            if n is not None:
+                conn.commit()
+                crash_point("delete_chunk")
+                return n, []
+            conn.rollback()
+            with self._summary_lock:
+                self.summary.delete_fallbacks += 1
+            expected = dict(zip(keys, idents, strict=True))
+            marks = ", ".join(["%s"] * len(keys))
+            cur.execute(
+                f"SELECT {self.pk}, {self.identity_sql} FROM {self.q} WHERE {self.pk} IN ({marks}) FOR UPDATE",
+                keys,
+            )
+            current = {int(k): int(v) for k, v in cur.fetchall()}
+            same = [k for k, v in current.items() if expected.get(k) == v]
+            changed = [k for k, v in current.items() if expected.get(k) != v]
+            n = self._delete_keys(cur, same, changed) if same else 0
+            conn.commit()
+            crash_point("delete_chunk")
+            return n, changed
+        except BaseException:
+            conn.rollback()
+            raise
+
+    def _delete_range(self, cur, keys: list[int], idents: list[int]) -> int | None:
+        """The fast path: rows deleted, or None when the range is not exactly the archived rows."""
+        import MySQLdb
+
         in_range = (
             f"{self.pk} BETWEEN %s AND %s AND {mysql.quote_ident(self.table.time_column)} < "
             f"{self._cutoff_sql()}"
         )
-        conn = mysql.connect(self.settings.mysql_url, autocommit=False)
-        try:
-            cur = conn.cursor()
-            for start in range(0, len(keys), self.delete_rows):
-                chunk = keys[start : start + self.delete_rows]
-                expected = dict(zip(chunk, idents[start : start + self.delete_rows], strict=True))
-                n = self._delete_range(cur, chunk[0], chunk[-1], in_range, expected)
-                if n is not None:
-                    deleted += n
-                    conn.commit()
-                    crash_point("delete_chunk")
-                    continue
-                conn.rollback()
-                self.summary.delete_fallbacks += 1
-                marks = ", ".join(["%s"] * len(chunk))
-                cur.execute(
-                    f"SELECT {self.pk}, {self.identity_sql} FROM {self.q} "
-                    f"WHERE {self.pk} IN ({marks}) FOR UPDATE",
-                    chunk,
-                )
-                current = dict(cur.fetchall())
-                same = [k for k, v in current.items() if expected.get(k) == v]
-                changed.extend(k for k, v in current.items() if expected.get(k) != v)
-                if same:
-                    deleted += self._delete_keys(cur, same, changed)
-                conn.commit()
-                crash_point("delete_chunk")
-        except BaseException:
-            conn.rollback()
-            raise
-        finally:
-            conn.close()
-        return deleted, changed
-
-    def _delete_range(self, cur, lo: int, hi: int, in_range: str, expected: dict) -> int | None:
-        """The fast path: rows deleted, or None when the range is not exactly the archived rows."""
-        import MySQLdb
-
+        bounds = (keys[0], keys[-1])
         cur.execute(
-            f"SELECT {self.pk}, {self.identity_sql} FROM {self.q} WHERE {in_range} FOR UPDATE", (lo, hi)
+            f"SELECT COUNT(*), SUM({self.pk}), SUM({self.identity_sql}), "
+            f"SUM(CAST({self.pk} AS DECIMAL(65,0)) * {self.identity_sql}) "
+            f"FROM {self.q} WHERE {in_range} FOR UPDATE",
+            bounds,
         )
-        if dict(cur.fetchall()) != expected:
+        locked = tuple(int(v or 0) for v in cur.fetchone())
+        if locked != chunk_fingerprint(keys, idents):
             return None
         try:
-            n = cur.execute(f"DELETE FROM {self.q} WHERE {in_range}", (lo, hi))
+            n = cur.execute(f"DELETE FROM {self.q} WHERE {in_range}", bounds)
         except MySQLdb.IntegrityError:  # a child row arrived after the parent was selected
             return None
-        return n if n == len(expected) else None
+        return n if n == len(keys) else None
 
     def _delete_keys(self, cur, keys: list[int], kept: list[int]) -> int:
         import MySQLdb
@@ -543,20 +647,29 @@ class TableArchiver:
             present.update(r[0] for r in cur.fetchall())
         return present
 
-    def finish_delete(self, entry: LedgerEntry, rows, ledger: Ledger | None = None, conn=None) -> None:
-        """Delete, reconcile, mark ``deleted``. ``ledger``/``conn``: the delete thread's own."""
+    def finish_delete(
+        self,
+        entry: LedgerEntry,
+        rows,
+        ledger: Ledger | None = None,
+        conn=None,
+        workers: DeleteWorkers | None = None,
+    ) -> None:
+        """Delete, reconcile, mark ``deleted``. ``ledger``/``conn``/``workers``: the delete
+        stage's own (it runs beside the next batch)."""
         ledger = ledger or self.ledger
         t = time.monotonic()
-        deleted, changed = self.delete(entry, rows)
+        deleted, changed = self.delete(entry, rows, workers)
         crash_point("deleted_rows")
         # rows gone before this pass (deleted by an earlier, killed attempt) count as deleted too
         if changed or deleted + len(changed) < entry.row_count:
             self.reconcile(entry, ledger, conn)
         ledger.update(entry, state="deleted", deleted_rows=entry.row_count)
         crash_point("deleted")
-        self.summary.deleted += deleted
-        self.summary.kept_changed += len(changed)
-        self.summary.seconds["delete"] += time.monotonic() - t
+        with self._summary_lock:
+            self.summary.deleted += deleted
+            self.summary.kept_changed += len(changed)
+            self.summary.seconds["delete"] += time.monotonic() - t
 
     def discard(self, entry: LedgerEntry, state: str, error: str | None = None) -> None:
         """Remove a batch's objects from the store (rows are still in MySQL) and close its entry."""
@@ -592,6 +705,13 @@ class TableArchiver:
 
     # the loop ---------------------------------------------------------------------------------
     def run(self, deadline: float | None = None, dry_run: bool = False) -> TableSummary:
+        """Archive the table's cold rows batch by batch, stages overlapping.
+
+        While batch N is written, gated and verified, batch N+1 is being read from MySQL and
+        batch N-1 deleted (its chunks on ``delete_workers`` connections). Each batch is
+        'verified' in the ledger before its delete starts, and at most one batch is being
+        deleted, so a kill anywhere resumes from the ledger.
+        """
         s = self.summary
         self.prepare()
         if dry_run:
@@ -605,33 +725,40 @@ class TableArchiver:
         if not n:
             s.status = "nothing to do" if not s.resumed else "ok"
             return s
+        url = self.settings.mysql_url
         throttle = Throttle(self.policy, self.conn)
-        cursor = int(lo) - 1
         gate_pool = ThreadPoolExecutor(1, thread_name_prefix="gate")
-        # batch N is deleted on its own connections while batch N+1 is selected, written and
-        # verified; at most one delete is in flight, and each batch is 'verified' in the ledger
-        # before its delete starts, so a kill anywhere resumes from the ledger as before
-        delete_pool = ThreadPoolExecutor(1, thread_name_prefix="delete")
-        delete_ledger = Ledger(self.settings.mysql_url)
-        delete_conn = mysql.connect(self.settings.mysql_url, autocommit=True)
+        if self.gate_on:  # GX's import and context are built while the first batch is read
+            gate_pool.submit(quality.warm_up, "archive", self.table.name)
+        select_pool = ThreadPoolExecutor(1, thread_name_prefix="select")
+        delete_pool = ThreadPoolExecutor(1, thread_name_prefix="finish-delete")
+        delete_workers = DeleteWorkers(url, self.delete_workers)
+        delete_ledger = Ledger(url)
+        delete_conn = mysql.connect(url, autocommit=True)
+        # only the key and identity columns travel to the delete stage
+        needed = list(dict.fromkeys([self.table.primary_key, self.identity_column]))
         pending_delete = None
+        next_select = None
         started = time.monotonic()
         try:
-            while True:
+            throttle.wait(deadline)
+            t = time.monotonic()
+            raw = self.select_batch(int(lo) - 1, hi)
+            s.seconds["select"] += time.monotonic() - t
+            while raw is not None and raw.num_rows:
                 if deadline and time.monotonic() > deadline:
                     s.status = "stopped"
                     s.error = "stopped at --max-runtime; the next run continues"
                     log.info("archive.max_runtime", table=self.table.name, rows=s.rows)
                     break
-                throttle.wait(deadline)
-                t = time.monotonic()
-                raw = self.select_batch(cursor, hi)
-                s.seconds["select"] += time.monotonic() - t
-                if raw.num_rows == 0:
-                    break
                 t = time.monotonic()
                 batch = self.extract(raw)
-                cursor = batch.entry.key_max
+                selected = raw.num_rows
+                # a short batch is the last one: no row after it passes the cold filter
+                if selected >= self.batch_rows:
+                    throttle.wait(deadline)
+                    next_select = select_pool.submit(self.select_batch, batch.entry.key_max, hi)
+                raw = None
                 gate_job = gate_pool.submit(self._gate, batch.rows) if self.gate_on else None
                 self.upload(batch)
                 s.seconds["write"] += time.monotonic() - t
@@ -653,10 +780,13 @@ class TableArchiver:
                 s.seconds["verify"] += time.monotonic() - t
                 if pending_delete is not None:
                     pending_delete.result()
-                # only the key and identity columns travel to the delete thread
-                needed = list(dict.fromkeys([self.table.primary_key, self.identity_column]))
                 pending_delete = delete_pool.submit(
-                    self.finish_delete, batch.entry, batch.rows.select(needed), delete_ledger, delete_conn
+                    self.finish_delete,
+                    batch.entry,
+                    batch.rows.select(needed),
+                    delete_ledger,
+                    delete_conn,
+                    delete_workers,
                 )
                 s.rows += batch.entry.row_count
                 s.bytes += batch.entry.bytes
@@ -664,7 +794,7 @@ class TableArchiver:
                 s.batches += 1
                 s.partitions = sorted(set(s.partitions) | set(batch.entry.partitions))
                 if self.progress:
-                    self.progress(self.table.name, raw.num_rows)
+                    self.progress(self.table.name, selected)
                 log.info(
                     "archive.batch",
                     table=self.table.name,
@@ -672,11 +802,20 @@ class TableArchiver:
                     rows=batch.entry.row_count,
                     bytes=batch.entry.bytes,
                 )
+                batch = None
+                memory.release()
+                if next_select is None:
+                    break
+                t = time.monotonic()
+                raw, next_select = next_select.result(), None
+                s.seconds["select"] += time.monotonic() - t
             if pending_delete is not None:
                 pending_delete.result()
         finally:
             gate_pool.shutdown(wait=True)
+            select_pool.shutdown(wait=True)
             delete_pool.shutdown(wait=True)
+            delete_workers.close()
             delete_ledger.close()
             delete_conn.close()
             s.wall_seconds += time.monotonic() - started
@@ -745,6 +884,7 @@ def run_archive(
     settings = settings or Settings.from_env()
     policy = policy or load_policy(settings.policy_path)
     as_of = as_of or datetime.now().replace(microsecond=0)
+    memory.bound_arenas()
     run_id = uuid.uuid4().hex
     summary = RunSummary(run_id=run_id, as_of=as_of)
     started = time.monotonic()
