@@ -26,6 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 from tierflow.stores import mysql  # noqa: E402
 
+from bench.machine import mysqld_cpu  # noqa: E402
+
 SERVER = os.environ.get("TIERFLOW_BENCH_MYSQL", "mysql://root@127.0.0.1:3306")
 AS_OF = "2026-06-30"
 CUTOFF = "2025-06-30 00:00:00"  # loan_transactions keeps 365 days warm
@@ -72,22 +74,6 @@ def copy(src: str, dst: str) -> None:
         cur.execute(f"CREATE DATABASE {dst}")
         cur.execute(f"CREATE TABLE {dst}.loan_transactions LIKE {src}.loan_transactions")
         cur.execute(f"INSERT INTO {dst}.loan_transactions SELECT * FROM {src}.loan_transactions")
-
-
-def mysqld_cpu() -> float | None:
-    """CPU seconds the local MySQL/MariaDB server has used so far (None if it is not local)."""
-    clk = os.sysconf("SC_CLK_TCK")
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            comm = Path(f"/proc/{pid}/comm").read_text().strip()
-            if comm in {"mariadbd", "mysqld"}:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                return (int(fields[11]) + int(fields[12])) / clk
-        except OSError:
-            continue
-    return None
 
 
 def child_cpu() -> float:

@@ -9,10 +9,17 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import sys
+import time
 from datetime import date
+from pathlib import Path
 
-from tierflow.seed import seed_database
-from tierflow.stores import mysql
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tierflow.seed import seed_database  # noqa: E402
+from tierflow.stores import mysql  # noqa: E402
+
+from bench.machine import mysqld_cpu  # noqa: E402
 
 TARGET_ROWS_PER_S = 100_000
 TARGET_TXNS = 3_000_000
@@ -26,6 +33,8 @@ def main() -> None:
     args = parser.parse_args()
     server = os.environ.get("TIERFLOW_BENCH_MYSQL_SERVER", "mysql://root@127.0.0.1:3306")
     url = f"{server}/bench_seed"
+    server_cpu = mysqld_cpu()
+    cpu = time.process_time()
     report = seed_database(
         url,
         scale=args.scale,
@@ -35,6 +44,8 @@ def main() -> None:
         recreate=True,
         progress=True,
     )
+    cpu = time.process_time() - cpu
+    server_cpu = None if server_cpu is None else mysqld_cpu() - server_cpu
     print(report.render())
     txns = next(t.rows for t in report.loads if t.table == "loan_transactions")
     rate = report.rows_per_second
@@ -48,6 +59,11 @@ def main() -> None:
         f"({'OK' if rate >= TARGET_ROWS_PER_S else 'MISSED'})"
     )
     print(f"peak RSS of the generator: {rss_mb:,.0f} MB")
+    if server_cpu is not None:
+        print(
+            f"CPU: generator {cpu:.0f} s, MySQL server {server_cpu:.0f} s, in {report.seconds:.0f} s of wall "
+            f"time on {os.cpu_count()} cores"
+        )
     if not args.keep:
         with mysql.connection(url, database=False, autocommit=True) as conn:
             conn.cursor().execute("DROP DATABASE IF EXISTS bench_seed")
