@@ -3,8 +3,10 @@
 Per customer ``c`` and hot table ``T`` (keys share the hash tag ``{c}``, so they stay on one
 Redis Cluster slot): ``tierflow:hot:{c}:T`` hash pk -> row JSON, ``tierflow:hot:{c}:T:idx`` sorted set pk by
 time, ``tierflow:hot:{c}:ver`` hash "T:pk" -> applied version, ``tierflow:hot:{c}:features`` hash of figures.
-Every write goes through ``APPLY_LUA``: versioned upserts, trimming to the window, features recomputed
-from the stored entries (never incremented), TTLs refreshed. So replays and redeliveries are no-ops.
+Every write goes through ``APPLY_LUA``: versioned upserts, trimming to the window, TTLs refreshed,
+and features moved by exactly what each applied write changed (the stored row's contribution out, the
+new row's in, trimmed rows' out). An op whose version was already applied changes nothing, so
+replays and redeliveries are no-ops; reconciliation recomputes every feature from the stored entries.
 """
 
 from __future__ import annotations
@@ -45,31 +47,63 @@ for name, window in string.gmatch(spec, '([%w_]+)=(%d+)') do
   idx_suffix[i] = name .. ':idx'
   day_suffix[i] = tostring(math.floor(windows[i] / 86400)) .. 'd'
 end
-local owners = {amount_paid_ = 'loan_transactions', failed_payments_ = 'loan_transactions',
-                apps_ = 'user_device_apps', open_loans_ = 'loans',
-                bounced_communications_ = 'communications'}
 local applied, skipped, changed_keys, features_changed, customers_changed = 0, 0, 0, 0, 0
-local owner_cache = {}
-local function owner_of(k)
-  local owner = owner_cache[k]
-  if owner == nil then
-    owner = false
-    for prefix, table_name in pairs(owners) do
-      if string.sub(k, 1, #prefix) == prefix then owner = table_name end
-    end
-    owner_cache[k] = owner
-  end
-  return owner
-end
 -- Stored rows are compact JSON written by the consumer (json.dumps, separators ",", ":"), so a
 -- field is found by pattern; inside a JSON string a quote is escaped, so '"key":"' cannot match
 -- there. Much cheaper than cjson.decode, which builds a table per row.
 local function field(raw, key) return string.match(raw, '"' .. key .. '":"([^"]*)"') end
 local function number(raw, key) return string.match(raw, '"' .. key .. '":"?(%-?[%d%.]+)') end
+-- money in whole paise, so sums are exact
+local function paise(text) return math.floor((tonumber(text) or 0) * 100 + 0.5) end
 
+-- What one stored row adds to its customer's features, times ``sign`` (+1 stored, -1 removed).
+-- Bounced communications are a distinct count over two tables: a row that is or was a bounce only
+-- marks them for a recount.
+local function contribute(c, tname, days, raw, sign)
+  if not raw then return end
+  local d = c.delta
+  if tname == 'loan_transactions' then
+    local status = field(raw, 'status')
+    if status == 'success' then
+      local kind = field(raw, 'txn_type')
+      if kind == 'emi_payment' or kind == 'prepayment' then
+        local k = 'amount_paid_' .. days
+        d[k] = (d[k] or 0) + sign * paise(number(raw, 'amount'))
+      end
+    elseif status == 'failed' then
+      local k = 'failed_payments_' .. days
+      d[k] = (d[k] or 0) + sign
+    end
+  elseif tname == 'user_device_apps' then
+    local k = 'apps_' .. tostring(field(raw, 'category')) .. '_' .. days
+    d[k] = (d[k] or 0) + sign
+    k = 'apps_total_' .. days
+    d[k] = (d[k] or 0) + sign
+  elseif tname == 'loans' then
+    local status = field(raw, 'status')
+    if status == 'approved' or status == 'disbursed' then
+      local k = 'open_loans_' .. days
+      d[k] = (d[k] or 0) + sign
+    end
+  elseif tname == 'communications' then
+    if field(raw, 'status') == 'bounced' then c.recount_bounces = true end
+  elseif tname == 'communication_events' then
+    if field(raw, 'event_type') == 'bounced' then c.recount_bounces = true end
+  end
+end
+
+-- A customer's features are kept current by adding what each applied op changes (the old stored
+-- row out, the new one in) to the stored figures. ``full`` (reconciliation, or no features yet)
+-- recomputes them from every stored entry instead.
 local function open_customer(ver)
   local base = string.sub(ver, 1, -4)
-  return {ver = ver, base = base, feat = base .. 'features', tables = {}}
+  local c = {ver = ver, base = base, feat = base .. 'features', tables = {}, delta = {},
+             recount_bounces = false}
+  local flat = redis.call('HGETALL', c.feat)
+  local old = {}
+  for i = 1, #flat, 2 do old[flat[i]] = flat[i + 1] end
+  c.old, c.had_features, c.full = old, #flat > 0, full_all or #flat == 0
+  return c
 end
 -- a customer's table, its key names built only when first needed
 local function tbl(c, i)
@@ -82,6 +116,11 @@ local function tbl(c, i)
   return t
 end
 
+-- the stored row's contribution leaves the features (incremental mode only)
+local function remove_stored(c, t, pk)
+  if not c.full then contribute(c, t.name, t.days, redis.call('HGET', t.rows, pk), -1) end
+end
+
 local function apply_op(c, tno, op, pk, vtext, ts, row)
   local v = tonumber(vtext)
   local t = tbl(c, tno)
@@ -91,6 +130,7 @@ local function apply_op(c, tno, op, pk, vtext, ts, row)
   if op == 'evict' then
     -- reconciliation removing an entry MySQL no longer has; a newer write wins
     if cur >= 0 and cur <= v then
+      remove_stored(c, t, pk)
       redis.call('HDEL', t.rows, pk); redis.call('ZREM', t.idx, pk); redis.call('HDEL', c.ver, vfield)
       t.changed = true; applied = applied + 1
     else
@@ -99,11 +139,14 @@ local function apply_op(c, tno, op, pk, vtext, ts, row)
   elseif cur >= v then
     skipped = skipped + 1
   elseif op == 'delete' then
+    remove_stored(c, t, pk)
     redis.call('HDEL', t.rows, pk); redis.call('ZREM', t.idx, pk); redis.call('HSET', c.ver, vfield, vtext)
     t.changed = true; applied = applied + 1
   elseif tonumber(ts) < now - t.window then
     skipped = skipped + 1
   else
+    remove_stored(c, t, pk)
+    if not c.full then contribute(c, t.name, t.days, row, 1) end
     redis.call('HSET', t.rows, pk, row); redis.call('ZADD', t.idx, ts, pk)
     redis.call('HSET', c.ver, vfield, vtext)
     t.changed = true; t.filled = true; applied = applied + 1
@@ -123,6 +166,10 @@ local function close_customer(c)
           part[#part + 1] = old[j]
           redis.call('HDEL', c.ver, t.name .. ':' .. old[j])
         end
+        if not c.full then
+          local gone = redis.call('HMGET', t.rows, unpack(part))
+          for j = 1, #part do contribute(c, t.name, t.days, gone[j], -1) end
+        end
         redis.call('HDEL', t.rows, unpack(part)); redis.call('ZREM', t.idx, unpack(part))
         t.changed = true
       end
@@ -136,64 +183,69 @@ local function close_customer(c)
     for i = 1, #names do idx_keys[i] = tbl(c, i).idx end
     any = redis.call('EXISTS', unpack(idx_keys)) > 0
   end
-  -- features, recomputed from the stored entries of the tables that changed (never incremented)
-  local flat_old = redis.call('HGETALL', c.feat)
-  local old = {}
-  for i = 1, #flat_old, 2 do old[flat_old[i]] = flat_old[i + 1] end
-  local full = full_all or #flat_old == 0
-  -- the table to recompute from, or nil when its features stand
-  local function redo(name)
-    local i = index_of[name]
-    if not i then return nil end
-    if full then return tbl(c, i) end
-    local t = c.tables[i]
-    if t and t.changed then return t end
-    return nil
-  end
-  local comms_i, events_i = index_of['communications'], index_of['communication_events']
-  local redo_bounced = redo('communications') or redo('communication_events')
+  local old, full = c.old, c.full
   local f = {}
-  for k, val in pairs(old) do
-    local owner = owner_of(k)
-    local keep
-    if owner == 'communications' then keep = not redo_bounced else keep = owner and not redo(owner) end
-    if keep then f[k] = val end
-  end
-  local t = redo('loan_transactions')
-  if t then
-    local paid, failed = 0, 0
-    for _, raw in ipairs(redis.call('HVALS', t.rows)) do
-      local status, kind = field(raw, 'status'), field(raw, 'txn_type')
-      if status == 'success' and (kind == 'emi_payment' or kind == 'prepayment') then
-        paid = paid + (tonumber(number(raw, 'amount')) or 0)
-      elseif status == 'failed' then
-        failed = failed + 1
+  local comms_i, events_i = index_of['communications'], index_of['communication_events']
+  local recount_bounces = c.recount_bounces
+  if not full then
+    -- the stored figures plus what the ops and trims changed
+    for k, val in pairs(old) do f[k] = val end
+    for k, d in pairs(c.delta) do
+      if d ~= 0 then
+        if string.sub(k, 1, 12) == 'amount_paid_' then
+          f[k] = string.format('%.2f', (paise(f[k]) + d) / 100)
+        else
+          local n = (tonumber(f[k]) or 0) + d
+          if n == 0 and string.sub(k, 1, 5) == 'apps_' and string.sub(k, 1, 11) ~= 'apps_total_' then
+            f[k] = nil  -- a category with no app left is absent, as a recount leaves it
+          else
+            f[k] = tostring(n)
+          end
+        end
       end
     end
-    f['amount_paid_' .. t.days] = string.format('%.2f', paid)
-    f['failed_payments_' .. t.days] = tostring(failed)
-  end
-  t = redo('user_device_apps')
-  if t then
-    local counts, total = {}, 0
-    for _, raw in ipairs(redis.call('HVALS', t.rows)) do
-      local k = 'apps_' .. tostring(field(raw, 'category')) .. '_' .. t.days
-      counts[k] = (counts[k] or 0) + 1
-      total = total + 1
+  else
+    -- every feature from every stored entry
+    recount_bounces = comms_i ~= nil or events_i ~= nil
+    local i = index_of['loan_transactions']
+    if i then
+      local t = tbl(c, i)
+      local paid, failed = 0, 0
+      for _, raw in ipairs(redis.call('HVALS', t.rows)) do
+        local status, kind = field(raw, 'status'), field(raw, 'txn_type')
+        if status == 'success' and (kind == 'emi_payment' or kind == 'prepayment') then
+          paid = paid + paise(number(raw, 'amount'))
+        elseif status == 'failed' then
+          failed = failed + 1
+        end
+      end
+      f['amount_paid_' .. t.days] = string.format('%.2f', paid / 100)
+      f['failed_payments_' .. t.days] = tostring(failed)
     end
-    for k, n in pairs(counts) do f[k] = tostring(n) end
-    f['apps_total_' .. t.days] = tostring(total)
-  end
-  t = redo('loans')
-  if t then
-    local open = 0
-    for _, raw in ipairs(redis.call('HVALS', t.rows)) do
-      local status = field(raw, 'status')
-      if status == 'approved' or status == 'disbursed' then open = open + 1 end
+    i = index_of['user_device_apps']
+    if i then
+      local t = tbl(c, i)
+      local counts, total = {}, 0
+      for _, raw in ipairs(redis.call('HVALS', t.rows)) do
+        local k = 'apps_' .. tostring(field(raw, 'category')) .. '_' .. t.days
+        counts[k] = (counts[k] or 0) + 1
+        total = total + 1
+      end
+      for k, n in pairs(counts) do f[k] = tostring(n) end
+      f['apps_total_' .. t.days] = tostring(total)
     end
-    f['open_loans_' .. t.days] = tostring(open)
+    i = index_of['loans']
+    if i then
+      local t = tbl(c, i)
+      local open = 0
+      for _, raw in ipairs(redis.call('HVALS', t.rows)) do
+        local status = field(raw, 'status')
+        if status == 'approved' or status == 'disbursed' then open = open + 1 end
+      end
+      f['open_loans_' .. t.days] = tostring(open)
+    end
   end
-  if redo_bounced then
+  if recount_bounces then
     local bounced, n = {}, 0
     if comms_i then
       for _, raw in ipairs(redis.call('HVALS', tbl(c, comms_i).rows)) do
@@ -210,7 +262,7 @@ local function close_customer(c)
   end
   local feat_changed = 0
   if not any then
-    if #flat_old > 0 then redis.call('DEL', c.feat); feat_changed = 1 end
+    if c.had_features then redis.call('DEL', c.feat); feat_changed = 1 end
   else
     local set, gone = {}, {}
     for k, val in pairs(f) do
