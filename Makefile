@@ -27,7 +27,7 @@ databases: venv services  ## Create the source schema, warehouse and Airflow met
 setup: databases  ## Everything `demo` and `test` need
 	bash scripts/browser.sh
 
-demo: setup  ## Seed a multi-year dataset and run the platform's DAGs once
+demo: databases  ## Seed a multi-year dataset and run the platform's DAGs once
 	bash scripts/demo.sh
 
 test: setup  ## Run the whole suite (unit, integration, DAG integrity, end to end)

@@ -67,10 +67,11 @@ def nightly_archive():
             )
         return result
 
-    @task
-    def register_glue_partitions(results: list[dict]) -> int:
-        """Add the new dt partitions to the Glue catalog (s3:// archives only)."""
-        from tierflow.catalog import register_partitions
+    @task(trigger_rule="all_done")
+    def register_glue_partitions(tables: list[str]) -> int:
+        """Add every dt partition the ledger holds and Glue lacks (s3:// archives only), also after
+        a table failed or a retry finished an earlier run's batches."""
+        from tierflow.catalog import archived_partitions, register_partitions
         from tierflow.policy import load_policy
         from tierflow_airflow.hooks import TierflowHook
 
@@ -82,13 +83,15 @@ def nightly_archive():
 
         glue = GlueCatalogHook(aws_conn_id=AWS_CONN_ID).get_conn()
         policy = load_policy(settings.policy_path)
-        return sum(
-            register_partitions(glue, settings, policy.table(r["table"]), r["partitions"])
-            for r in results
-            if r["partitions"]
-        )
+        added = 0
+        for table in tables:
+            partitions = archived_partitions(settings, table)
+            if partitions:
+                added += register_partitions(glue, settings, policy.table(table), partitions)
+        return added
 
-    register_glue_partitions(archive_table.expand(table=list_archived_tables()))
+    tables = list_archived_tables()
+    archive_table.expand(table=tables) >> register_glue_partitions(tables)
 
 
 nightly_archive()

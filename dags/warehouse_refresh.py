@@ -17,6 +17,8 @@ Schedule: daily, or earlier when an upstream DAG reports the source changed (Ass
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pendulum
@@ -28,16 +30,23 @@ from tierflow_airflow.defaults import DEFAULT_ARGS, TAGS
 
 ROOT = Path(__file__).resolve().parents[1]
 DBT_DIR = ROOT / "dbt"
-DBT_BIN = ROOT / ".venv" / "bin" / "dbt"
+# dbt from the project's .venv (a local checkout), else the one installed with Airflow (Docker image)
+DBT_BIN = (
+    ROOT / ".venv" / "bin" / "dbt"
+    if (ROOT / ".venv" / "bin" / "dbt").exists()
+    else shutil.which("dbt") or "dbt"
+)
+# The profile's target: `local` (PostgreSQL) or `prod` (Redshift), set where Airflow is deployed
+DBT_TARGET = os.environ.get("TIERFLOW_DBT_TARGET", "local")
 SOURCE_CHANGED = Asset(name="tierflow_mysql_lending", uri="tierflow://mysql/lending")
 RAW_LOADED = Asset(name="tierflow_warehouse_raw", uri="tierflow://warehouse/raw")
 MARTS_PUBLISHED = Asset(name="tierflow_warehouse_analytics", uri="tierflow://warehouse/analytics")
 
 _conn = f"conn.{WAREHOUSE_CONN_ID}"
 DBT_ENV = {
-    "TIERFLOW_DBT_TARGET": f"{{{{ 'prod' if {_conn}.conn_type == 'redshift' else 'local' }}}}",
+    "TIERFLOW_DBT_TARGET": DBT_TARGET,
     "TIERFLOW_DBT_HOST": f"{{{{ {_conn}.host }}}}",
-    "TIERFLOW_DBT_PORT": f"{{{{ {_conn}.port or 5432 }}}}",
+    "TIERFLOW_DBT_PORT": f"{{{{ {_conn}.port or (5439 if {_conn}.conn_type == 'redshift' else 5432) }}}}",
     "TIERFLOW_DBT_USER": f"{{{{ {_conn}.login or 'postgres' }}}}",
     "TIERFLOW_DBT_PASSWORD": f"{{{{ {_conn}.password or '' }}}}",
     "TIERFLOW_DBT_DBNAME": f"{{{{ {_conn}.schema }}}}",
@@ -106,7 +115,7 @@ def warehouse_refresh():
             DBT_DIR, manifest_path=DBT_DIR / "target" / "manifest.json", project_name="tierflow"
         ),
         profile_config=ProfileConfig(
-            profile_name="tierflow", target_name="local", profiles_yml_filepath=DBT_DIR / "profiles.yml"
+            profile_name="tierflow", target_name=DBT_TARGET, profiles_yml_filepath=DBT_DIR / "profiles.yml"
         ),
         # A test on a model with several parents (relationships) runs once all are built.
         execution_config=ExecutionConfig(

@@ -7,6 +7,12 @@ PYTHON=${PYTHON:-python3}
 need_os=()
 command -v pkg-config >/dev/null 2>&1 || need_os+=(pkg-config)
 pkg-config --exists libmariadb 2>/dev/null || pkg-config --exists mysqlclient 2>/dev/null || need_os+=(libmariadb-dev)
+# mysqlclient compiles against the headers above: a C compiler and Python's own headers too
+command -v gcc >/dev/null 2>&1 || need_os+=(build-essential)
+py_include=$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["include"])' 2>/dev/null || true)
+[ -f "$py_include/Python.h" ] || need_os+=(python3-dev)
+"$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1 || need_os+=(python3-venv)
+command -v make >/dev/null 2>&1 || need_os+=(make)
 if [ ${#need_os[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     echo "==> installing OS packages: ${need_os[*]}"

@@ -18,6 +18,7 @@ RESET=${TIERFLOW_DEMO_RESET:-1}
 # The platform's DAGs in the order a night runs them; any other DAG file runs after them.
 DAG_ORDER=(nightly_archive warehouse_refresh hot_tier_reconcile tier_audit)
 LOG_DIR="$AIRFLOW_HOME/demo-logs"
+DATA_DIR=.data
 mkdir -p "$LOG_DIR"
 
 bold() { printf '\033[1m%s\033[0m\n' "$*"; }
@@ -40,7 +41,9 @@ summary() {
   echo
   echo "Where to look:"
   echo "  archive (Parquet)   ${TIERFLOW_ARCHIVE_URI}   (e.g. find ${TIERFLOW_ARCHIVE_URI#file://} -name '*.parquet' | head)"
-  echo "  tier report         source scripts/env.sh && tierflow tiers report"
+  echo "  tier report         source scripts/env.sh && tierflow tiers report   (chart: $DATA_DIR/tier_chart.png)"
+  echo "  hot tier lookup     source scripts/env.sh && tierflow hot get customer <id>"
+  echo "  UI page             Airflow UI -> Storage tiers (plugin tierflow), after: airflow standalone"
   if tierflow query --help >/dev/null 2>&1; then
     echo "  archive SQL         source scripts/env.sh && tierflow query --help"
   fi
@@ -108,9 +111,9 @@ else:
 PY
 fi
 
-step "Seeding the source database: tierflow seed --scale $SCALE --years $YEARS --seed $SEED"
+step "Seeding the source database: tierflow seed --scale $SCALE --years $YEARS --seed $SEED --publish-events"
 seed_started=$(now)
-tierflow seed --scale "$SCALE" --years "$YEARS" --seed "$SEED"
+tierflow seed --scale "$SCALE" --years "$YEARS" --seed "$SEED" --publish-events
 seed_seconds=$(elapsed "$seed_started" "$(now)")
 python - "$seed_seconds" >"$LOG_DIR/rows.txt" <<'PY'
 import os
@@ -132,6 +135,24 @@ with mysql.connection(url) as conn:
 print(f"{'total':22} {total:>12,} rows in {float(sys.argv[1]):.1f} s")
 PY
 cat "$LOG_DIR/rows.txt"
+
+step "Hot tier from events: tierflow hot consume --until-idle"
+# The seed published the hot window as row-change events (what the lending apps do in production);
+# the consumer group applies them to Redis. The nightly hot_tier_reconcile DAG below then finds
+# nothing to repair.
+tierflow hot consume --until-idle --consumer demo | tee "$LOG_DIR/hot-consume.json"
+sample=$(python - <<'PY'
+import os
+from tierflow.stores import mysql
+with mysql.connection(os.environ["TIERFLOW_MYSQL_URL"]) as conn:
+    cur = conn.cursor()
+    cur.execute("SELECT customer_id FROM loan_transactions ORDER BY created_at DESC LIMIT 1")
+    row = cur.fetchone()
+print(row[0] if row else 1)
+PY
+)
+echo "one customer's hot view (tierflow hot get customer $sample), features:"
+tierflow hot get customer "$sample" | python -c 'import json,sys; v=json.load(sys.stdin); print(json.dumps(v["features"], indent=1)); print({k: len(v[k]) for k in v if isinstance(v[k], list)})'
 
 step "Airflow pool for the source MySQL"
 airflow pools set tierflow_mysql 2 "source MySQL load" >"$LOG_DIR/pools.log" 2>&1 \
@@ -194,5 +215,11 @@ for dag_id in "${dags[@]}"; do
   RESULTS+=("$(printf '%-20s success in %6s s' "$dag_id" "$seconds")")
   echo "$dag_id: success in $seconds s"
 done
+
+step "Tier report: tierflow tiers report --chart $DATA_DIR/tier_chart.png"
+mkdir -p "$DATA_DIR"
+tierflow tiers report --chart "$DATA_DIR/tier_chart.png" || true
+tierflow tiers report --json >"$DATA_DIR/tier_report.json" || true
+echo "JSON: $DATA_DIR/tier_report.json   chart: $DATA_DIR/tier_chart.png"
 
 summary ok

@@ -31,8 +31,9 @@ ensure_mysql() {
   echo "==> starting MariaDB"
   mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
   if [ ! -d /var/lib/mysql/mysql ]; then mariadb-install-db --user=mysql >/dev/null 2>&1 || true; fi
-  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd 2>/dev/null \
-    || (service mariadb start >/dev/null 2>&1) || true
+  (service mariadb start >/dev/null 2>&1) \
+    || start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql 2>/dev/null \
+    || true
   wait_port "$MYSQL_HOST" "$MYSQL_PORT" || fail "MariaDB did not start; start it with 'start-stop-daemon --start --background --exec /usr/sbin/mariadbd'"
   echo "MySQL    started on $MYSQL_HOST:$MYSQL_PORT"
 }
@@ -64,9 +65,50 @@ ensure_redis() {
   echo "Redis    started on $REDIS_HOST:$REDIS_PORT"
 }
 
+# The local development logins: MySQL root and PostgreSQL postgres without a password, over TCP on
+# 127.0.0.1 only (what TIERFLOW_*_URL default to). A stock Debian server refuses both (MariaDB's root
+# logs in by Unix socket only, PostgreSQL asks for a password); when this script can act as the
+# local administrator it opens exactly those two logins and says so, otherwise it names the fix.
+mysql_login_ok() { mysql -h"$MYSQL_HOST" -P"$MYSQL_PORT" -uroot -e "SELECT 1" >/dev/null 2>&1; }
+ensure_mysql_login() {
+  command -v mysql >/dev/null 2>&1 || return 0
+  mysql_login_ok && return 0
+  if [ "$(id -u)" = 0 ] && [ "$MYSQL_HOST" = 127.0.0.1 ] && mysql -uroot -e "SELECT 1" >/dev/null 2>&1; then
+    mysql -uroot -e "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '';
+      GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;
+      ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD('');
+      FLUSH PRIVILEGES;" 2>/dev/null || true
+    mysql_login_ok && { echo "MySQL    local login root@127.0.0.1 without password enabled (development server)"; return 0; }
+  fi
+  fail "MySQL on $MYSQL_HOST:$MYSQL_PORT refuses root without a password; set TIERFLOW_MYSQL_URL=mysql://user:password@host:port/lending (and TIERFLOW_TEST_MYSQL_SERVER for the tests)"
+}
+pg_login_ok() { psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -c "SELECT 1" >/dev/null 2>&1; }
+ensure_pg_login() {
+  command -v psql >/dev/null 2>&1 || return 0
+  pg_login_ok && return 0
+  local hba
+  hba=$(ls /etc/postgresql/*/main/pg_hba.conf 2>/dev/null | sort -V | tail -1)
+  if [ "$(id -u)" = 0 ] && [ "$PG_HOST" = 127.0.0.1 ] && [ -n "$hba" ]; then
+    if ! grep -q "tierflow local development" "$hba"; then
+      { echo "# tierflow local development: postgres over loopback without a password"
+        echo "host all all 127.0.0.1/32 trust"
+        echo "host all all ::1/128 trust"
+        cat "$hba"; } >"$hba.tierflow" && cat "$hba.tierflow" >"$hba" && rm -f "$hba.tierflow"
+    fi
+    ver=$(basename "$(dirname "$(dirname "$hba")")")
+    pg_ctlcluster --skip-systemctl-redirect "$ver" main reload >/dev/null 2>&1 || service postgresql reload >/dev/null 2>&1 || true
+    sleep 1
+    pg_login_ok && { echo "Postgres local login postgres@127.0.0.1 without password enabled ($hba)"; return 0; }
+  fi
+  fail "PostgreSQL on $PG_HOST:$PG_PORT refuses postgres without a password; set TIERFLOW_WAREHOUSE_URL=postgresql://user:password@host:port/tierflow_warehouse and AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
+}
+
 ensure_mysql
 ensure_postgres
 ensure_redis
+# only for the default URLs: a URL with its own credentials is the user's to provide
+case "${TIERFLOW_MYSQL_URL:-mysql://root@127.0.0.1}" in mysql://root@127.0.0.1*) ensure_mysql_login ;; esac
+case "${TIERFLOW_WAREHOUSE_URL:-postgresql://postgres@127.0.0.1}" in postgresql://postgres@127.0.0.1*) ensure_pg_login ;; esac
 
 # Bulk loads (seed, archive, restore, benchmarks) thrash a stock local server: InnoDB's 128 MB
 # buffer pool and Debian's 96 MB redo log (which forces a checkpoint every few seconds of a bulk

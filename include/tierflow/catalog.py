@@ -140,6 +140,16 @@ def _storage_descriptor(schema, location: str) -> dict[str, Any]:
     }
 
 
+def archived_partitions(settings: Settings, table: str) -> list[str]:
+    """Every dt partition the ledger has verified data in, for ``table`` (what the catalog must
+    list, including batches a later run finished after a kill)."""
+    from tierflow.archive.ledger import Ledger
+
+    with Ledger(settings.mysql_url) as ledger:
+        entries = ledger.entries(table, ("verified", "deleted"))
+    return sorted({p for e in entries if e.object_keys for p in e.partitions})
+
+
 def register_partitions(
     glue,
     settings: Settings,
@@ -171,7 +181,20 @@ def register_partitions(
             },
         )
     except glue.exceptions.AlreadyExistsException:
-        pass
+        # a column added in MySQL since (schema drift) must reach Athena too
+        current = glue.get_table(DatabaseName=glue_database, Name=table.name)["Table"]
+        wanted = _storage_descriptor(schema, location)
+        if current["StorageDescriptor"].get("Columns") != wanted["Columns"]:
+            glue.update_table(
+                DatabaseName=glue_database,
+                TableInput={
+                    "Name": table.name,
+                    "TableType": "EXTERNAL_TABLE",
+                    "Parameters": current.get("Parameters") or {"classification": "parquet"},
+                    "PartitionKeys": [{"Name": "dt", "Type": "string"}],
+                    "StorageDescriptor": wanted,
+                },
+            )
     existing = set()
     for page in glue.get_paginator("get_partitions").paginate(
         DatabaseName=glue_database, TableName=table.name

@@ -401,4 +401,7 @@ def publish_hot_window(mysql_url: str, stream: Any, policy: Policy, as_of: date 
 
         stream = RedisStream(redis_store.client(stream), policy.hot.events_stream)
     moment = as_of if isinstance(as_of, datetime) else datetime.combine(as_of, datetime.max.time())
+    from tierflow.stores import mysql
+
+    mysql.check_policy(policy, mysql_url)
     return replay(mysql_url, stream, policy, as_of=moment)

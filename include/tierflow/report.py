@@ -274,6 +274,10 @@ def _score_time(score: float) -> datetime:
     return datetime.fromtimestamp(score, UTC).replace(tzinfo=None)
 
 
+# How long past its window a Redis entry may live: writes trim, reconciliation trims nightly.
+HOT_GRACE = timedelta(days=1)
+
+
 def collect_redis(url: str, policy: Policy, as_of: datetime) -> tuple[dict[str, TierStats], dict]:
     """Per hot table: keys (customers holding it), bytes (MEMORY USAGE of a sample, scaled up),
     entries, oldest/newest entry and entries past the hot window (from the ``:idx`` sorted sets).
@@ -301,6 +305,9 @@ def collect_redis(url: str, policy: Policy, as_of: datetime) -> tuple[dict[str, 
         if not table.hot_window_days and not key_counts.get(table.name):
             continue
         cutoff = table.hot_cutoff(as_of)
+        # any write trims a customer's table and reconciliation trims them all nightly, so an
+        # entry may outlive its window by up to a day before it is a violation
+        cutoff = cutoff - HOT_GRACE if cutoff else None
         below = f"({_utc_epoch(cutoff)!r}" if cutoff else "-inf"
         oldest = newest = None
         entries = stale = 0
@@ -538,7 +545,7 @@ def evaluate(report: Report, policy: Policy) -> list[Violation]:
                 Violation(
                     "redis_past_window",
                     f"{t.name}: {r.extra['stale_entries']} Redis entr(ies) older than the hot window "
-                    f"({t.hot_window_days} d, before {t.hot_cutoff}), oldest {r.oldest}. "
+                    f"({t.hot_window_days} d, before {t.hot_cutoff}) + 1 d of grace, oldest {r.oldest}. "
                     "Run hot_tier_reconcile to trim them.",
                     table=t.name,
                     details={"entries": r.extra["stale_entries"], "oldest": r.oldest},

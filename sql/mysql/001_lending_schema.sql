@@ -1,6 +1,8 @@
 -- Loan-management source schema of the lender (MySQL 8 / Aurora MySQL 3 / MariaDB 10.11).
 -- Applied by `tierflow db init`; idempotent (CREATE TABLE IF NOT EXISTS).
 -- Every table has a primary key, a time column with an index, and CHECK constraints on amounts.
+-- updated_at moves on every UPDATE (ON UPDATE CURRENT_TIMESTAMP): the archive and the warehouse
+-- load tell a changed row by it (the tier policy's change_column).
 -- All PII here is fake: the platform never holds production PII outside production.
 
 CREATE TABLE IF NOT EXISTS customers (
@@ -14,7 +16,7 @@ CREATE TABLE IF NOT EXISTS customers (
   state          VARCHAR(60)     NOT NULL,
   kyc_status     ENUM('pending','verified','rejected','expired') NOT NULL DEFAULT 'pending',
   created_at     DATETIME(6)     NOT NULL,
-  updated_at     DATETIME(6)     NOT NULL,
+  updated_at     DATETIME(6)     NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
   PRIMARY KEY (id),
   UNIQUE KEY uq_customers_pan (pan),
   KEY ix_customers_created_at (created_at),
@@ -38,7 +40,7 @@ CREATE TABLE IF NOT EXISTS loans (
   disbursed_at       DATETIME(6)     NULL,
   closed_at          DATETIME(6)     NULL,
   created_at         DATETIME(6)     NOT NULL,
-  updated_at         DATETIME(6)     NOT NULL,
+  updated_at         DATETIME(6)     NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
   PRIMARY KEY (id),
   KEY ix_loans_customer (customer_id),
   KEY ix_loans_created_at (created_at),
@@ -64,7 +66,7 @@ CREATE TABLE IF NOT EXISTS emi_schedules (
   paid_at         DATETIME(6)     NULL,
   status          ENUM('scheduled','paid','partially_paid','late','missed','waived') NOT NULL DEFAULT 'scheduled',
   created_at      DATETIME(6)     NOT NULL,
-  updated_at      DATETIME(6)     NOT NULL,
+  updated_at      DATETIME(6)     NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
   PRIMARY KEY (id),
   UNIQUE KEY uq_emi_loan_installment (loan_id, installment_no),
   KEY ix_emi_due_date (due_date),
@@ -91,7 +93,7 @@ CREATE TABLE IF NOT EXISTS loan_transactions (
   failure_reason  VARCHAR(64)     NULL,
   metadata        JSON            NULL,
   created_at      DATETIME(6)     NOT NULL,
-  updated_at      DATETIME(6)     NOT NULL,
+  updated_at      DATETIME(6)     NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
   PRIMARY KEY (id),
   KEY ix_txn_created_at (created_at),
   KEY ix_txn_updated_at (updated_at),
@@ -143,7 +145,7 @@ CREATE TABLE IF NOT EXISTS communications (
   template_code  VARCHAR(48)     NOT NULL,
   status         ENUM('queued','sent','failed','bounced') NOT NULL,
   created_at     DATETIME(6)     NOT NULL,
-  updated_at     DATETIME(6)     NOT NULL,
+  updated_at     DATETIME(6)     NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
   PRIMARY KEY (id),
   KEY ix_comm_customer (customer_id),
   KEY ix_comm_campaign (campaign_code),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -267,7 +268,7 @@ def test_row_updated_between_extract_and_delete_survives(small_settings: Setting
     def delete_after_an_update(self, entry, rows, workers=None):
         with mysql.connection(small_settings.mysql_url, autocommit=True) as conn:
             conn.cursor().execute(
-                "UPDATE loan_transactions SET amount = 1.00, updated_at = NOW(6) WHERE id = 7"
+                "UPDATE loan_transactions SET amount = 1.00 WHERE id = 7"  # updated_at moves by itself
             )
         return real_delete(self, entry, rows, workers)
 
@@ -463,3 +464,87 @@ def test_plan_changes_nothing(small_settings: Settings) -> None:
         cur = conn.cursor()
         cur.execute("SHOW TABLES LIKE 'tierflow_archive_ledger'")
         assert cur.fetchone() is None
+
+
+def test_policy_naming_a_missing_column_stops_before_anything_is_written(small_settings: Settings) -> None:
+    """A misspelled PII column would archive the real one in clear: the run refuses, names it,
+    and has not even created its ledger."""
+    from tierflow.errors import PolicyError
+
+    text = DEFAULT_POLICY.read_text()
+    assert "pan: hash" in text
+    typo = parse_policy(text.replace("pan: hash", "pann: hash", 1), source="typo.yaml")
+    before = mysql_rows(small_settings.mysql_url)
+    with pytest.raises(PolicyError) as err:
+        run_archive(small_settings, as_of=AS_OF, policy=typo)
+    assert "typo.yaml" in str(err.value) and "tables.customers.archive.pii.pann" in str(err.value)
+    with mysql.connection(small_settings.mysql_url) as conn:
+        cur = conn.cursor()
+        cur.execute("SHOW TABLES LIKE 'tierflow_archive_ledger'")
+        assert cur.fetchall() == ()
+    assert mysql_rows(small_settings.mysql_url) == before
+    assert not list(open_store(small_settings.archive_uri).list(""))
+
+
+def test_restore_refuses_tables_whose_archive_altered_pii(small_settings: Settings) -> None:
+    with pytest.raises(Exception) as err:
+        restore(small_settings, table="customers", start=COLD_START.date(), end=COLD_START.date())
+    assert "pan (hashed)" in str(err.value) and "tierflow query" in str(err.value)
+
+
+def test_verify_finds_a_missing_object_a_changed_object_and_a_row_back_in_mysql(
+    small_settings: Settings, tmp_path: Path
+) -> None:
+    """`archive verify` must fail (exit 1) on each kind of damage, naming the batch."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    run_archive(small_settings, tables=["loan_transactions"], as_of=AS_OF, batch_rows=25).raise_for_failures()
+    assert verify_archive(small_settings, tables=["loan_transactions"]).ok
+    store = open_store(small_settings.archive_uri)
+    with Ledger(small_settings.mysql_url) as ledger:
+        first, second, third = ledger.entries("loan_transactions")
+
+    # 1. an object of the first batch is gone
+    saved = store.get_bytes(first.object_keys[0])
+    store.delete(first.object_keys[0])
+    # 2. a row of the second batch changed in the store
+    t = pq.read_table(pa.BufferReader(store.get_bytes(second.object_keys[0])))
+    amounts = t.column("amount").to_pylist()
+    amounts[0] += 1
+    changed = t.set_column(
+        t.column_names.index("amount"), "amount", pa.array(amounts, t.schema.field("amount").type)
+    )
+    sink = pa.BufferOutputStream()
+    pq.write_table(changed, sink)
+    store.put_bytes(second.object_keys[0], sink.getvalue().to_pybytes())
+    # 3. a row of the third batch is back in MySQL though its archived copy says it was deleted
+    back_key = pq.read_table(pa.BufferReader(store.get_bytes(third.object_keys[0]))).column("id")[0].as_py()
+    with mysql.connection(small_settings.mysql_url, autocommit=True) as conn:
+        conn.cursor().execute(
+            "INSERT INTO loan_transactions (id, loan_id, customer_id, txn_type, amount, gateway, gateway_ref,"
+            " status, created_at, updated_at) VALUES (%s, 1, 1, 'emi_payment', 1, 'razorpay', 'x', 'success',"
+            " '2024-03-01', '2024-03-01')",
+            (back_key,),
+        )
+
+    report = verify_archive(small_settings, tables=["loan_transactions"])
+    assert not report.ok and len(report.problems) == 3, report.problems
+    text = "\n".join(report.problems)
+    assert f"{first.batch_name}" in text and "missing from the store" in text
+    assert f"{second.batch_name}" in text and "checksum" in text
+    assert f"{third.batch_name}" in text and "still in MySQL" in text and str(back_key) in text
+
+    env = {
+        **os.environ,
+        "TIERFLOW_MYSQL_URL": small_settings.mysql_url,
+        "TIERFLOW_ARCHIVE_URI": small_settings.archive_uri,
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "tierflow.cli", "archive", "verify", "--table", "loan_transactions"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 1, out.stdout + out.stderr
+    store.put_bytes(first.object_keys[0], saved)

@@ -407,8 +407,15 @@ def test_dashboard_queries_run_on_the_published_schema(built_warehouse: str, que
 def test_late_and_updated_rows_reach_the_marts_incrementally(built_warehouse: str) -> None:
     """Runs last: a second, incremental build one day later, with late, updated and new rows."""
     url = built_warehouse
+    loan3_days = "select report_day::text from analytics.fct_loan_delinquency_daily where loan_id = 3"
+    assert ("2026-06-30",) in rows(url, loan3_days)  # on the book before its closure is known
     with warehouse.connection(url) as conn:
         cur = conn.cursor()
+        # Learnt late: loan 3 was closed on 06-29 (a settlement booked after the fact).
+        cur.execute(
+            "update raw.loans set status = 'closed', closed_at = '2026-06-29 12:00',"
+            " updated_at = '2026-07-01 10:00', _loaded_at = now() where id = 3"
+        )
         # Gateway callback: yesterday's pending attempt succeeded (updated, same created_at).
         cur.execute(
             "update raw.loan_transactions set status = 'success', updated_at = '2026-07-01 08:00',"
@@ -496,8 +503,11 @@ def test_late_and_updated_rows_reach_the_marts_incrementally(built_warehouse: st
         "select product, active_loans from analytics.fct_portfolio_at_risk_daily"
         " where report_day = '2026-07-01' order by 1",
     )
-    # Loan 6 has no instalment schedule yet, so nothing outstanding: not on the book.
-    assert par == [("bnpl", 1), ("personal_loan", 2)]
+    # Loan 6 has no instalment schedule yet, so nothing outstanding: not on the book; loan 3 left
+    # the book on 06-29, and its rows from that day on left the fact (whole days are rebuilt).
+    assert par == [("bnpl", 1), ("personal_loan", 1)]
+    assert not [d for (d,) in rows(url, loan3_days) if d >= "2026-06-29"]
+    assert ("2026-06-28",) in rows(url, loan3_days)
     assert rows(
         url,
         "select clicked, click_rate from analytics.fct_campaign_funnel_daily where send_day = '2026-06-20'",

@@ -160,3 +160,25 @@ def test_project_relations_split_marts_from_layers() -> None:
         ("fct_x", "", "incremental"),
         ("stg_y", "_staging", "view"),
     ]
+
+
+def test_publish_sql_per_engine() -> None:
+    """The atomic publish's statements: late-binding views, LIKE that keeps Redshift's dist/sort
+    keys, a LOCK instead of PostgreSQL's advisory lock, and no leader-node-only functions."""
+    from tierflow.warehouse.publish import copy_table_sql, lock_sql, view_sql
+    from tierflow.warehouse.sql import POSTGRES, REDSHIFT
+
+    assert view_sql('"analytics"."m"', '"slot"."m"', REDSHIFT).endswith("WITH NO SCHEMA BINDING")
+    assert "BINDING" not in view_sql('"analytics"."m"', '"slot"."m"', POSTGRES)
+    assert (
+        copy_table_sql('"b"."t"', '"a"."t"', REDSHIFT)[1]
+        == 'CREATE TABLE "b"."t" (LIKE "a"."t" INCLUDING DEFAULTS)'
+    )
+    assert (
+        copy_table_sql('"b"."t"', '"a"."t"', POSTGRES)[1]
+        == 'CREATE TABLE "b"."t" (LIKE "a"."t" INCLUDING ALL)'
+    )
+    redshift_lock = lock_sql(REDSHIFT)
+    assert redshift_lock[-2:] == ["BEGIN", 'LOCK "raw"."_tierflow_publish_lock"']
+    assert not any("advisory" in s for s in redshift_lock)
+    assert "pg_try_advisory_lock" in lock_sql(POSTGRES)[0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from tierflow.policy import Policy, TablePolicy
@@ -131,4 +132,5 @@ def manifest(entry: dict[str, Any]) -> bytes:
     )
     doc = {k: entry.get(k) for k in keep}
     doc["format"] = "tierflow-archive-manifest/1"
+    doc["written_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     return json.dumps(doc, default=str, indent=1).encode()

@@ -57,6 +57,7 @@ def plan_archive(
     settings = settings or Settings.from_env()
     policy = policy or load_policy(settings.policy_path)
     as_of = as_of or datetime.now().replace(microsecond=0)
+    mysql.check_policy(policy, settings.mysql_url)
     sizes = mysql.table_sizes(settings.mysql_url)
     plans = []
     with mysql.connection(settings.mysql_url) as conn:
@@ -111,12 +112,15 @@ def restore(
     settings = settings or Settings.from_env()
     policy = policy or load_policy(settings.policy_path)
     tp = policy.table(table)
-    dropped = [c for c, v in tp.archive.pii.items() if v == PiiTreatment.DROP]
-    if dropped:
+    mysql.check_policy(policy, settings.mysql_url)
+    done_to = {PiiTreatment.HASH: "hashed", PiiTreatment.DROP: "dropped"}
+    altered = {c: done_to[v] for c, v in tp.archive.pii.items() if v != PiiTreatment.KEEP}
+    if altered:
         raise TierflowError(
-            f"table {table!r}: column(s) {', '.join(dropped)} are dropped from the archive (PII "
-            "policy), so its rows cannot be restored into MySQL as they were. Read them with "
-            "`tierflow query` instead."
+            f"table {table!r}: column(s) "
+            + ", ".join(f"{c} ({how})" for c, how in sorted(altered.items()))
+            + " are not kept as they were in the archive (PII policy), so its rows cannot be "
+            "restored into MySQL as they were. Read them with `tierflow query` instead."
         )
     if end < start:
         raise TierflowError(f"restore {table}: --to {end} is before --from {start}")
@@ -214,6 +218,7 @@ def verify_archive(
     """Re-check every finished ledger entry against the store and against MySQL."""
     settings = settings or Settings.from_env()
     policy = policy or load_policy(settings.policy_path)
+    mysql.check_policy(policy, settings.mysql_url)
     store = store_for(settings)
     report = VerifyReport()
     with Ledger(settings.mysql_url) as ledger, mysql.connection(settings.mysql_url) as conn:

@@ -465,7 +465,9 @@ class TableArchiver:
         with ThreadPoolExecutor(UPLOAD_THREADS, thread_name_prefix="put") as pool:
             total = sum(pool.map(put, zip(batch.parts.items(), batch.entry.object_keys, strict=True)))
         batch.entry.bytes = total
-        self.store.put_bytes(batch.entry.manifest_key, layout.manifest(batch.entry.as_dict()), options)
+        # the manifest beside the data describes the upload it completes
+        manifest = {**batch.entry.as_dict(), "state": "uploaded"}
+        self.store.put_bytes(batch.entry.manifest_key, layout.manifest(manifest), options)
         self.ledger.update(batch.entry, state="uploaded", bytes=total)
         crash_point("uploaded")
 
@@ -519,7 +521,21 @@ class TableArchiver:
         return deleted, changed
 
     def _delete_chunk(self, conn, chunk: tuple[list[int], list[int]]) -> tuple[int, list[int]]:
-        """One chunk in one transaction: (rows deleted, keys kept because they changed)."""
+        """One chunk in one transaction, tried again (up to 3 times) when MySQL picks it as a
+        deadlock victim or its lock wait times out: (rows deleted, keys kept because changed)."""
+        import MySQLdb
+
+        for attempt in range(1, 4):
+            try:
+                return self._delete_chunk_once(conn, chunk)
+            except MySQLdb.OperationalError as exc:
+                if exc.args[0] not in (1205, 1213) or attempt == 3:
+                    raise
+                log.warning("archive.delete.retry", table=self.table.name, error=str(exc), attempt=attempt)
+                time.sleep(0.2 * attempt)
+        raise AssertionError("unreachable")
+
+    def _delete_chunk_once(self, conn, chunk: tuple[list[int], list[int]]) -> tuple[int, list[int]]:
         keys, idents = chunk
         cur = conn.cursor()
         try:
@@ -619,6 +635,7 @@ class TableArchiver:
                     self.store.put_bytes(key, layout.parquet_bytes(part, self.policy, self.table), options)
                 else:
                     self.store.delete(key)
+                    crash_point("reconcile_object")
             if part.num_rows:
                 keep_keys.append(key)
                 tables.append(part)
@@ -665,6 +682,10 @@ class TableArchiver:
         if changed or deleted + len(changed) < entry.row_count:
             self.reconcile(entry, ledger, conn)
         ledger.update(entry, state="deleted", deleted_rows=entry.row_count)
+        if entry.manifest_key:
+            self.store.put_bytes(
+                entry.manifest_key, layout.manifest(entry.as_dict()), layout.put_options(self.policy)
+            )
         crash_point("deleted")
         with self._summary_lock:
             self.summary.deleted += deleted
@@ -700,7 +721,14 @@ class TableArchiver:
                     self.discard(entry, "abandoned", str(exc))
                     continue
             else:
-                rows = layout.read_objects(self.store, entry.object_keys)
+                # an object can be gone only because a killed reconcile emptied it (every row of
+                # it had stayed in MySQL): the rest of the batch is finished from what remains
+                present = [k for k in entry.object_keys if self.store.exists(k)]
+                rows = layout.read_objects(self.store, present) if present else None
+                if rows is None:
+                    self.reconcile(entry)
+                    self.ledger.update(entry, state="deleted", deleted_rows=entry.row_count)
+                    continue
             self.finish_delete(entry, rows)
 
     # the loop ---------------------------------------------------------------------------------
@@ -845,6 +873,18 @@ def _read_arrow(url: str, sql: str):
             return pa.Table.from_pylist([dict(zip(names, r, strict=True)) for r in cur.fetchall()])
 
 
+def describe_failure(exc: BaseException) -> str:
+    """A failure as a person reads it: tierflow's own errors say what to do; anything else (a
+    driver, S3 or MySQL error) is named with its type, and nothing of the batch in hand was
+    deleted, as every delete follows a verified ledger entry."""
+    if isinstance(exc, TierflowError):
+        return str(exc)
+    return (
+        f"{type(exc).__module__}.{type(exc).__name__}: {exc}. The batch in hand was not deleted; "
+        "the next run resumes from the ledger."
+    )
+
+
 def parse_duration(text: str | None) -> float | None:
     """'90s', '15m', '2h', '1h30m' or plain seconds -> seconds."""
     if not text:
@@ -884,6 +924,7 @@ def run_archive(
     settings = settings or Settings.from_env()
     policy = policy or load_policy(settings.policy_path)
     as_of = as_of or datetime.now().replace(microsecond=0)
+    mysql.check_policy(policy, settings.mysql_url)
     memory.bound_arenas()
     run_id = uuid.uuid4().hex
     summary = RunSummary(run_id=run_id, as_of=as_of)
@@ -912,11 +953,11 @@ def run_archive(
                     archiver.prepare()
                     on_table_start(table.name, archiver.cold_range()[0])
                 result = archiver.run(deadline, dry_run=dry_run)
-        except TierflowError as exc:
+        except Exception as exc:  # noqa: BLE001 - one table's failure must not stop the others
             result = archiver.summary if archiver else TableSummary(table.name)
             result.status = "locked" if isinstance(exc, ArchiveLockedError) else "failed"
-            result.error = str(exc)
-            log.error("archive.table.failed", table=table.name, error=str(exc))
+            result.error = describe_failure(exc)
+            log.error("archive.table.failed", table=table.name, error=result.error)
         summary.tables.append(result)
         log.info(
             "archive.table.done",

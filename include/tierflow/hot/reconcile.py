@@ -1,8 +1,10 @@
 """Nightly reconciliation: MySQL is the truth; make the hot tier match it and count the drift.
 
-Entries missing or stale in Redis are written, entries MySQL no longer has in the window are
-evicted, old entries trimmed, features recomputed. All through the store's idempotent Lua apply, so
-it is safe to run while the consumer runs. The result is kept in ``tierflow:hot:reconcile:last``.
+Entries missing or stale in Redis are written (also where the version is recorded but the row or
+its index entry is gone, as after a maxmemory eviction), entries MySQL no longer has in the window
+are evicted, old entries trimmed, features recomputed. All through the store's idempotent Lua apply;
+an entry written after the MySQL snapshot was taken is never evicted, so it is safe to run while the
+consumer runs. The result is kept in ``tierflow:hot:reconcile:last``.
 """
 
 from __future__ import annotations
@@ -11,20 +13,26 @@ import json
 from datetime import datetime
 from typing import Any
 
-from tierflow.events import Event, read_hot_rows, row_json, utc_now
+from tierflow.events import Event, epoch_micros, read_hot_rows, row_json, utc_now
 from tierflow.hot.store import RECONCILE_KEY, HotStore, customer_keys, summarise
 from tierflow.log import get_logger
+from tierflow.stores import mysql
 
 log = get_logger(__name__)
 
 
-def _expected(mysql_url: str, store: HotStore, as_of: datetime) -> dict[int, dict[str, Event]]:
-    """{customer: {"table:pk": event}} for every MySQL row in its table's hot window."""
+def _expected(mysql_url: str, store: HotStore, as_of: datetime) -> tuple[dict[int, dict[str, Event]], int]:
+    """{customer: {"table:pk": event}} for every MySQL row in its table's hot window, and the
+    version (MySQL's clock, microseconds) before which every change is in that snapshot."""
+    with mysql.connection(mysql_url) as conn:
+        cur = conn.cursor()
+        cur.execute("SELECT NOW(6)")
+        snapshot = epoch_micros(cur.fetchone()[0])
     expected: dict[int, dict[str, Event]] = {}
     for table in store.tables:
         for event in read_hot_rows(mysql_url, table, table.hot_cutoff(as_of)):
             expected.setdefault(event.customer_id, {})[f"{event.table}:{event.pk}"] = event
-    return expected
+    return expected, snapshot
 
 
 def reconcile(
@@ -36,7 +44,8 @@ def reconcile(
 ) -> dict[str, Any]:
     """Repair the hot tier from MySQL; returns {at, as_of, customers, drifted_keys, repaired, ...}."""
     moment = as_of or store.clock()
-    expected = _expected(mysql_url, store, moment)
+    mysql.check_policy(store.policy, mysql_url)
+    expected, snapshot = _expected(mysql_url, store, moment)
     customers = sorted(set(expected) | set(store.customers()))
     totals = {"applied": 0, "skipped": 0, "changed_keys": 0, "features_changed": 0}
     drifted_customers = 0
@@ -45,23 +54,44 @@ def reconcile(
         chunk = customers[start : start + chunk_customers]
         pipe = store.client.pipeline(transaction=False)
         for cid in chunk:
-            pipe.hgetall(customer_keys(cid, [])[0])
-        versions = [{k.decode(): int(v) for k, v in h.items()} for h in pipe.execute()]
+            keys = customer_keys(cid, store.table_names)
+            pipe.hgetall(keys[0])
+            for i in range(2, len(keys), 2):
+                pipe.hkeys(keys[i])
+                pipe.zrange(keys[i + 1], 0, -1)
+        replies = pipe.execute()
+        per = 1 + 2 * len(store.table_names)
         plans: list[tuple[int, list[tuple]]] = []
-        for cid, have in zip(chunk, versions, strict=True):
+        for n, cid in enumerate(chunk):
+            reply = replies[n * per : (n + 1) * per]
+            have = {k.decode(): int(v) for k, v in reply[0].items()}
+            # an entry is stored only if both its row and its index entry are there
+            stored = set()
+            for name, rows, idx in zip(store.table_names, reply[1::2], reply[2::2], strict=True):
+                stored.update(f"{name}:{pk.decode()}" for pk in set(rows) & set(idx))
             want = expected.get(cid, {})
             ops: list[tuple] = []
+            written = evicted = 0
             for key, event in want.items():
-                if have.get(key, -1) < event.version:
-                    row = row_json(event.row)
-                    ops.append((event.table, "upsert", event.pk, event.version, event.ts, row))
-            written = len(ops)
+                version = have.get(key, -1)
+                if version >= event.version and key not in stored:
+                    # the version is recorded but the entry is gone: clear it, then write it again
+                    ops.append((event.table, "evict", event.pk, version, 0.0, ""))
+                    version = -1
+                if version < event.version:
+                    ops.append(
+                        (event.table, "upsert", event.pk, event.version, event.ts, row_json(event.row))
+                    )
+                    written += 1
             for key, version in have.items():
                 table, _, pk = key.partition(":")
-                if key not in want and table in store.table_names:
+                # not in MySQL's window, and written before the snapshot (a newer write may be a
+                # row the snapshot could not see yet: the consumer put it there)
+                if key not in want and table in store.table_names and version < snapshot:
                     ops.append((table, "evict", int(pk), version, 0.0, ""))
+                    evicted += key in stored
             entries_written += written
-            entries_evicted += len(ops) - written
+            entries_evicted += evicted
             plans.append((cid, ops))
         with _clock(store, moment):
             results = store.run(lambda p, plans=plans: store.queue_customers(p, plans, full=True))

@@ -128,11 +128,14 @@ local function apply_op(c, tno, op, pk, vtext, ts, row)
   local vfield = t.name .. ':' .. pk
   local cur = tonumber(redis.call('HGET', c.ver, vfield) or '-1')
   if op == 'evict' then
-    -- reconciliation removing an entry MySQL no longer has; a newer write wins
+    -- reconciliation removing an entry MySQL no longer has; a newer write wins. Dropping only
+    -- the version of a row deleted long ago is housekeeping, not a change.
     if cur >= 0 and cur <= v then
       remove_stored(c, t, pk)
-      redis.call('HDEL', t.rows, pk); redis.call('ZREM', t.idx, pk); redis.call('HDEL', c.ver, vfield)
-      t.changed = true; applied = applied + 1
+      local gone = redis.call('HDEL', t.rows, pk) + redis.call('ZREM', t.idx, pk)
+      redis.call('HDEL', c.ver, vfield)
+      if gone > 0 then t.changed = true end
+      applied = applied + 1
     else
       skipped = skipped + 1
     end
@@ -308,13 +311,15 @@ if current then close_customer(current) end
 return applied .. ',' .. skipped .. ',' .. changed_keys .. ',' .. features_changed .. ',' .. customers_changed
 """
 
-# KEYS: features, then (rows hash, idx zset) per hot table. Returns {features as a flat list,
-# then per table its rows newest first}. A script rather than a pipeline: one command to send and
-# parse instead of eleven, which is most of a lookup's client time.
+# KEYS: features, then (rows hash, idx zset) per hot table; ARGV: per table, the oldest time still
+# inside its window (an entry past it that no write or reconciliation has trimmed yet is not
+# returned). Returns {features as a flat list, then per table its rows newest first}. A script
+# rather than a pipeline: one command to send and parse instead of eleven, which is most of a
+# lookup's client time.
 READ_LUA = r"""
 local out = {redis.call('HGETALL', KEYS[1])}
 for i = 2, #KEYS, 2 do
-  local order = redis.call('ZREVRANGE', KEYS[i + 1], 0, -1)
+  local order = redis.call('ZREVRANGEBYSCORE', KEYS[i + 1], '+inf', ARGV[i / 2])
   if #order > 0 then
     out[#out + 1] = redis.call('HMGET', KEYS[i], unpack(order))
   else
@@ -451,11 +456,13 @@ class HotStore:
         from redis.exceptions import NoScriptError
 
         keys = customer_keys(customer_id, self.table_names)
+        now = epoch_seconds(self.clock())
+        oldest = [f"{now - t.hot_window_days * DAY:.6f}" for t in self.tables]
         try:
-            reply = self.client.evalsha(self.read_sha(), len(keys) - 1, *keys[1:])
+            reply = self.client.evalsha(self.read_sha(), len(keys) - 1, *keys[1:], *oldest)
         except NoScriptError:
             self._read_sha = None
-            reply = self.client.evalsha(self.read_sha(), len(keys) - 1, *keys[1:])
+            reply = self.client.evalsha(self.read_sha(), len(keys) - 1, *keys[1:], *oldest)
         flat = reply[0]
         view: dict[str, Any] = {"customer_id": customer_id}
         view["features"] = {_s(flat[i]): _number(_s(flat[i + 1])) for i in range(0, len(flat), 2)}

@@ -117,6 +117,14 @@ def columns_by_table(url: str) -> dict[str, dict[str, str]]:
         return result
 
 
+def check_policy(policy, url: str) -> None:
+    """The policy's tables and columns against the live schema (PolicyError naming each
+    mismatch), before any SQL is built from them or anything is written."""
+    from tierflow.policy import check_against_schema
+
+    check_against_schema(policy, columns_by_table(url))
+
+
 def foreign_keys(url: str) -> list[tuple[str, str, str, str]]:
     """(child_table, child_column, parent_table, parent_column) for every foreign key."""
     with connection(url) as conn:

@@ -14,8 +14,33 @@ def is_redshift(url: str) -> bool:
     return parse(url).scheme.startswith("redshift")
 
 
+class DbApiConnection:
+    """A DB-API connection (redshift_connector) with psycopg 3's ``conn.execute(sql, params)``
+    returning a cursor, so the warehouse code is one code path for both engines."""
+
+    def __init__(self, conn: Any) -> None:
+        self.raw = conn
+
+    def execute(self, sql: str, params: Any = None) -> Any:
+        cur = self.raw.cursor()
+        cur.execute(sql, params)
+        return cur
+
+    def cursor(self) -> Any:
+        return self.raw.cursor()
+
+    def commit(self) -> None:
+        self.raw.commit()
+
+    def rollback(self) -> None:
+        self.raw.rollback()
+
+    def close(self) -> None:
+        self.raw.close()
+
+
 def connect(url: str, *, database: str | None = None, autocommit: bool = False) -> Any:
-    """psycopg 3 for ``postgresql://``; redshift_connector for ``redshift://``."""
+    """psycopg 3 for ``postgresql://``; redshift_connector (wrapped alike) for ``redshift://``."""
     u = parse(url)
     dbname = database or u.database or "dev"
     if is_redshift(url):
@@ -29,7 +54,7 @@ def connect(url: str, *, database: str | None = None, autocommit: bool = False) 
             password=u.password,
         )
         conn.autocommit = autocommit
-        return conn
+        return DbApiConnection(conn)
     import psycopg
 
     try:

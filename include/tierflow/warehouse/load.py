@@ -20,6 +20,7 @@ from tierflow.config import Settings
 from tierflow.errors import TierflowError
 from tierflow.log import get_logger
 from tierflow.policy import Policy, TablePolicy, load_policy
+from tierflow.stores import mysql
 from tierflow.warehouse import AUDIT_SCHEMA, LOADED_AT, RAW_SCHEMA, WATERMARKS_TABLE
 from tierflow.warehouse import sql as wsql
 from tierflow.warehouse.columns import Column, arrow_schema, quote, source_columns
@@ -352,6 +353,7 @@ def load_all(
 ) -> LoadRun:
     """Load every warehouse table of the policy (or the named ones), parents first."""
     policy = load_policy(settings.policy_path)
+    mysql.check_policy(policy, settings.mysql_url)
     started = time.perf_counter()
     tables = list(reversed(warehouse_tables(policy, names)))  # policy lists children first
     reports = [load_table(settings, t, full_refresh=full_refresh, lookback=lookback) for t in tables]

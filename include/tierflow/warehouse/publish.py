@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tierflow.config import Settings
@@ -40,6 +41,55 @@ class BuildReport:
     published: list[str] = field(default_factory=list)
     primed: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+
+
+def dialect_of(url: str) -> str:
+    from tierflow.stores import warehouse
+    from tierflow.warehouse.sql import POSTGRES, REDSHIFT
+
+    return REDSHIFT if warehouse.is_redshift(url) else POSTGRES
+
+
+def view_sql(view: str, source: str, dialect: str) -> str:
+    """The published view over a slot's mart. On Redshift late-binding (WITH NO SCHEMA BINDING):
+    the slot's table can be rebuilt without the view in the way."""
+    from tierflow.warehouse.sql import REDSHIFT
+
+    binding = " WITH NO SCHEMA BINDING" if dialect == REDSHIFT else ""
+    return f"CREATE VIEW {view} AS SELECT * FROM {source}{binding}"  # noqa: S608
+
+
+def copy_table_sql(dst: str, src: str, dialect: str) -> list[str]:
+    """Create ``dst`` shaped like ``src`` (Redshift's LIKE keeps dist and sort keys) and fill it."""
+    from tierflow.warehouse.sql import REDSHIFT
+
+    like = "INCLUDING DEFAULTS" if dialect == REDSHIFT else "INCLUDING ALL"
+    return [
+        f"DROP TABLE IF EXISTS {dst} CASCADE",
+        f"CREATE TABLE {dst} (LIKE {src} {like})",
+        f"INSERT INTO {dst} SELECT * FROM {src}",  # noqa: S608
+    ]
+
+
+def lock_sql(dialect: str) -> list[str]:
+    """Statements that take the publish lock on a dedicated connection, held until it closes.
+    PostgreSQL: a session advisory lock, tried (the caller fails fast when it is taken).
+    Redshift has no advisory locks: an explicit LOCK of a one-purpose table in an open
+    transaction, which a second build waits for."""
+    from tierflow.warehouse.sql import REDSHIFT
+
+    if dialect == REDSHIFT:
+        table = qualified(RAW_SCHEMA, PUBLISH_LOCK_TABLE)
+        return [
+            f"CREATE SCHEMA IF NOT EXISTS {quote(RAW_SCHEMA)}",
+            f"CREATE TABLE IF NOT EXISTS {table} (held boolean)",
+            "BEGIN",
+            f"LOCK {table}",
+        ]
+    return ["SELECT pg_try_advisory_lock(hashtext('tierflow.publish'))"]
+
+
+PUBLISH_LOCK_TABLE = "_tierflow_publish_lock"
 
 
 def publications_ddl() -> str:
@@ -105,6 +155,7 @@ def swap(settings: Settings, slot: str, manifest: dict, *, full_refresh: bool = 
     from tierflow.stores import warehouse
 
     marts = [r for r in dbt_runner.project_relations(manifest) if r.schema_suffix == ""]
+    dialect = dialect_of(settings.warehouse_url)
     with warehouse.connection(settings.warehouse_url) as conn:
         previous = live_slot(conn)
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(ANALYTICS_SCHEMA)}")
@@ -118,8 +169,7 @@ def swap(settings: Settings, slot: str, manifest: dict, *, full_refresh: bool = 
         for mart in marts:
             conn.execute(f"DROP VIEW IF EXISTS {qualified(ANALYTICS_SCHEMA, mart.name)}")
             conn.execute(
-                f"CREATE VIEW {qualified(ANALYTICS_SCHEMA, mart.name)} AS "  # noqa: S608
-                f"SELECT * FROM {qualified(slot, mart.name)}"
+                view_sql(qualified(ANALYTICS_SCHEMA, mart.name), qualified(slot, mart.name), dialect)
             )
             published.append(mart.name)
         if previous and previous != slot:
@@ -136,10 +186,11 @@ def swap(settings: Settings, slot: str, manifest: dict, *, full_refresh: bool = 
                 ).fetchone()[0]
                 if name not in published and previous in (definition or ""):
                     conn.execute(f"DROP VIEW {qualified(ANALYTICS_SCHEMA, name)}")
+        # the time from here, not now(): Redshift runs now() on its leader node only
         conn.execute(
             f"INSERT INTO {qualified(RAW_SCHEMA, PUBLICATIONS_TABLE)} "  # noqa: S608
-            "(published_at, slot, marts, full_refresh) VALUES (now(), %s, %s, %s)",
-            (slot, ",".join(published)[:4096], full_refresh),
+            "(published_at, slot, marts, full_refresh) VALUES (%s, %s, %s, %s)",
+            (datetime.now(UTC).replace(tzinfo=None), slot, ",".join(published)[:4096], full_refresh),
         )
         conn.commit()
     log.info("published marts", slot=slot, marts=published)
@@ -153,6 +204,7 @@ def prime_other_slot(settings: Settings, slot: str, manifest: dict, *, force: bo
 
     other = next_slot(slot)
     primed = []
+    dialect = dialect_of(settings.warehouse_url)
     with warehouse.connection(settings.warehouse_url) as conn:
         for rel in dbt_runner.project_relations(manifest):
             if rel.materialized != "incremental":
@@ -164,9 +216,8 @@ def prime_other_slot(settings: Settings, slot: str, manifest: dict, *, force: bo
                 continue
             src, dst = qualified(src_schema, rel.name), qualified(dst_schema, rel.name)
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(dst_schema)}")
-            conn.execute(f"DROP TABLE IF EXISTS {dst} CASCADE")
-            conn.execute(f"CREATE TABLE {dst} (LIKE {src} INCLUDING ALL)")
-            conn.execute(f"INSERT INTO {dst} SELECT * FROM {src}")  # noqa: S608
+            for statement in copy_table_sql(dst, src, dialect):
+                conn.execute(statement)
             primed.append(f"{dst_schema}.{rel.name}")
         conn.commit()
     return primed
@@ -181,8 +232,7 @@ def build_and_publish(
     warehouse.ensure_database(settings.warehouse_url)
     lock = warehouse.connect(settings.warehouse_url, autocommit=True)
     try:
-        if not lock.execute("SELECT pg_try_advisory_lock(hashtext('tierflow.publish'))").fetchone()[0]:
-            raise PublishInProgress("another `tierflow warehouse build` is running; wait for it")
+        take_publish_lock(lock, dialect_of(settings.warehouse_url))
         slot = build_slot(settings)
         report = BuildReport(slot=slot, full_refresh=full_refresh)
         # A private target dir: a dbt run elsewhere (Cosmos, a developer) cannot swap our manifest.
@@ -208,6 +258,18 @@ def build_and_publish(
     return report
 
 
+def take_publish_lock(conn, dialect: str) -> None:
+    """Hold the publish lock on ``conn`` (autocommit) until it closes; see ``lock_sql``."""
+    from tierflow.warehouse.sql import REDSHIFT
+
+    statements = lock_sql(dialect)
+    for statement in statements[:-1]:
+        conn.execute(statement)
+    last = conn.execute(statements[-1])
+    if dialect != REDSHIFT and not last.fetchone()[0]:
+        raise PublishInProgress("another `tierflow warehouse build` is running; wait for it")
+
+
 def publish_slot(
     settings: Settings, slot: str, *, full_refresh: bool = False, project_dir: Path = DBT_DIR
 ) -> BuildReport:
@@ -216,9 +278,16 @@ def publish_slot(
     report = BuildReport(slot=slot, full_refresh=full_refresh)
     if slot not in SLOTS:
         raise TierflowError(f"{slot!r} is not an audit slot ({', '.join(SLOTS)})")
-    t0 = time.perf_counter()
-    check_marts(settings, slot, manifest)
-    report.seconds["gates"] = time.perf_counter() - t0
-    report.published = swap(settings, slot, manifest, full_refresh=full_refresh)
-    report.primed = prime_other_slot(settings, slot, manifest, force=full_refresh)
+    from tierflow.stores import warehouse
+
+    lock = warehouse.connect(settings.warehouse_url, autocommit=True)
+    try:
+        take_publish_lock(lock, dialect_of(settings.warehouse_url))
+        t0 = time.perf_counter()
+        check_marts(settings, slot, manifest)
+        report.seconds["gates"] = time.perf_counter() - t0
+        report.published = swap(settings, slot, manifest, full_refresh=full_refresh)
+        report.primed = prime_other_slot(settings, slot, manifest, force=full_refresh)
+    finally:
+        lock.close()
     return report

@@ -1,12 +1,15 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
-    unique_key=['report_day', 'loan_id'],
+    unique_key='report_day',
     on_schema_change='append_new_columns',
     dist='loan_id',
     sort=['report_day', 'loan_id'],
     post_hook="delete from {{ this }} where report_day not in (select report_day from {{ ref('int_reporting_days') }})",
 ) }}
+-- unique_key is the whole report day (rows are unique per day and loan): a rebuilt day replaces
+-- all of that day's rows, so a loan that left the book (closed or paid off, learnt late) leaves
+-- the mart too, which a per-(day, loan) key would never delete.
 -- Days past due and ageing bucket per loan and report day (int_reporting_days: the recent window
 -- plus month-ends). Only loans on the book that day: disbursed, not yet closed or written off, with
 -- something still to pay. DPD = days since the due date of the oldest instalment still unpaid.
