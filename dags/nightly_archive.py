@@ -21,6 +21,8 @@ from tierflow_airflow.connections import AWS_CONN_ID, MYSQL_POOL
 from tierflow_airflow.defaults import DEFAULT_ARGS, TAGS
 
 ARCHIVE_ALIAS = "tierflow_archive"
+# The night's run is over (whatever each table did): tier_audit is scheduled on it.
+ARCHIVE_RUN = Asset(name="tierflow_archive_run", uri="tierflow://archive/run")
 
 
 @dag(
@@ -67,7 +69,7 @@ def nightly_archive():
             )
         return result
 
-    @task(trigger_rule="all_done")
+    @task(trigger_rule="all_done", outlets=[ARCHIVE_RUN])
     def register_glue_partitions(tables: list[str]) -> int:
         """Add every dt partition the ledger holds and Glue lacks (s3:// archives only), also after
         a table failed or a retry finished an earlier run's batches."""

@@ -1,8 +1,8 @@
 """
 ### tier_audit
 
-Daily audit of the storage tiers, after `nightly_archive` has run (04:30 IST; the archive runs in
-the early night). For every table in the tier policy it collects rows, bytes and age in Redis,
+Daily audit of the storage tiers, after `nightly_archive` has run: as soon as its run ends (Asset
+`tierflow_archive_run`), or at 04:30 IST if it did not run. For every table in the tier policy it collects rows, bytes and age in Redis,
 MySQL, the archive and the warehouse (`tierflow tiers report`), stores the day's report and chart
 under `<archive-uri>/reports/dt=YYYY-MM-DD/` so growth per day and trends can be computed, and fails
 with the violations in the log when the report is red (param `strict`, default on).
@@ -13,13 +13,24 @@ The latest report is shown in the Airflow UI under **Storage tiers**.
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
+from airflow.sdk import (
+    Asset,
+    AssetOrTimeSchedule,
+    CronTriggerTimetable,
+    Param,
+    dag,
+    get_current_context,
+    task,
+)
 from tierflow_airflow.defaults import DEFAULT_ARGS, TAGS
 
 
 @dag(
     dag_id="tier_audit",
-    schedule=CronTriggerTimetable("30 4 * * *", timezone="Asia/Kolkata"),
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("30 4 * * *", timezone="Asia/Kolkata"),
+        assets=Asset(name="tierflow_archive_run", uri="tierflow://archive/run"),
+    ),
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Kolkata"),
     catchup=False,
     max_active_runs=1,

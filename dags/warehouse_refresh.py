@@ -9,9 +9,12 @@ model by Cosmos into the idle audit slot (`analytics_audit_blue`/`_green`), each
 tests; `publish_marts` runs the marts' GX suites there and swaps `analytics` to the slot in one
 transaction. A failing test stops the run before `publish_marts`: `analytics` stays as it was.
 
-Schedule: daily, or earlier when an upstream DAG reports the source changed (Asset
-`tierflow_mysql_lending`). The loads emit `tierflow_warehouse_raw`, the publish
-`tierflow_warehouse_analytics`. The dbt graph is read from `dbt/target/manifest.json`
+Schedule: daily (06:00 IST), or earlier when the source is known to have changed: Asset
+`tierflow_mysql_lending`, which an upstream ingestion DAG lists as an outlet or any system posts
+through the REST API (`POST /api/v2/assets/events` with `asset_id` of `tierflow://mysql/lending`),
+e.g. after a bulk import. The loads emit `tierflow_warehouse_raw` and the publish
+`tierflow_warehouse_analytics`, for the DAGs and extracts downstream of the marts (this DAG is not
+scheduled on its own outputs, which would re-trigger it forever). The dbt graph is read from `dbt/target/manifest.json`
 (`tierflow warehouse parse` writes it) so parsing this file never runs dbt.
 """
 

@@ -69,12 +69,13 @@ def _stream(s, pol, client, kinesis_stream: str | None, consumer: str = "consume
 @get_app.command("customer")
 def get_customer(
     customer_id: Annotated[int, typer.Argument(help="Customer id.")],
+    as_of: AsOfOption = None,
     policy: PolicyOption = None,
 ) -> None:
     """Print a customer's hot view (transactions, loans, communications, apps, features) as JSON."""
     import time
 
-    _, _, _, store = _context(policy)
+    _, _, _, store = _context(policy, as_of)
     started = time.perf_counter()
     view = store.get_customer(customer_id)
     took_ms = (time.perf_counter() - started) * 1000

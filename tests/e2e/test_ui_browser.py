@@ -36,10 +36,9 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-dev-shm-usage",
 ]
-# Until the archive's DAG lands, the trigger check runs against tier_audit; once
-# dags/nightly_archive.py exists it must be listed and its trigger accepted.
-TRIGGER_DAG = "nightly_archive" if (PROJECT_ROOT / "dags" / "nightly_archive.py").exists() else "tier_audit"
-OUR_DAGS = {"tier_audit", TRIGGER_DAG}
+TRIGGER_DAG = "nightly_archive"
+# every DAG file of the project (dag_id == file name)
+OUR_DAGS = {p.stem for p in (PROJECT_ROOT / "dags").glob("*.py") if not p.name.startswith("_")}
 
 
 def airflow_env(tmp: Path, tiers: dict[str, str]) -> dict[str, str]:
@@ -184,7 +183,8 @@ def test_storage_tiers_page_dags_and_trigger(api_server):
         page.screenshot(path=str(ARTIFACTS / "storage_tiers_page.png"), full_page=True)
 
         page.goto(f"{base}/dags", wait_until="domcontentloaded")
-        page.get_by_text("tier_audit").first.wait_for(timeout=60_000)
+        for dag_id in sorted(OUR_DAGS):
+            page.get_by_text(dag_id, exact=True).first.wait_for(timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / "dags_list.png"))
         browser.close()
 
@@ -198,7 +198,10 @@ def test_storage_tiers_page_dags_and_trigger(api_server):
 
     status, dag = api(base, "GET", f"/api/v2/dags/{TRIGGER_DAG}/details", token)
     assert status == 200, dag
-    params = {name: spec.get("value") for name, spec in (dag.get("params") or {}).items()}
+    defaults = {name: spec.get("value") for name, spec in (dag.get("params") or {}).items()}
+    assert set(defaults) == {"tables", "as_of", "dry_run"}, defaults
+    # what a data engineer fills in the trigger form: one table, a date, a dry run
+    params = {"tables": ["api_request_logs"], "as_of": "2026-06-30", "dry_run": True}
     status, run = api(
         base,
         "POST",
@@ -212,3 +215,12 @@ def test_storage_tiers_page_dags_and_trigger(api_server):
     # No scheduler runs here; delete the run so it never executes against a real database.
     status, _ = api(base, "DELETE", f"/api/v2/dags/{TRIGGER_DAG}/dagRuns/{run['dag_run_id']}", token)
     assert status == 204
+    # a param of the wrong type is refused by the params' schema, before any run exists
+    status, refused = api(
+        base,
+        "POST",
+        f"/api/v2/dags/{TRIGGER_DAG}/dagRuns",
+        token,
+        {"logical_date": None, "conf": {"dry_run": "yes"}},
+    )
+    assert status == 400 and "dry_run" in str(refused), (status, refused)

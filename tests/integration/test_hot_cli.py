@@ -46,7 +46,7 @@ def test_replay_consume_get_reconcile(run, seeded_mysql_url: str) -> None:
             "'2026-06-02 23:59:59.999999' GROUP BY 1 ORDER BY 2 DESC LIMIT 1"
         )
         customer, count = cur.fetchone()
-    view = run("hot", "get", "customer", str(customer))
+    view = run("hot", "get", "customer", str(customer), "--as-of", AS_OF)
     assert view["customer_id"] == customer and len(view["loan_transactions"]) == count
     assert "amount_paid_28d" in view["features"] and view["_lookup_ms"] > 0
     assert run("hot", "reconcile", "--as-of", AS_OF)["drifted_keys"] == 0

@@ -35,6 +35,19 @@ def _views(store: HotStore, ids: list[int]) -> dict[int, dict]:
 
 
 @pytest.fixture
+def tier_report_settings(seeded_mysql_url, redis_url, warehouse_url, file_archive_uri):
+    from tierflow.config import Settings
+
+    return Settings(
+        mysql_url=seeded_mysql_url,
+        redis_url=redis_url,
+        warehouse_url=warehouse_url,
+        archive_uri=file_archive_uri,
+        policy_path=DEFAULT_POLICY,
+    )
+
+
+@pytest.fixture
 def client(redis_url: str):
     c = redis.Redis.from_url(redis_url)
     yield c
@@ -120,3 +133,39 @@ def test_reconcile_trims_entries_past_the_window(seeded_mysql_url: str, client) 
     stats = store.table_stats()
     oldest = stats["loan_transactions"]["oldest"]
     assert oldest is None or datetime.fromisoformat(oldest) >= later - timedelta(days=28)
+
+
+def test_reconcile_rewrites_evicted_rows_and_spares_rows_newer_than_its_snapshot(
+    seeded_mysql_url: str, client, tier_report_settings
+) -> None:
+    from tierflow import report as tier_report
+    from tierflow.events import Event, epoch_micros, epoch_seconds
+
+    store = HotStore(client, POLICY, clock=lambda: AS_OF)
+    reconcile(seeded_mysql_url, store)
+    ids = _customers_in_window(seeded_mysql_url)
+    healthy = _views(store, ids[:5])
+    cid = ids[0]
+    # maxmemory evicted the row hash (every entry of it) but the versions are still recorded
+    client.delete(f"tierflow:hot:{{{cid}}}:loan_transactions")
+    # the consumer applied a row MySQL committed after reconciliation's snapshot was read
+    created = AS_OF - timedelta(days=1)
+    fresh = Event(
+        "user_device_apps",
+        "upsert",
+        888888888,
+        cid,
+        epoch_micros(datetime.now() + timedelta(days=1)),
+        epoch_seconds(created),
+        {"id": 888888888, "customer_id": cid, "category": "finance", "created_at": created.isoformat()},
+    )
+    store.apply([fresh])
+    result = reconcile(seeded_mysql_url, store)
+    assert result["entries_written"] == len(healthy[cid]["loan_transactions"])
+    view = store.get_customer(cid)
+    assert view["loan_transactions"] == healthy[cid]["loan_transactions"]
+    assert 888888888 in [a["id"] for a in view["user_device_apps"]]  # not evicted
+    # and the tier report shows the hot tier healthy: nothing past its window, no drift left
+    assert reconcile(seeded_mysql_url, store)["drifted_keys"] == 0
+    r = tier_report.build(tier_report_settings, POLICY, AS_OF)
+    assert not [v for v in r.violations if v.kind.startswith(("redis", "hot"))], r.violations

@@ -98,3 +98,85 @@ def test_build_publishes_atomically_and_a_failing_test_leaves_analytics_as_befor
             "WHERE table_schema = 'analytics' AND table_name = 'fct_payments_daily'"
         ).fetchone()[0]
     assert SLOTS[1] in view
+
+
+WINDOWED = {
+    "dbt_project.yml": """
+name: tfwin
+version: "1.0.0"
+config-version: 2
+profile: tierflow
+models:
+  tfwin:
+    staging: {+schema: staging, +materialized: view}
+data_tests:
+  tfwin:
+    staging:
+      +meta: {test_window: loaded}
+""",
+    "models/staging/stg_payments.sql": "select id, day, amount, _loaded_at from raw.win_payments",
+    "models/staging/_models.yml": """
+version: 2
+models:
+  - name: stg_payments
+    columns:
+      - name: amount
+        data_tests: [not_null]
+""",
+}
+
+
+def test_an_incremental_build_tests_the_rows_loaded_since_the_last_passing_build(
+    warehouse_url: str, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tierflow.paths import DBT_DIR
+
+    project = tmp_path / "win"
+    for rel, text in WINDOWED.items():
+        (project / rel).parent.mkdir(parents=True, exist_ok=True)
+        (project / rel).write_text(text.lstrip())
+    for macro in ("generate_schema_name.sql", "test_window.sql"):
+        (project / "macros").mkdir(exist_ok=True)
+        (project / "macros" / macro).write_text((DBT_DIR / "macros" / macro).read_text())
+    settings = Settings(warehouse_url=warehouse_url)
+
+    def load(*rows: tuple[int, float | None, datetime]) -> None:
+        with warehouse.connection(warehouse_url) as conn:
+            conn.execute("CREATE SCHEMA IF NOT EXISTS raw")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS raw.win_payments "
+                "(id int primary key, day date, amount numeric, _loaded_at timestamp)"
+            )
+            for pk, amount, at in rows:
+                conn.execute(
+                    "INSERT INTO raw.win_payments VALUES (%s, '2026-06-01', %s, %s)", (pk, amount, at)
+                )
+            conn.commit()
+
+    now = datetime.now(UTC).replace(tzinfo=None)
+    load((1, 10.0, now - timedelta(days=2)))
+    first = build_and_publish(settings, full_refresh=True, project_dir=project)
+    assert first.tests_loaded_since is None  # a full refresh tests every row
+
+    # a bad row loaded after that build started: the next incremental build tests it and fails
+    load((2, None, datetime.now(UTC).replace(tzinfo=None)))
+    with pytest.raises(DbtFailed, match="not_null_stg_payments_amount"):
+        build_and_publish(settings, project_dir=project)
+
+    # the failed build recorded nothing: the window still starts at the first build
+    with warehouse.connection(warehouse_url) as conn:
+        conn.execute("UPDATE raw.win_payments SET amount = 1 WHERE id = 2")
+        conn.commit()
+    second = build_and_publish(settings, project_dir=project)
+    assert second.tests_loaded_since is not None
+    since = datetime.fromisoformat(second.tests_loaded_since)
+    assert now - timedelta(days=2) < since <= datetime.now(UTC).replace(tzinfo=None)
+
+    # a row stamped before the last passing build is outside the incremental window (its batch
+    # was tested then); a full refresh still tests it
+    load((3, None, since - timedelta(hours=1)))
+    assert build_and_publish(settings, project_dir=project).tests_loaded_since is not None
+    with pytest.raises(DbtFailed, match="not_null_stg_payments_amount"):
+        build_and_publish(settings, full_refresh=True, project_dir=project)

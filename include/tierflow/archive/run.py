@@ -22,6 +22,7 @@ from tierflow import memory, quality
 from tierflow.archive import layout
 from tierflow.archive.ledger import Ledger, LedgerEntry
 from tierflow.archive.schema import (
+    PII_SALT_ENV,
     ROW_HASH_COLUMN,
     SourceColumn,
     archived_schema,
@@ -376,6 +377,16 @@ class TableArchiver:
 
     # schema -----------------------------------------------------------------------------------
     def prepare(self) -> None:
+        hashed = [c for c, how in self.table.archive.pii.items() if how.value == "hash"]
+        real_aws = self.settings.archive_uri.startswith("s3://") and not self.settings.aws_endpoint_url
+        if hashed and real_aws and not os.environ.get(PII_SALT_ENV):
+            # phone numbers and PANs are small spaces: hashed with the public default salt they
+            # can be reversed by brute force
+            raise TierflowError(
+                f"table {self.table.name!r} hashes {', '.join(hashed)} into an S3 archive, but "
+                f"{PII_SALT_ENV} is not set: set it to a long secret (the same one the warehouse "
+                "uses) before archiving PII to AWS"
+            )
         self.columns: list[SourceColumn] = source_columns(self.settings.mysql_url, self.table.name)
         self.schema = archived_schema(self.columns, self.table)
         check_drift(self.table, self.schema, self.ledger.last_schema_columns(self.table.name))

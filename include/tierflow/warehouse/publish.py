@@ -11,6 +11,7 @@ tables so it does not start from scratch.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +42,7 @@ class BuildReport:
     published: list[str] = field(default_factory=list)
     primed: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    tests_loaded_since: str | None = None
 
 
 def dialect_of(url: str) -> str:
@@ -90,6 +92,7 @@ def lock_sql(dialect: str) -> list[str]:
 
 
 PUBLISH_LOCK_TABLE = "_tierflow_publish_lock"
+BUILDS_TABLE = "_tierflow_builds"
 
 
 def publications_ddl() -> str:
@@ -101,6 +104,64 @@ def publications_ddl() -> str:
         "  full_refresh boolean NOT NULL\n"
         ")"
     )
+
+
+def builds_ddl() -> str:
+    return (
+        f"CREATE TABLE IF NOT EXISTS {qualified(RAW_SCHEMA, BUILDS_TABLE)} (\n"
+        "  build_started_at timestamp NOT NULL,\n"
+        "  slot varchar(128) NOT NULL,\n"
+        "  published_at timestamp NOT NULL\n"
+        ")"
+    )
+
+
+def loads_settled_at(settings: Settings) -> datetime | None:
+    """A moment before which every load that will ever carry an earlier ``_loaded_at`` has committed.
+
+    Each local load holds its table's advisory lock from before it stamps ``_loaded_at`` until its
+    commit, so taking every table's lock (waiting for running loads) and reading the clock while
+    holding them all gives that moment. Rows loaded before it are visible to a build that starts
+    after it. The Redshift load path has no such lock: there is no safe moment, so None.
+    """
+    from tierflow.policy import load_policy
+    from tierflow.stores import warehouse
+    from tierflow.warehouse.load import _now, warehouse_tables
+    from tierflow.warehouse.sql import POSTGRES
+
+    if dialect_of(settings.warehouse_url) != POSTGRES:
+        return None
+    conn = warehouse.connect(settings.warehouse_url, autocommit=True)
+    try:
+        for table in warehouse_tables(load_policy(settings.policy_path)):
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"tierflow.load.{table.name}",))
+        return _now()
+    finally:
+        conn.close()  # releases the locks
+
+
+def last_build_start(conn) -> datetime | None:
+    """When the last build that passed and was published started (its tests saw every row loaded
+    before that), or None."""
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(RAW_SCHEMA)}")
+    conn.execute(builds_ddl())
+    row = conn.execute(
+        f"SELECT max(build_started_at) FROM {qualified(RAW_SCHEMA, BUILDS_TABLE)}"  # noqa: S608
+    ).fetchone()
+    return row[0] if row else None
+
+
+def record_build(settings: Settings, started: datetime, slot: str) -> None:
+    from tierflow.stores import warehouse
+
+    with warehouse.connection(settings.warehouse_url) as conn:
+        conn.execute(builds_ddl())
+        conn.execute(
+            f"INSERT INTO {qualified(RAW_SCHEMA, BUILDS_TABLE)} "  # noqa: S608
+            "(build_started_at, slot, published_at) VALUES (%s, %s, %s)",
+            (started, slot, datetime.now(UTC).replace(tzinfo=None)),
+        )
+        conn.commit()
 
 
 def live_slot(conn) -> str | None:
@@ -237,8 +298,19 @@ def build_and_publish(
         report = BuildReport(slot=slot, full_refresh=full_refresh)
         # A private target dir: a dbt run elsewhere (Cosmos, a developer) cannot swap our manifest.
         target = project_dir / "target" / f"tierflow_{slot}"
+        # Tests on raw/staging read only rows loaded since the last passing build started
+        # (dbt/macros/test_window.sql); a full refresh, or no such build, tests everything.
+        settled = loads_settled_at(settings)
+        since = None
+        if not full_refresh and settled is not None:
+            with warehouse.connection(settings.warehouse_url) as conn:
+                since = last_build_start(conn)
+                conn.commit()
+        report.tests_loaded_since = since.isoformat(sep=" ") if since else None
         t0 = time.perf_counter()
         args = ["build"] + (["--full-refresh"] if full_refresh else [])
+        if since is not None:
+            args += ["--vars", json.dumps({"tests_loaded_since": report.tests_loaded_since})]
         dbt_runner.run_dbt(
             args, settings.warehouse_url, slot, target_path=target, threads=threads, project_dir=project_dir
         )
@@ -253,6 +325,8 @@ def build_and_publish(
         t0 = time.perf_counter()
         report.primed = prime_other_slot(settings, slot, manifest, force=full_refresh)
         report.seconds["prime"] = time.perf_counter() - t0
+        if settled is not None:
+            record_build(settings, settled, slot)
     finally:
         lock.close()
     return report
