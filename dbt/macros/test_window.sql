@@ -20,7 +20,9 @@
             {%- endif -%}
         {%- elif window.column -%}
             {%- set newest = 'max(' ~ window.column ~ ')' -%}
-            {%- do clauses.append(window.column ~ ' >= (select ' ~ dbt.dateadd('day', -1 * var('lookback_days') | int, newest) ~ ' from ' ~ relation ~ ')') -%}
+            {#- cast back to date: a date column compared with a timestamp cannot use its index -#}
+            {%- set since = 'cast(' ~ dbt.dateadd('day', -1 * var('lookback_days') | int, newest) ~ ' as date)' -%}
+            {%- do clauses.append(window.column ~ ' >= (select ' ~ since ~ ' from ' ~ relation ~ ')') -%}
         {%- endif -%}
     {%- endif -%}
     {%- if clauses -%}

@@ -180,3 +180,47 @@ def test_an_incremental_build_tests_the_rows_loaded_since_the_last_passing_build
     assert build_and_publish(settings, project_dir=project).tests_loaded_since is not None
     with pytest.raises(DbtFailed, match="not_null_stg_payments_amount"):
         build_and_publish(settings, full_refresh=True, project_dir=project)
+
+
+def test_an_incremental_build_gates_the_delinquency_days_it_rewrote(warehouse_url: str) -> None:
+    """The mart suite of fct_loan_delinquency_daily names report_day as its incremental window:
+    after an incremental build only the lookback days are checked (through a scratch table that
+    is dropped afterwards); a full refresh checks every day."""
+    from tierflow.quality import QualityGateError
+    from tierflow.warehouse.gates import check_mart
+
+    with warehouse.connection(warehouse_url) as conn:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS gate_slot")
+        conn.execute(
+            "CREATE TABLE gate_slot.fct_loan_delinquency_daily (report_day date, loan_id bigint, "
+            "product varchar, days_past_due int, dpd_bucket varchar, overdue_amount numeric, "
+            "outstanding_amount numeric, PRIMARY KEY (report_day, loan_id))"
+        )
+        for day, bucket in (("2026-05-31", "bogus"), ("2026-06-27", "current"), ("2026-06-30", "1-30")):
+            conn.execute(
+                "INSERT INTO gate_slot.fct_loan_delinquency_daily VALUES (%s, 1, 'bnpl', 5, %s, 10, 100)",
+                (day, bucket),
+            )
+        conn.commit()
+
+    # the bad month-end is older than the lookback: an incremental build does not recheck it
+    assert check_mart(warehouse_url, "gate_slot", "fct_loan_delinquency_daily", lookback_days=3) == (
+        "\"report_day\" >= '2026-06-27'"
+    )
+    with pytest.raises(QualityGateError, match="expect_column_values_to_be_in_set") as full:
+        check_mart(warehouse_url, "gate_slot", "fct_loan_delinquency_daily")
+    assert "bogus" in str(full.value)
+
+    with warehouse.connection(warehouse_url) as conn:
+        conn.execute(
+            "INSERT INTO gate_slot.fct_loan_delinquency_daily VALUES ('2026-06-30', 2, 'bnpl', -4, 'current', 0, 9)"
+        )
+        conn.commit()
+    with pytest.raises(QualityGateError, match="expect_column_values_to_be_between") as recent:
+        check_mart(warehouse_url, "gate_slot", "fct_loan_delinquency_daily", lookback_days=3)
+    assert "where \"report_day\" >= '2026-06-27'" in str(recent.value)
+    with warehouse.connection(warehouse_url) as conn:
+        left = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'gate_slot'"
+        ).fetchall()
+    assert left == [("fct_loan_delinquency_daily",)]  # the scratch table is gone

@@ -123,6 +123,14 @@ def run_dbt(
     return result
 
 
+def project_var(name: str, project_dir: Path = DBT_DIR):
+    """A var's default from ``dbt_project.yml`` (None when the project does not set it)."""
+    import yaml
+
+    project = yaml.safe_load((project_dir / "dbt_project.yml").read_text()) or {}
+    return (project.get("vars") or {}).get(name)
+
+
 def load_manifest(target_path: Path | None = None) -> dict:
     path = (target_path or DBT_DIR / "target") / "manifest.json"
     try:

@@ -199,14 +199,20 @@ def _relation_exists(conn, schema: str, name: str) -> bool:
     )
 
 
-def check_marts(settings: Settings, slot: str, manifest: dict) -> list[str]:
-    """Run each mart's GX suite (``expectations/marts/<mart>.json``) in the audit slot."""
+def check_marts(
+    settings: Settings, slot: str, manifest: dict, *, full_refresh: bool = True, project_dir: Path = DBT_DIR
+) -> list[str]:
+    """Run each mart's GX suite (``expectations/marts/<mart>.json``) in the audit slot. After an
+    incremental build, suites that name an ``incremental_window_column`` check only the
+    ``lookback_days`` (dbt var) that build rewrote."""
     from tierflow.warehouse import gates
 
+    lookback = None if full_refresh else dbt_runner.project_var("lookback_days", project_dir)
     checked = []
     for rel in dbt_runner.project_relations(manifest):
         if rel.schema_suffix == "" and gates.has_mart_suite(rel.name):
-            gates.check_mart(settings.warehouse_url, slot, rel.name)
+            days = int(lookback) if lookback is not None else None
+            gates.check_mart(settings.warehouse_url, slot, rel.name, lookback_days=days)
             checked.append(rel.name)
     return checked
 
@@ -317,7 +323,7 @@ def build_and_publish(
         report.seconds["dbt_build"] = time.perf_counter() - t0
         manifest = dbt_runner.load_manifest(target)
         t0 = time.perf_counter()
-        check_marts(settings, slot, manifest)
+        check_marts(settings, slot, manifest, full_refresh=full_refresh, project_dir=project_dir)
         report.seconds["gates"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         report.published = swap(settings, slot, manifest, full_refresh=full_refresh)
@@ -358,7 +364,7 @@ def publish_slot(
     try:
         take_publish_lock(lock, dialect_of(settings.warehouse_url))
         t0 = time.perf_counter()
-        check_marts(settings, slot, manifest)
+        check_marts(settings, slot, manifest, full_refresh=full_refresh, project_dir=project_dir)
         report.seconds["gates"] = time.perf_counter() - t0
         report.published = swap(settings, slot, manifest, full_refresh=full_refresh)
         report.primed = prime_other_slot(settings, slot, manifest, force=full_refresh)

@@ -28,5 +28,6 @@ select
             then due_amount
         when paid_at is not null then least(paid_amount, due_amount)
         else cast(0 as numeric(12, 2))
-    end as reduced_amount
+    end as reduced_amount,
+    _loaded_at
 from {{ ref('stg_lms__emi_schedules') }}
