@@ -20,9 +20,15 @@
             {%- endif -%}
         {%- elif window.column -%}
             {%- set newest = 'max(' ~ window.column ~ ')' -%}
-            {#- cast back to date: a date column compared with a timestamp cannot use its index -#}
+            {#- The bound is read first and written as a literal: against a subquery the planner
+                cannot tell how few rows qualify and scans the whole table. -#}
             {%- set since = 'cast(' ~ dbt.dateadd('day', -1 * var('lookback_days') | int, newest) ~ ' as date)' -%}
-            {%- do clauses.append(window.column ~ ' >= (select ' ~ since ~ ' from ' ~ relation ~ ')') -%}
+            {%- if execute -%}
+                {%- set bound = run_query('select ' ~ since ~ ' from ' ~ relation).columns[0].values()[0] -%}
+                {%- if bound is not none -%}
+                    {%- do clauses.append(window.column ~ " >= cast('" ~ bound ~ "' as date)") -%}
+                {%- endif -%}
+            {%- endif -%}
         {%- endif -%}
     {%- endif -%}
     {%- if clauses -%}
