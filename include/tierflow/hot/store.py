@@ -311,28 +311,36 @@ if current then close_customer(current) end
 return applied .. ',' .. skipped .. ',' .. changed_keys .. ',' .. features_changed .. ',' .. customers_changed
 """
 
-# KEYS: features, then (rows hash, idx zset) per hot table; ARGV: per table, the oldest time still
-# inside its window (an entry past it that no write or reconciliation has trimmed yet is not
-# returned). Returns {features as a flat list, then per table its rows newest first, then how many
-# entries past their window are still stored (their rows still count in the features)}. A script
-# rather than a pipeline: one command to send and parse instead of eleven, which is most of a
-# lookup's client time.
-READ_LUA = r"""
-local out = {redis.call('HGETALL', KEYS[1])}
+# The read script: APPLY's functions (everything before its main loop), then the read.
+# KEYS: the customer's ver, features, then (rows hash, idx zset) per hot table. ARGV[1]: APPLY's
+# head with full=1; ARGV[1 + n]: the oldest time still inside hot table n's window. Only entries
+# inside their window are returned. When some entry has aged out since the customer's last write
+# (a quiet customer), its row still counts in the features: the customer is first trimmed and its
+# features recomputed, as reconciliation would, in the same call. Returns {features as a flat list,
+# then per table its rows newest first, then how many aged entries were trimmed}. A script rather
+# than a pipeline: one command to send and parse instead of eleven, which is most of a lookup's
+# client time.
+READ_LUA = (
+    APPLY_LUA[: APPLY_LUA.index("local ops = cmsgpack.unpack(ARGV[2])")]
+    + r"""
 local aged = 0
-for i = 2, #KEYS, 2 do
-  local oldest = ARGV[i / 2]
-  local order = redis.call('ZREVRANGEBYSCORE', KEYS[i + 1], '+inf', oldest)
+for i = 3, #KEYS, 2 do
+  aged = aged + redis.call('ZCOUNT', KEYS[i + 1], '-inf', '(' .. ARGV[(i + 1) / 2])
+end
+if aged > 0 then close_customer(open_customer(KEYS[1])) end
+local out = {redis.call('HGETALL', KEYS[2])}
+for i = 3, #KEYS, 2 do
+  local order = redis.call('ZREVRANGEBYSCORE', KEYS[i + 1], '+inf', ARGV[(i + 1) / 2])
   if #order > 0 then
     out[#out + 1] = redis.call('HMGET', KEYS[i], unpack(order))
   else
     out[#out + 1] = {}
   end
-  aged = aged + redis.call('ZCOUNT', KEYS[i + 1], '-inf', '(' .. oldest)
 end
 out[#out + 1] = aged
 return out
 """
+)
 
 # Customers per script call: bounds how long one call holds Redis (lookups wait behind it).
 CUSTOMERS_PER_CALL = 64
@@ -459,34 +467,27 @@ class HotStore:
     def get_customer(self, customer_id: int) -> dict[str, Any]:
         """The customer's whole hot view, newest first, read in one round trip (one script call).
 
-        Only rows inside each table's window are returned. When some row has aged out since the
-        customer's last write, the features still count it: the customer is trimmed and its
-        features recomputed first (two more round trips, once per aged row set).
+        Only rows inside each table's window are returned; a customer holding rows that aged out
+        since its last write is trimmed and its features recomputed in the same call (READ_LUA),
+        so the features always count exactly the rows returned.
         """
+        from redis.exceptions import NoScriptError
+
         keys = customer_keys(customer_id, self.table_names)
         now = epoch_seconds(self.clock())
         oldest = [f"{now - t.hot_window_days * DAY:.6f}" for t in self.tables]
-        reply = self._read(keys, oldest)
-        if reply[-1]:
-            # rows aged out of their window since the customer's last write: the features still
-            # count them. Trim and recompute this customer (one idempotent APPLY), then read again.
-            self.run(lambda pipe: self.queue_customers(pipe, [(customer_id, [])], full=True))
-            reply = self._read(keys, oldest)
+        args = [self._head(full=True), *oldest]
+        try:
+            reply = self.client.evalsha(self.read_sha(), len(keys), *keys, *args)
+        except NoScriptError:
+            self._read_sha = None
+            reply = self.client.evalsha(self.read_sha(), len(keys), *keys, *args)
         flat = reply[0]
         view: dict[str, Any] = {"customer_id": customer_id}
         view["features"] = {_s(flat[i]): _number(_s(flat[i + 1])) for i in range(0, len(flat), 2)}
         for name, rows in zip(self.table_names, reply[1:-1], strict=True):
             view[name] = [json.loads(row) for row in rows if row]
         return view
-
-    def _read(self, keys: list[str], oldest: list[str]) -> list[Any]:
-        from redis.exceptions import NoScriptError
-
-        try:
-            return self.client.evalsha(self.read_sha(), len(keys) - 1, *keys[1:], *oldest)
-        except NoScriptError:
-            self._read_sha = None
-            return self.client.evalsha(self.read_sha(), len(keys) - 1, *keys[1:], *oldest)
 
     def read_sha(self) -> str:
         if self._read_sha is None:
