@@ -548,3 +548,70 @@ def test_verify_finds_a_missing_object_a_changed_object_and_a_row_back_in_mysql(
     )
     assert out.returncode == 1, out.stdout + out.stderr
     store.put_bytes(first.object_keys[0], saved)
+
+
+def test_max_runtime_stops_between_batches_and_the_next_run_finishes(small_settings: Settings) -> None:
+    original = mysql_rows(small_settings.mysql_url)
+    budget = 8.0
+    started = time.monotonic()
+
+    def slow_batch(table: str, rows: int) -> None:  # the first batch outlasts the budget
+        time.sleep(max(0.0, started + budget + 0.2 - time.monotonic()))
+
+    summary = run_archive(
+        small_settings,
+        tables=["loan_transactions"],
+        as_of=AS_OF,
+        batch_rows=25,
+        max_runtime=budget,
+        progress=slow_batch,
+    )
+    t = summary.tables[0]
+    assert t.status == "stopped" and "--max-runtime" in t.error
+    assert 25 <= t.rows < 60  # stopped between batches, not before the first or after the last
+    with Ledger(small_settings.mysql_url) as ledger:
+        states = {e.state for e in ledger.entries("loan_transactions")}
+    assert states == {"deleted"}  # nothing half done
+    assert_union_equals(small_settings, original)
+
+    rest = run_archive(small_settings, tables=["loan_transactions"], as_of=AS_OF, batch_rows=25)
+    assert rest.ok and rest.tables[0].rows == 60 - t.rows
+    assert_union_equals(small_settings, original)
+
+
+def test_throttle_pauses_while_mysql_is_busy(small_settings: Settings) -> None:
+    """Threads_running above the policy's limit pauses the run until it drops."""
+    import threading
+
+    from tierflow.archive.run import Throttle
+    from tierflow.policy import Throttle as Limits
+
+    policy = load_policy(DEFAULT_POLICY)
+    limits = Limits(max_threads_running=1, pause_seconds=0.2, check_every_batches=1)
+    policy = policy.model_copy(update={"database": policy.database.model_copy(update={"throttle": limits})})
+
+    def busy() -> None:
+        with mysql.connection(small_settings.mysql_url) as conn:
+            conn.cursor().execute("SELECT SLEEP(2)")
+
+    with mysql.connection(small_settings.mysql_url) as conn:
+        throttle = Throttle(policy, conn)
+        sleeper = threading.Thread(target=busy)
+        sleeper.start()
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        throttle.wait(None)  # the sleeping query makes two threads run: wait for it to end
+        waited = time.monotonic() - t0
+        sleeper.join()
+    assert throttle.paused_seconds > 0 and waited >= 1.0
+
+    # and a run under a deadline stops waiting when the deadline passes
+    with mysql.connection(small_settings.mysql_url) as conn:
+        throttle = Throttle(policy, conn)
+        sleeper = threading.Thread(target=busy)
+        sleeper.start()
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        throttle.wait(time.monotonic() + 0.3)
+        assert time.monotonic() - t0 < 1.2
+        sleeper.join()
