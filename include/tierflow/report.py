@@ -215,6 +215,7 @@ def collect_mysql(url: str, policy: Policy, as_of: datetime) -> tuple[dict[str, 
     sizes = mysql.table_sizes(url)
     total = sum(s["data_bytes"] + s["index_bytes"] for s in sizes.values())
     grace = timedelta(days=policy.database.grace_days)
+    fks = mysql.foreign_keys(url)
     result: dict[str, TierStats] = {}
     with mysql.connection(url) as conn:
         cur = conn.cursor()
@@ -237,6 +238,21 @@ def collect_mysql(url: str, policy: Policy, as_of: datetime) -> tuple[dict[str, 
             # The time column is indexed: a range count over the (few) overdue rows is cheap.
             cur.execute(f"SELECT COUNT(*), MAX({col}) FROM {t} WHERE {col} < %s", (limit,))  # noqa: S608
             overdue, newest_overdue = cur.fetchone()
+            # Parent rows that still have child rows in MySQL cannot leave before them (the
+            # archive takes children first): past the window, but held, not forgotten.
+            held = 0
+            children = [
+                f"EXISTS (SELECT 1 FROM {mysql.quote_ident(c)} AS ch "
+                f"WHERE ch.{mysql.quote_ident(cc)} = t.{mysql.quote_ident(pc)})"
+                for c, cc, parent, pc in fks
+                if parent == table.name and c != parent
+            ]
+            if overdue and children:
+                cur.execute(
+                    f"SELECT COUNT(*) FROM {t} AS t WHERE t.{col} < %s AND ({' OR '.join(children)})",  # noqa: S608
+                    (limit,),
+                )
+                held = int(cur.fetchone()[0])
             result[table.name] = TierStats(
                 rows=rows,
                 bytes=nbytes,
@@ -246,7 +262,8 @@ def collect_mysql(url: str, policy: Policy, as_of: datetime) -> tuple[dict[str, 
                 extra={
                     "data_bytes": size["data_bytes"],
                     "index_bytes": size["index_bytes"],
-                    "overdue_rows": int(overdue or 0),
+                    "overdue_rows": int(overdue or 0) - held,
+                    "held_by_children": held,
                     "newest_overdue": _iso(newest_overdue),
                     "overdue_before": _iso(limit),
                 },
@@ -537,6 +554,18 @@ def evaluate(report: Report, policy: Policy) -> list[Violation]:
                     "Run the archive (nightly_archive) for this table.",
                     table=t.name,
                     details={"rows": m.extra["overdue_rows"], "oldest": m.oldest},
+                )
+            )
+        if m and m.extra.get("held_by_children"):
+            found.append(
+                Violation(
+                    "mysql_held_by_children",
+                    f"{t.name}: {m.extra['held_by_children']} MySQL row(s) older than the warm window "
+                    f"+ grace still have child rows in MySQL (foreign keys); they are archived after "
+                    "their children.",
+                    table=t.name,
+                    details={"rows": m.extra["held_by_children"]},
+                    severity="finding",
                 )
             )
         r = t.redis

@@ -94,6 +94,25 @@ def test_old_mysql_row_is_a_violation_and_strict_fails(tier_settings):
     assert run_cli(tier_settings).exit_code == 0
 
 
+def test_old_parent_rows_with_live_children_are_held_not_overdue(tier_settings):
+    """A loan past its warm window whose transactions are still warm cannot be archived before
+    them: the report shows it as held (a finding), not as a violation; once the child is gone it
+    is overdue."""
+    insert_loan_rows(tier_settings.mysql_url, [AS_OF - timedelta(days=3)])
+    old = AS_OF - timedelta(days=800)
+    with mysql.connection(tier_settings.mysql_url, autocommit=True) as conn:
+        conn.cursor().execute("UPDATE loans SET created_at = %s, applied_at = %s WHERE id = 1", (old, old))
+    r = tier_report.build(tier_settings, load_policy(DEFAULT_POLICY), AS_OF)
+    assert r.red == []
+    [held] = [f for f in r.findings if f.kind == "mysql_held_by_children"]
+    assert (held.table, held.details["rows"]) == ("loans", 1)
+
+    with mysql.connection(tier_settings.mysql_url, autocommit=True) as conn:
+        conn.cursor().execute("DELETE FROM loan_transactions")
+    r = tier_report.build(tier_settings, load_policy(DEFAULT_POLICY), AS_OF)
+    assert [(v.kind, v.table) for v in r.red] == [("mysql_past_window", "loans")]
+
+
 def test_database_cap_below_current_size_fails_strict(tier_settings, tmp_path):
     raw = yaml.safe_load(DEFAULT_POLICY.read_text())
     raw["database"]["soft_cap_gb"] = 0.00001  # ~10 KB: the empty schema alone is bigger

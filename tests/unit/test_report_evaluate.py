@@ -72,6 +72,19 @@ def test_overdue_mysql_rows_are_a_violation():
     assert violation_months(lt)["mysql"] == {"2024-01"}
 
 
+def test_parent_rows_held_by_children_are_a_finding_not_a_violation():
+    stats = TierStats(
+        rows=20,
+        oldest="2023-12-06 00:00:00",
+        newest="2026-06-29 00:00:00",
+        extra={"overdue_rows": 0, "held_by_children": 7, "overdue_before": "2024-06-23 00:00:00"},
+    )
+    report = make_report(mysql={"loans": stats})
+    assert report.status == "amber" and report.red == []
+    [f] = report.findings
+    assert (f.kind, f.table, f.details["rows"]) == ("mysql_held_by_children", "loans", 7)
+
+
 def test_caps_growth_and_days_until():
     soft = make_report(db_bytes=9 * GB)
     assert [v.kind for v in soft.red] == ["database_soft_cap"]
