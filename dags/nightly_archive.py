@@ -2,8 +2,11 @@
 ### nightly_archive
 
 Moves cold rows of every archived table from MySQL to verified Parquet in the archive (S3), 02:00
-IST. One mapped task per table, children before parents (foreign keys), one at a time inside the
-`tierflow_mysql` pool. Each task runs `tierflow archive run --table T`: select (keyset on the PK),
+IST. One mapped task per table, children before parents: the tables are mapped in three waves by
+foreign-key depth (tables without archived children, then their parents, then theirs), each wave
+after the previous one is done, one table at a time inside the `tierflow_mysql` pool. A parent row
+leaves only once none of its children remain in MySQL, so a failed child table only holds its
+parents back. Each task runs `tierflow archive run --table T`: select (keyset on the PK),
 gate (GX suite in `expectations/archive/`), write + upload, read back and verify, then delete only
 rows still identical to the archived copy. A failure names the failing expectation or
 verification in the task log; nothing of a failed batch is deleted and a retry resumes from the
@@ -21,6 +24,8 @@ from tierflow_airflow.connections import AWS_CONN_ID, MYSQL_POOL
 from tierflow_airflow.defaults import DEFAULT_ARGS, TAGS
 
 ARCHIVE_ALIAS = "tierflow_archive"
+# Foreign-key depth of the lending schema: customers -> loans / communications -> their children.
+WAVES = 3
 # The night's run is over (whatever each table did): tier_audit is scheduled on it.
 ARCHIVE_RUN = Asset(name="tierflow_archive_run", uri="tierflow://archive/run")
 
@@ -42,9 +47,9 @@ ARCHIVE_RUN = Asset(name="tierflow_archive_run", uri="tierflow://archive/run")
 )
 def nightly_archive():
     @task
-    def list_archived_tables(params: dict | None = None) -> list[str]:
-        """Archived tables in foreign-key order (children first)."""
-        from tierflow.archive.run import ordered_tables
+    def list_archived_tables(params: dict | None = None) -> list[list[str]]:
+        """Archived tables by foreign-key wave (children first)."""
+        from tierflow.archive.run import fk_waves
         from tierflow.policy import load_policy
         from tierflow.stores import mysql
         from tierflow_airflow.hooks import TierflowHook
@@ -52,7 +57,15 @@ def nightly_archive():
         settings = TierflowHook().get_settings()
         policy = load_policy(settings.policy_path)
         fks = mysql.foreign_keys(settings.mysql_url)
-        return [t.name for t in ordered_tables(policy, (params or {}).get("tables") or None, fks)]
+        return fk_waves(policy, (params or {}).get("tables") or None, fks, WAVES)
+
+    @task
+    def wave_tables(waves: list[list[str]], wave: int) -> list[str]:
+        return waves[wave]
+
+    @task
+    def all_tables(waves: list[list[str]]) -> list[str]:
+        return [name for tables in waves for name in tables]
 
     @task(pool=MYSQL_POOL, max_active_tis_per_dagrun=1, outlets=[AssetAlias(ARCHIVE_ALIAS)])
     def archive_table(table: str, params: dict | None = None, outlet_events=None) -> dict:
@@ -92,8 +105,19 @@ def nightly_archive():
                 added += register_partitions(glue, settings, policy.table(table), partitions)
         return added
 
-    tables = list_archived_tables()
-    archive_table.expand(table=tables) >> register_glue_partitions(tables)
+    waves = list_archived_tables()
+    previous = None
+    for i in range(WAVES):
+        # a later wave runs whatever the previous one did (a failed child table only holds back
+        # its own parents' rows, by the guard); an empty wave is skipped
+        tables = wave_tables.override(task_id=f"wave_{i}_tables")(waves, i)
+        wave = archive_table.override(
+            task_id=f"archive_wave_{i}", trigger_rule="all_done" if i else "all_success"
+        ).expand(table=tables)
+        if previous is not None:
+            previous >> wave
+        previous = wave
+    previous >> register_glue_partitions(all_tables(waves))
 
 
 nightly_archive()

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 from tierflow.archive import layout
-from tierflow.archive.run import ordered_tables, parse_duration
+from tierflow.archive.run import fk_waves, ordered_tables, parse_duration
 from tierflow.archive.schema import (
     SchemaDriftError,
     SourceColumn,
@@ -125,6 +125,36 @@ def test_children_before_parents(policy) -> None:
     ]
     names = [t.name for t in ordered_tables(policy, ["customers", "loans", "emi_schedules"], fks)]
     assert names.index("emi_schedules") < names.index("loans") < names.index("customers")
+
+
+def test_waves_by_foreign_key_depth(policy) -> None:
+    fks = [
+        ("loans", "customer_id", "customers", "id"),
+        ("communications", "customer_id", "customers", "id"),
+        ("emi_schedules", "loan_id", "loans", "id"),
+        ("loan_transactions", "loan_id", "loans", "id"),
+        ("communication_events", "communication_id", "communications", "id"),
+    ]
+    tables = [
+        "customers",
+        "loans",
+        "communications",
+        "emi_schedules",
+        "loan_transactions",
+        "communication_events",
+    ]
+    waves = fk_waves(policy, tables, fks, 3)
+    assert [set(w) for w in waves] == [
+        {"emi_schedules", "loan_transactions", "communication_events"},
+        {"loans", "communications"},
+        {"customers"},
+    ]
+    # fewer waves than the depth: the deepest tables join the last wave, in foreign-key order
+    two = fk_waves(policy, tables, fks, 2)
+    assert set(two[0]) == set(waves[0])
+    assert two[1].index("loans") < two[1].index("customers")
+    # a table without archived children is in the first wave
+    assert fk_waves(policy, ["loans", "customers"], fks, 3) == [["loans"], ["customers"], []]
 
 
 def test_layout_is_deterministic() -> None:

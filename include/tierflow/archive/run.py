@@ -176,6 +176,24 @@ def ordered_tables(
     return ordered
 
 
+def fk_waves(
+    policy: Policy, names: list[str] | None, fks: list[tuple[str, str, str, str]], waves: int
+) -> list[list[str]]:
+    """Archived tables in ``waves`` groups by foreign-key depth: tables without archived children
+    first, then their parents, and so on; a table deeper than the last wave joins it. Tables of
+    one wave are independent of each other, so a wave may run them in any order."""
+    ordered = ordered_tables(policy, names, fks)
+    chosen = {t.name for t in ordered}
+    depth: dict[str, int] = {}
+    for t in ordered:  # children come first, so their depth is known
+        kids = {c for c, _, p, _ in fks if p == t.name and c != p and c in chosen}
+        depth[t.name] = 1 + max((depth.get(k, 0) for k in kids), default=-1)
+    out: list[list[str]] = [[] for _ in range(waves)]
+    for t in ordered:
+        out[min(depth[t.name], waves - 1)].append(t.name)
+    return out
+
+
 class Throttle:
     """Pauses while MySQL is busy (Threads_running) or replicas lag, per the policy's limits."""
 
