@@ -241,12 +241,7 @@ def collect_mysql(url: str, policy: Policy, as_of: datetime) -> tuple[dict[str, 
             # Parent rows that still have child rows in MySQL cannot leave before them (the
             # archive takes children first): past the window, but held, not forgotten.
             held = 0
-            children = [
-                f"EXISTS (SELECT 1 FROM {mysql.quote_ident(c)} AS ch "
-                f"WHERE ch.{mysql.quote_ident(cc)} = t.{mysql.quote_ident(pc)})"
-                for c, cc, parent, pc in fks
-                if parent == table.name and c != parent
-            ]
+            children = mysql.child_rows_exist(fks, table.name)
             if overdue and children:
                 cur.execute(
                     f"SELECT COUNT(*) FROM {t} AS t WHERE t.{col} < %s AND ({' OR '.join(children)})",  # noqa: S608

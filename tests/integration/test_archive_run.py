@@ -581,6 +581,7 @@ def test_max_runtime_stops_between_batches_and_the_next_run_finishes(small_setti
 
 def test_throttle_pauses_while_mysql_is_busy(small_settings: Settings) -> None:
     """Threads_running above the policy's limit pauses the run until it drops."""
+    import contextlib
     import threading
 
     from tierflow.archive.run import Throttle
@@ -590,28 +591,34 @@ def test_throttle_pauses_while_mysql_is_busy(small_settings: Settings) -> None:
     limits = Limits(max_threads_running=1, pause_seconds=0.2, check_every_batches=1)
     policy = policy.model_copy(update={"database": policy.database.model_copy(update={"throttle": limits})})
 
-    def busy() -> None:
-        with mysql.connection(small_settings.mysql_url) as conn:
-            conn.cursor().execute("SELECT SLEEP(2)")
+    @contextlib.contextmanager
+    def busy_mysql():
+        """A second query running on MySQL for 2 s (Threads_running 2), from 0.3 s before."""
+
+        def sleep() -> None:
+            with mysql.connection(small_settings.mysql_url) as conn:
+                conn.cursor().execute("SELECT SLEEP(2)")
+
+        sleeper = threading.Thread(target=sleep)
+        sleeper.start()
+        time.sleep(0.3)
+        try:
+            yield
+        finally:
+            sleeper.join()
 
     with mysql.connection(small_settings.mysql_url) as conn:
         throttle = Throttle(policy, conn)
-        sleeper = threading.Thread(target=busy)
-        sleeper.start()
-        time.sleep(0.3)
-        t0 = time.monotonic()
-        throttle.wait(None)  # the sleeping query makes two threads run: wait for it to end
-        waited = time.monotonic() - t0
-        sleeper.join()
+        with busy_mysql():
+            t0 = time.monotonic()
+            throttle.wait(None)  # the sleeping query makes two threads run: wait for it to end
+            waited = time.monotonic() - t0
     assert throttle.paused_seconds > 0 and waited >= 1.0
 
     # and a run under a deadline stops waiting when the deadline passes
     with mysql.connection(small_settings.mysql_url) as conn:
         throttle = Throttle(policy, conn)
-        sleeper = threading.Thread(target=busy)
-        sleeper.start()
-        time.sleep(0.3)
-        t0 = time.monotonic()
-        throttle.wait(time.monotonic() + 0.3)
-        assert time.monotonic() - t0 < 1.2
-        sleeper.join()
+        with busy_mysql():
+            t0 = time.monotonic()
+            throttle.wait(time.monotonic() + 0.3)
+            assert time.monotonic() - t0 < 1.2

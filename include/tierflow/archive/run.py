@@ -157,13 +157,18 @@ class RunSummary:
             raise TierflowError("archive run failed:\n" + "\n".join(self.errors()))
 
 
+def archived_children(tables: list[TablePolicy], fks: list[tuple[str, str, str, str]]) -> dict[str, set[str]]:
+    """For each of ``tables``, the names of its child tables among them (foreign keys)."""
+    chosen = {t.name for t in tables}
+    return {t.name: {c for c, _, p, _ in fks if p == t.name and c != p and c in chosen} for t in tables}
+
+
 def ordered_tables(
     policy: Policy, names: list[str] | None, fks: list[tuple[str, str, str, str]]
 ) -> list[TablePolicy]:
     """Archived tables, children before parents (from MySQL's foreign keys), else policy order."""
     selected = [t for t in policy.select(names) if t.archive.enabled]
-    chosen = {t.name for t in selected}
-    children = {t.name: {c for c, _, p, _ in fks if p == t.name and c != p and c in chosen} for t in selected}
+    children = archived_children(selected, fks)
     ordered: list[TablePolicy] = []
     pending = list(selected)
     while pending:
@@ -183,11 +188,10 @@ def fk_waves(
     first, then their parents, and so on; a table deeper than the last wave joins it. Tables of
     one wave are independent of each other, so a wave may run them in any order."""
     ordered = ordered_tables(policy, names, fks)
-    chosen = {t.name for t in ordered}
+    children = archived_children(ordered, fks)
     depth: dict[str, int] = {}
     for t in ordered:  # children come first, so their depth is known
-        kids = {c for c, _, p, _ in fks if p == t.name and c != p and c in chosen}
-        depth[t.name] = 1 + max((depth.get(k, 0) for k in kids), default=-1)
+        depth[t.name] = 1 + max((depth.get(k, 0) for k in children[t.name]), default=-1)
     out: list[list[str]] = [[] for _ in range(waves)]
     for t in ordered:
         out[min(depth[t.name], waves - 1)].append(t.name)
@@ -410,12 +414,7 @@ class TableArchiver:
         check_drift(self.table, self.schema, self.ledger.last_schema_columns(self.table.name))
         self.fingerprint = fingerprint(self.schema)
         fks = mysql.foreign_keys(self.settings.mysql_url)
-        self.child_guards = [
-            f"NOT EXISTS (SELECT 1 FROM {mysql.quote_ident(c)} AS ch "
-            f"WHERE ch.{mysql.quote_ident(cc)} = t.{mysql.quote_ident(pc)})"
-            for c, cc, p, pc in fks
-            if p == self.table.name and c != p
-        ]
+        self.child_guards = ["NOT " + guard for guard in mysql.child_rows_exist(fks, self.table.name)]
         exprs = [select_expression(c) for c in self.columns if c.name in self.schema.names]
         if not self.table.change_column:
             exprs.append(f"{row_hash_expression(self.columns, 't')} AS {ROW_HASH_COLUMN}")

@@ -139,6 +139,17 @@ def foreign_keys(url: str) -> list[tuple[str, str, str, str]]:
         return [tuple(r) for r in cur.fetchall()]
 
 
+def child_rows_exist(fks: list[tuple[str, str, str, str]], parent: str, alias: str = "t") -> list[str]:
+    """One ``EXISTS (...)`` per foreign key into ``parent``: true when the row ``alias`` of the
+    parent still has a child row in that table. Names come from ``foreign_keys`` (the schema)."""
+    return [
+        f"EXISTS (SELECT 1 FROM {quote_ident(c)} AS ch "
+        f"WHERE ch.{quote_ident(cc)} = {alias}.{quote_ident(pc)})"
+        for c, cc, p, pc in fks
+        if p == parent and c != p
+    ]
+
+
 def table_sizes(url: str) -> dict[str, dict[str, int]]:
     """{table: {rows (estimate), data_bytes, index_bytes}} from information_schema."""
     with connection(url) as conn:

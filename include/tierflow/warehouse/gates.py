@@ -132,12 +132,11 @@ def has_mart_suite(mart: str) -> bool:
     return suite_path(MART_GATE, mart).is_file()
 
 
-def mart_window(warehouse_url: str, suite, schema: str, mart: str, lookback_days: int) -> str | None:
+def mart_window(conn, suite, schema: str, mart: str, lookback_days: int) -> str | None:
     """The rows an incremental build rewrote, for a suite whose meta names the mart's
     ``incremental_window_column`` (a delete+insert model rebuilding its last ``lookback_days``):
     ``column >= <max(column) - lookback_days>``, the bound read first so that the checks use the
     column's index. None when the suite names no such column or the mart is empty."""
-    from tierflow.stores import warehouse
     from tierflow.warehouse.columns import quote
     from tierflow.warehouse.sql import qualified
 
@@ -145,10 +144,9 @@ def mart_window(warehouse_url: str, suite, schema: str, mart: str, lookback_days
     if not column:
         return None
     col = quote(column)
-    with warehouse.connection(warehouse_url) as conn:
-        since = conn.execute(
-            f"SELECT max({col}) - {int(lookback_days)} FROM {qualified(schema, mart)}"  # noqa: S608
-        ).fetchone()[0]
+    since = conn.execute(
+        f"SELECT max({col}) - {int(lookback_days)} FROM {qualified(schema, mart)}"  # noqa: S608
+    ).fetchone()[0]
     if since is None:
         return None
     # a date the warehouse returned, written back as an ISO literal
@@ -166,24 +164,23 @@ def check_mart(warehouse_url: str, schema: str, mart: str, *, lookback_days: int
     from tierflow.warehouse.sql import qualified
 
     suite = load_suite(MART_GATE, mart)
-    where = (
-        mart_window(warehouse_url, suite, schema, mart, lookback_days) if lookback_days is not None else None
-    )
-    table = mart
-    if where:
-        table = f"_tierflow_gate_{mart}"[:127]
+    where = None
+    scratch_name = f"_tierflow_gate_{mart}"[:127]
+    scratch = qualified(schema, scratch_name)
+    if lookback_days is not None and (suite.meta or {}).get("incremental_window_column"):
         with warehouse.connection(warehouse_url) as conn:
-            conn.execute(f"DROP TABLE IF EXISTS {qualified(schema, table)}")
-            conn.execute(
-                f"CREATE TABLE {qualified(schema, table)} AS "  # noqa: S608
-                f"SELECT * FROM {qualified(schema, mart)} WHERE {where}"
-            )
+            where = mart_window(conn, suite, schema, mart, lookback_days)
+            if where:
+                conn.execute(f"DROP TABLE IF EXISTS {scratch}")
+                conn.execute(
+                    f"CREATE TABLE {scratch} AS SELECT * FROM {qualified(schema, mart)} WHERE {where}"  # noqa: S608
+                )
             conn.commit()
     try:
         validate_table(
             warehouse_url,
             schema,
-            table,
+            scratch_name if where else mart,
             suite,
             dataset=f"{schema}.{mart}" + (f" where {where}" if where else ""),
             suite_file=suite_path(MART_GATE, mart),
@@ -191,6 +188,6 @@ def check_mart(warehouse_url: str, schema: str, mart: str, *, lookback_days: int
     finally:
         if where:
             with warehouse.connection(warehouse_url) as conn:
-                conn.execute(f"DROP TABLE IF EXISTS {qualified(schema, table)}")
+                conn.execute(f"DROP TABLE IF EXISTS {scratch}")
                 conn.commit()
     return where

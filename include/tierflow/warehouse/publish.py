@@ -208,10 +208,10 @@ def check_marts(
     from tierflow.warehouse import gates
 
     lookback = None if full_refresh else dbt_runner.project_var("lookback_days", project_dir)
+    days = int(lookback) if lookback is not None else None
     checked = []
     for rel in dbt_runner.project_relations(manifest):
         if rel.schema_suffix == "" and gates.has_mart_suite(rel.name):
-            days = int(lookback) if lookback is not None else None
             gates.check_mart(settings.warehouse_url, slot, rel.name, lookback_days=days)
             checked.append(rel.name)
     return checked
