@@ -53,7 +53,13 @@ DBT_ENV = {
     "TIERFLOW_DBT_USER": f"{{{{ {_conn}.login or 'postgres' }}}}",
     "TIERFLOW_DBT_PASSWORD": f"{{{{ {_conn}.password or '' }}}}",
     "TIERFLOW_DBT_DBNAME": f"{{{{ {_conn}.schema }}}}",
-    "TIERFLOW_DBT_SCHEMA": "{{ ti.xcom_pull(task_ids='choose_build_slot') }}",
+    "TIERFLOW_DBT_SCHEMA": "{{ ti.xcom_pull(task_ids='choose_build_slot')['slot'] }}",
+}
+# Narrow an incremental build's tests and its delinquency rebuild to what was loaded since
+# (tierflow.warehouse.publish.plan_build); an empty value means "everything".
+DBT_VARS = {
+    name: f"{{{{ ti.xcom_pull(task_ids='choose_build_slot')['{name}'] or '' }}}}"
+    for name in ("tests_loaded_since", "changed_since")
 }
 
 
@@ -94,21 +100,29 @@ def warehouse_refresh():
         return report.as_dict()
 
     @task
-    def choose_build_slot() -> str:
-        """The audit slot analytics does not read from: dbt builds there."""
-        from tierflow.warehouse.publish import build_slot
+    def choose_build_slot(params: dict | None = None) -> dict:
+        """The audit slot analytics does not read from (dbt builds there), and what was loaded
+        since the last build, which narrows the dbt tests and the delinquency rebuild."""
+        from dataclasses import asdict
+
+        from tierflow.warehouse.publish import plan_build
         from tierflow_airflow.hooks import TierflowHook
 
-        return build_slot(TierflowHook().get_settings())
+        full_refresh = bool((params or {}).get("full_refresh"))
+        return asdict(plan_build(TierflowHook().get_settings(), full_refresh=full_refresh))
 
     @task(outlets=[MARTS_PUBLISHED])
-    def publish_marts(slot: str, params: dict | None = None) -> dict:
+    def publish_marts(plan: dict, params: dict | None = None) -> dict:
         """Mart GX suites in the slot, then analytics -> slot in one transaction."""
-        from tierflow.warehouse.publish import publish_slot
+        from tierflow.warehouse.publish import BuildPlan, publish_slot
         from tierflow_airflow.hooks import TierflowHook
 
+        build = BuildPlan(**plan)
         report = publish_slot(
-            TierflowHook().get_settings(), slot, full_refresh=bool((params or {}).get("full_refresh"))
+            TierflowHook().get_settings(),
+            build.slot,
+            full_refresh=bool((params or {}).get("full_refresh")),
+            plan=build,
         )
         return {"slot": report.slot, "published": report.published, "primed": report.primed}
 
@@ -129,13 +143,18 @@ def warehouse_refresh():
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST, should_detach_multiple_parents_tests=True
         ),
-        operator_args={"env": DBT_ENV, "append_env": True, "full_refresh": "{{ params.full_refresh }}"},
+        operator_args={
+            "env": DBT_ENV,
+            "append_env": True,
+            "vars": DBT_VARS,
+            "full_refresh": "{{ params.full_refresh }}",
+        },
         default_args=DEFAULT_ARGS,
     )
 
     loads = load_table.expand(table=list_warehouse_tables())
-    slot = choose_build_slot()
-    loads >> slot >> dbt_models >> publish_marts(slot)
+    plan = choose_build_slot()
+    loads >> plan >> dbt_models >> publish_marts(plan)
 
 
 warehouse_refresh()

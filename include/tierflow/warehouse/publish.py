@@ -43,6 +43,7 @@ class BuildReport:
     primed: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     tests_loaded_since: str | None = None
+    changed_since: str | None = None
 
 
 def dialect_of(url: str) -> str:
@@ -140,14 +141,15 @@ def loads_settled_at(settings: Settings) -> datetime | None:
         conn.close()  # releases the locks
 
 
-def last_build_start(conn) -> datetime | None:
+def last_build_start(conn, slot: str | None = None) -> datetime | None:
     """When the last build that passed and was published started (its tests saw every row loaded
-    before that), or None."""
+    before that), or None. With ``slot``: the last one whose models that slot holds (built there,
+    or copied there whole by ``prime_other_slot``), i.e. what that slot's incremental tables have
+    seen every row loaded before."""
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(RAW_SCHEMA)}")
     conn.execute(builds_ddl())
-    row = conn.execute(
-        f"SELECT max(build_started_at) FROM {qualified(RAW_SCHEMA, BUILDS_TABLE)}"  # noqa: S608
-    ).fetchone()
+    sql = f"SELECT max(build_started_at) FROM {qualified(RAW_SCHEMA, BUILDS_TABLE)}"  # noqa: S608
+    row = conn.execute(sql + " WHERE slot = %s", (slot,)).fetchone() if slot else conn.execute(sql).fetchone()
     return row[0] if row else None
 
 
@@ -290,6 +292,58 @@ def prime_other_slot(settings: Settings, slot: str, manifest: dict, *, force: bo
     return primed
 
 
+@dataclass
+class BuildPlan:
+    """What a build needs to know before dbt runs: the slot it writes into, and the dbt vars that
+    narrow its tests and its rebuild to what changed (all None on a full refresh or on Redshift)."""
+
+    slot: str
+    settled_at: str | None = None  # recorded as this build's start once it is published
+    tests_loaded_since: str | None = None
+    changed_since: str | None = None
+
+    def dbt_vars(self) -> dict[str, str]:
+        return {
+            k: v
+            for k, v in (
+                ("tests_loaded_since", self.tests_loaded_since),
+                ("changed_since", self.changed_since),
+            )
+            if v
+        }
+
+
+def plan_build(settings: Settings, *, full_refresh: bool = False) -> BuildPlan:
+    """Tests on raw/staging read only rows loaded since the last passing build started
+    (dbt/macros/test_window.sql); incremental models whose rows depend only on their own key's data
+    (the delinquency mart) rebuild just the keys loaded since this slot's copy was built
+    (dbt/macros/incremental.sql). A full refresh, or no such build, tests and rebuilds everything."""
+    from tierflow.stores import warehouse
+
+    plan = BuildPlan(slot=build_slot(settings))
+    settled = loads_settled_at(settings)
+    if settled is None:
+        return plan
+    plan.settled_at = settled.isoformat(sep=" ")
+    if not full_refresh:
+        with warehouse.connection(settings.warehouse_url) as conn:
+            since, slot_since = last_build_start(conn), last_build_start(conn, plan.slot)
+            conn.commit()
+        plan.tests_loaded_since = since.isoformat(sep=" ") if since else None
+        plan.changed_since = slot_since.isoformat(sep=" ") if slot_since else None
+    return plan
+
+
+def record_published_build(settings: Settings, plan: BuildPlan, *, full_refresh: bool) -> None:
+    if plan.settled_at is None:
+        return
+    settled = datetime.fromisoformat(plan.settled_at)
+    record_build(settings, settled, plan.slot)
+    if full_refresh:
+        # every incremental table of the other slot is now a copy of this build's
+        record_build(settings, settled, next_slot(plan.slot))
+
+
 def build_and_publish(
     settings: Settings, *, full_refresh: bool = False, project_dir: Path = DBT_DIR, threads: int | None = None
 ) -> BuildReport:
@@ -300,23 +354,20 @@ def build_and_publish(
     lock = warehouse.connect(settings.warehouse_url, autocommit=True)
     try:
         take_publish_lock(lock, dialect_of(settings.warehouse_url))
-        slot = build_slot(settings)
-        report = BuildReport(slot=slot, full_refresh=full_refresh)
+        plan = plan_build(settings, full_refresh=full_refresh)
+        slot = plan.slot
+        report = BuildReport(
+            slot=slot,
+            full_refresh=full_refresh,
+            tests_loaded_since=plan.tests_loaded_since,
+            changed_since=plan.changed_since,
+        )
         # A private target dir: a dbt run elsewhere (Cosmos, a developer) cannot swap our manifest.
         target = project_dir / "target" / f"tierflow_{slot}"
-        # Tests on raw/staging read only rows loaded since the last passing build started
-        # (dbt/macros/test_window.sql); a full refresh, or no such build, tests everything.
-        settled = loads_settled_at(settings)
-        since = None
-        if not full_refresh and settled is not None:
-            with warehouse.connection(settings.warehouse_url) as conn:
-                since = last_build_start(conn)
-                conn.commit()
-        report.tests_loaded_since = since.isoformat(sep=" ") if since else None
         t0 = time.perf_counter()
         args = ["build"] + (["--full-refresh"] if full_refresh else [])
-        if since is not None:
-            args += ["--vars", json.dumps({"tests_loaded_since": report.tests_loaded_since})]
+        if plan.dbt_vars():
+            args += ["--vars", json.dumps(plan.dbt_vars())]
         dbt_runner.run_dbt(
             args, settings.warehouse_url, slot, target_path=target, threads=threads, project_dir=project_dir
         )
@@ -331,8 +382,7 @@ def build_and_publish(
         t0 = time.perf_counter()
         report.primed = prime_other_slot(settings, slot, manifest, force=full_refresh)
         report.seconds["prime"] = time.perf_counter() - t0
-        if settled is not None:
-            record_build(settings, settled, slot)
+        record_published_build(settings, plan, full_refresh=full_refresh)
     finally:
         lock.close()
     return report
@@ -351,11 +401,19 @@ def take_publish_lock(conn, dialect: str) -> None:
 
 
 def publish_slot(
-    settings: Settings, slot: str, *, full_refresh: bool = False, project_dir: Path = DBT_DIR
+    settings: Settings,
+    slot: str,
+    *,
+    full_refresh: bool = False,
+    project_dir: Path = DBT_DIR,
+    plan: BuildPlan | None = None,
 ) -> BuildReport:
-    """Gate and publish a slot that dbt already built (the Airflow path, where Cosmos runs dbt)."""
+    """Gate and publish a slot that dbt already built (the Airflow path, where Cosmos runs dbt with
+    the vars of ``plan``, which is then recorded as a published build)."""
     manifest = dbt_runner.load_manifest(project_dir / "target")
     report = BuildReport(slot=slot, full_refresh=full_refresh)
+    if plan is not None and plan.slot != slot:
+        raise TierflowError(f"the build plan is for {plan.slot}, not {slot}")
     if slot not in SLOTS:
         raise TierflowError(f"{slot!r} is not an audit slot ({', '.join(SLOTS)})")
     from tierflow.stores import warehouse
@@ -368,6 +426,8 @@ def publish_slot(
         report.seconds["gates"] = time.perf_counter() - t0
         report.published = swap(settings, slot, manifest, full_refresh=full_refresh)
         report.primed = prime_other_slot(settings, slot, manifest, force=full_refresh)
+        if plan is not None:
+            record_published_build(settings, plan, full_refresh=full_refresh)
     finally:
         lock.close()
     return report

@@ -1,15 +1,18 @@
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='report_day',
+    incremental_strategy='replace_scope',
+    rebuild_scope='delinquency_rebuild_scope',
+    unique_key=['report_day', 'loan_id'],
     on_schema_change='append_new_columns',
     dist='loan_id',
     sort=['report_day', 'loan_id'],
     post_hook="delete from {{ this }} where report_day not in (select report_day from {{ ref('int_reporting_days') }})",
 ) }}
--- unique_key is the whole report day (rows are unique per day and loan): a rebuilt day replaces
--- all of that day's rows, so a loan that left the book (closed or paid off, learnt late) leaves
--- the mart too, which a per-(day, loan) key would never delete.
+-- depends_on: {{ ref('stg_lms__emi_schedules') }} (the rebuild scope reads it)
+-- An incremental build replaces its rebuild scope (macros/incremental.sql): the lookback days, and
+-- in them only the loans whose data changed since this copy of the mart was built, plus every loan
+-- on the new days. Every row of the scope is deleted first, so a loan that left the book (closed
+-- or paid off, learnt late) leaves the mart too (macros/replace_scope.sql).
 -- Days past due and ageing bucket per loan and report day (int_reporting_days: the recent window
 -- plus month-ends). Only loans on the book that day: disbursed, not yet closed or written off, with
 -- something still to pay. DPD = days since the due date of the oldest instalment still unpaid.
@@ -41,6 +44,9 @@ loan_days as (
     inner join report_days
         on report_days.report_day >= loans.disbursed_on
        and (loans.closed_on is null or report_days.report_day < loans.closed_on)
+    {% if is_incremental() -%}
+    where {{ tierflow.delinquency_rebuild_scope('report_days.report_day', 'loans.loan_id') }}
+    {%- endif %}
 ),
 
 installments as (
