@@ -127,6 +127,7 @@ def main() -> None:
 
     full_s, full_out = refresh(full=True)
     rows, rate = copy_rate(full_out)
+    print(f"full refresh done in {full_s:.1f} s; adding one day", flush=True)
     day = add_one_day()
     inc_s, inc_out = refresh(full=False)
     inc_rows, _ = copy_rate(inc_out)

@@ -14,25 +14,59 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Rebuild scope of fct_loan_delinquency_daily (incremental strategy `replace_scope`): the
-    lookback days, and within them, when `tierflow warehouse build` passes var `changed_since`
-    (when this slot's copy of the mart was last built), only the loans whose loan or instalment rows
-    were loaded since then, plus every loan on days newer than the mart's newest day. A loan's row
-    for a day depends only on its own loan and instalment rows, so the rows of the other loans are
-    already right. Without the var (first build, Airflow's Cosmos path) every loan in the lookback
-    days is rebuilt. `day` and `loan` are the column expressions to filter. -#}
-{% macro delinquency_rebuild_scope(day='report_day', loan='loan_id') -%}
-    {{ day }} >= {{ tierflow.lookback_start('report_day') }}
-    {%- if var('changed_since', none) %}
-    and (
-        {{ day }} > (select coalesce(max(report_day), cast('1900-01-01' as date)) from {{ this }})
-        or {{ loan }} in (
-            select loan_id from {{ ref('stg_lms__loans') }}
-            where _loaded_at >= cast('{{ var("changed_since") }}' as {{ dbt.type_timestamp() }})
-            union
-            select loan_id from {{ ref('stg_lms__emi_schedules') }}
-            where _loaded_at >= cast('{{ var("changed_since") }}' as {{ dbt.type_timestamp() }})
-        )
+{#- Rebuild scope of fct_loan_delinquency_daily (incremental strategy `replace_scope`): from the
+    first lookback day on, and within the days already built, when `tierflow warehouse build` passes
+    var `changed_since` (when this slot's copy of the mart was last built), only the loans in
+    int_loans_changed (loan or instalment rows loaded since then); every loan on days newer than
+    the mart's newest day. A loan's row for a day depends only on its own loan and instalment rows,
+    so the other loans' rows are already right. Without the var (first build, Redshift load path)
+    every loan of the lookback days is rebuilt.
+    The bounds are read first and returned as literals (the planner then sees how few days
+    qualify); the model and the strategy read them from the same, not yet changed, table. -#}
+{% macro delinquency_rebuild_scope() -%}
+    {%- set scope = {
+        'day_column': 'report_day',
+        'key_column': 'loan_id',
+        'from_day': '1900-01-01',
+        'newest_day': '1900-01-01',
+        'changed_keys': ref('int_loans_changed') if var('changed_since', none) else none,
+    } -%}
+    {%- if execute and is_incremental() -%}
+        {%- set bounds = run_query(
+            'select cast(' ~ dbt.dateadd('day', -1 * var('lookback_days') | int, 'max(report_day)') ~ ' as date), max(report_day) from ' ~ this
+        ) -%}
+        {%- if bounds.rows[0][1] is not none -%}
+            {%- do scope.update({'from_day': bounds.rows[0][0] | string, 'newest_day': bounds.rows[0][1] | string}) -%}
+        {%- endif -%}
+    {%- endif -%}
+    {%- do return(scope) -%}
+{%- endmacro %}
+
+{#- Delete the rows of days that are no longer report days (a day that aged out of the recent
+    window and is not a month-end). -#}
+{% macro delete_days_not_in(relation, day_column, days_relation) -%}
+    {{ return(adapter.dispatch('delete_days_not_in', 'tierflow')(relation, day_column, days_relation)) }}
+{%- endmacro %}
+
+{% macro default__delete_days_not_in(relation, day_column, days_relation) -%}
+    delete from {{ relation }}
+    where {{ day_column }} not in (select {{ day_column }} from {{ days_relation }})
+{%- endmacro %}
+
+{#- PostgreSQL: the table's few distinct days come from its (day, key) primary-key index, one
+    probe per day (a loose index scan), and `= any(array(...))` makes the delete an index scan of
+    the rows it removes instead of a scan of the whole fact. -#}
+{% macro postgres__delete_days_not_in(relation, day_column, days_relation) -%}
+    with recursive days as (
+        select min({{ day_column }}) as day from {{ relation }}
+        union all
+        select (select min({{ day_column }}) from {{ relation }} where {{ day_column }} > days.day)
+        from days
+        where days.day is not null
     )
-    {%- endif %}
+    delete from {{ relation }}
+    where {{ day_column }} = any(array(
+        select day from days
+        where day is not null and day not in (select {{ day_column }} from {{ days_relation }})
+    ))
 {%- endmacro %}

@@ -1,0 +1,13 @@
+{{ config(materialized='table', dist='all') }}
+-- Loans whose loan or instalment rows were loaded into the warehouse since var `changed_since`
+-- (when this slot's copy of fct_loan_delinquency_daily was last built; see
+-- macros/incremental.sql). Empty without the var: the delinquency fact then rebuilds every loan
+-- of its lookback days and does not read this table.
+{%- set since = var('changed_since', none) %}
+select loan_id
+from {{ ref('stg_lms__loans') }}
+where {% if since %}_loaded_at >= cast('{{ since }}' as {{ dbt.type_timestamp() }}){% else %}1 = 0{% endif %}
+union
+select loan_id
+from {{ ref('stg_lms__emi_schedules') }}
+where {% if since %}_loaded_at >= cast('{{ since }}' as {{ dbt.type_timestamp() }}){% else %}1 = 0{% endif %}
