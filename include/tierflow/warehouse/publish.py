@@ -334,14 +334,20 @@ def plan_build(settings: Settings, *, full_refresh: bool = False) -> BuildPlan:
     return plan
 
 
-def record_published_build(settings: Settings, plan: BuildPlan, *, full_refresh: bool) -> None:
+def record_published_build(settings: Settings, plan: BuildPlan, *, primed_all: bool) -> None:
+    """Record ``plan``'s build as published; for the other slot too when ``prime_other_slot``
+    replaced every incremental table there with a copy of this build's."""
     if plan.settled_at is None:
         return
     settled = datetime.fromisoformat(plan.settled_at)
     record_build(settings, settled, plan.slot)
-    if full_refresh:
-        # every incremental table of the other slot is now a copy of this build's
+    if primed_all:
         record_build(settings, settled, next_slot(plan.slot))
+
+
+def primed_every_incremental(manifest: dict, primed: list[str]) -> bool:
+    incremental = [r for r in dbt_runner.project_relations(manifest) if r.materialized == "incremental"]
+    return bool(incremental) and len(primed) == len(incremental)
 
 
 def build_and_publish(
@@ -382,7 +388,7 @@ def build_and_publish(
         t0 = time.perf_counter()
         report.primed = prime_other_slot(settings, slot, manifest, force=full_refresh)
         report.seconds["prime"] = time.perf_counter() - t0
-        record_published_build(settings, plan, full_refresh=full_refresh)
+        record_published_build(settings, plan, primed_all=primed_every_incremental(manifest, report.primed))
     finally:
         lock.close()
     return report
@@ -427,7 +433,9 @@ def publish_slot(
         report.published = swap(settings, slot, manifest, full_refresh=full_refresh)
         report.primed = prime_other_slot(settings, slot, manifest, force=full_refresh)
         if plan is not None:
-            record_published_build(settings, plan, full_refresh=full_refresh)
+            record_published_build(
+                settings, plan, primed_all=primed_every_incremental(manifest, report.primed)
+            )
     finally:
         lock.close()
     return report
