@@ -3,10 +3,11 @@
     and not all of history (a `--full-refresh` build always tests every row):
 
     - `test_window: {column: report_day}`: rows whose `column` is within `lookback_days` of its
-      newest value. For delete+insert incremental models, which rebuild exactly that window.
+      newest value. For incremental models whose rebuilds stay within that window.
     - `test_window: loaded`: rows loaded into the warehouse (`_loaded_at`) since the start of the
       last build that passed, given by `tierflow warehouse build` as var `tests_loaded_since`.
-      Without that var (first build, Airflow's Cosmos path) every row is tested. -#}
+      Without that var (first build, Redshift load path) every row is tested. Airflow's Cosmos
+      path passes it too (dags/warehouse_refresh.py). -#}
 {% macro get_where_subquery(relation) -%}
     {%- set clauses = [] -%}
     {%- if config.get('where') -%}
