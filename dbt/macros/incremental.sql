@@ -14,6 +14,25 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- The lookback of `relation` by its date `column`, read now: {from_day: newest - lookback_days,
+    newest_day} as ISO dates, or none when the table is empty (or dbt is only parsing). Callers
+    write them as literals: against a subquery the planner cannot tell how few rows qualify and
+    scans the whole table. -#}
+{% macro lookback_bounds(relation, column) -%}
+    {%- if not execute -%}
+        {%- do return(none) -%}
+    {%- endif -%}
+    {%- set newest = 'max(' ~ column ~ ')' -%}
+    {%- set row = run_query(
+        'select cast(' ~ dbt.dateadd('day', -1 * var('lookback_days') | int, newest) ~ ' as date), cast('
+        ~ newest ~ ' as date) from ' ~ relation
+    ).rows[0] -%}
+    {%- if row[1] is none -%}
+        {%- do return(none) -%}
+    {%- endif -%}
+    {%- do return({'from_day': row[0] | string, 'newest_day': row[1] | string}) -%}
+{%- endmacro %}
+
 {#- Rebuild scope of fct_loan_delinquency_daily (incremental strategy `replace_scope`): from the
     first lookback day on, and within the days already built, when `tierflow warehouse build` passes
     var `changed_since` (when this slot's copy of the mart was last built), only the loans in
@@ -21,8 +40,8 @@
     the mart's newest day. A loan's row for a day depends only on its own loan and instalment rows,
     so the other loans' rows are already right. Without the var (first build, Redshift load path)
     every loan of the lookback days is rebuilt.
-    The bounds are read first and returned as literals (the planner then sees how few days
-    qualify); the model and the strategy read them from the same, not yet changed, table. -#}
+    The model and the strategy read the bounds (lookback_bounds) from the same, not yet changed,
+    table. -#}
 {% macro delinquency_rebuild_scope() -%}
     {%- set scope = {
         'day_column': 'report_day',
@@ -31,12 +50,10 @@
         'newest_day': '1900-01-01',
         'changed_keys': ref('int_loans_changed') if var('changed_since', none) else none,
     } -%}
-    {%- if execute and is_incremental() -%}
-        {%- set bounds = run_query(
-            'select cast(' ~ dbt.dateadd('day', -1 * var('lookback_days') | int, 'max(report_day)') ~ ' as date), max(report_day) from ' ~ this
-        ) -%}
-        {%- if bounds.rows[0][1] is not none -%}
-            {%- do scope.update({'from_day': bounds.rows[0][0] | string, 'newest_day': bounds.rows[0][1] | string}) -%}
+    {%- if is_incremental() -%}
+        {%- set bounds = tierflow.lookback_bounds(this, 'report_day') -%}
+        {%- if bounds -%}
+            {%- do scope.update(bounds) -%}
         {%- endif -%}
     {%- endif -%}
     {%- do return(scope) -%}

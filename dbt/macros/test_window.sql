@@ -20,15 +20,9 @@
                 {%- do clauses.append("_loaded_at >= cast('" ~ var('tests_loaded_since') ~ "' as " ~ dbt.type_timestamp() ~ ")") -%}
             {%- endif -%}
         {%- elif window.column -%}
-            {%- set newest = 'max(' ~ window.column ~ ')' -%}
-            {#- The bound is read first and written as a literal: against a subquery the planner
-                cannot tell how few rows qualify and scans the whole table. -#}
-            {%- set since = 'cast(' ~ dbt.dateadd('day', -1 * var('lookback_days') | int, newest) ~ ' as date)' -%}
-            {%- if execute -%}
-                {%- set bound = run_query('select ' ~ since ~ ' from ' ~ relation).columns[0].values()[0] -%}
-                {%- if bound is not none -%}
-                    {%- do clauses.append(window.column ~ " >= cast('" ~ bound ~ "' as date)") -%}
-                {%- endif -%}
+            {%- set bounds = tierflow.lookback_bounds(relation, window.column) -%}
+            {%- if bounds -%}
+                {%- do clauses.append(window.column ~ " >= cast('" ~ bounds.from_day ~ "' as date)") -%}
             {%- endif -%}
         {%- endif -%}
     {%- endif -%}

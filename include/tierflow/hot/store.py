@@ -367,7 +367,7 @@ class HotStore:
         self._spec = ",".join(f"{t.name}={t.hot_window_days * DAY}" for t in self.tables)
         self.ttl_seconds = (max(t.hot_window_days for t in self.tables) + 1) * DAY
         self._sha: str | None = None
-        self._read_sha: str | None = None
+        self._read = self.client.register_script(READ_LUA)  # reloads itself after SCRIPT FLUSH
 
     # writes -------------------------------------------------------------------------------------
 
@@ -471,28 +471,16 @@ class HotStore:
         since its last write is trimmed and its features recomputed in the same call (READ_LUA),
         so the features always count exactly the rows returned.
         """
-        from redis.exceptions import NoScriptError
-
         keys = customer_keys(customer_id, self.table_names)
         now = epoch_seconds(self.clock())
         oldest = [f"{now - t.hot_window_days * DAY:.6f}" for t in self.tables]
-        args = [self._head(full=True), *oldest]
-        try:
-            reply = self.client.evalsha(self.read_sha(), len(keys), *keys, *args)
-        except NoScriptError:
-            self._read_sha = None
-            reply = self.client.evalsha(self.read_sha(), len(keys), *keys, *args)
+        reply = self._read(keys=keys, args=[self._head(full=True), *oldest])
         flat = reply[0]
         view: dict[str, Any] = {"customer_id": customer_id}
         view["features"] = {_s(flat[i]): _number(_s(flat[i + 1])) for i in range(0, len(flat), 2)}
         for name, rows in zip(self.table_names, reply[1:-1], strict=True):
             view[name] = [json.loads(row) for row in rows if row]
         return view
-
-    def read_sha(self) -> str:
-        if self._read_sha is None:
-            self._read_sha = self.client.script_load(READ_LUA)
-        return self._read_sha
 
     # housekeeping -------------------------------------------------------------------------------
 

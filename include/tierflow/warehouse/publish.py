@@ -153,16 +153,19 @@ def last_build_start(conn, slot: str | None = None) -> datetime | None:
     return row[0] if row else None
 
 
-def record_build(settings: Settings, started: datetime, slot: str) -> None:
+def record_build(settings: Settings, started: datetime, *slots: str) -> None:
+    """Record a published build as what each of ``slots`` holds (one transaction)."""
     from tierflow.stores import warehouse
 
+    published = datetime.now(UTC).replace(tzinfo=None)
     with warehouse.connection(settings.warehouse_url) as conn:
         conn.execute(builds_ddl())
-        conn.execute(
-            f"INSERT INTO {qualified(RAW_SCHEMA, BUILDS_TABLE)} "  # noqa: S608
-            "(build_started_at, slot, published_at) VALUES (%s, %s, %s)",
-            (started, slot, datetime.now(UTC).replace(tzinfo=None)),
-        )
+        for slot in slots:
+            conn.execute(
+                f"INSERT INTO {qualified(RAW_SCHEMA, BUILDS_TABLE)} "  # noqa: S608
+                "(build_started_at, slot, published_at) VALUES (%s, %s, %s)",
+                (started, slot, published),
+            )
         conn.commit()
 
 
@@ -339,10 +342,8 @@ def record_published_build(settings: Settings, plan: BuildPlan, *, primed_all: b
     replaced every incremental table there with a copy of this build's."""
     if plan.settled_at is None:
         return
-    settled = datetime.fromisoformat(plan.settled_at)
-    record_build(settings, settled, plan.slot)
-    if primed_all:
-        record_build(settings, settled, next_slot(plan.slot))
+    slots = [plan.slot, next_slot(plan.slot)] if primed_all else [plan.slot]
+    record_build(settings, datetime.fromisoformat(plan.settled_at), *slots)
 
 
 def primed_every_incremental(manifest: dict, primed: list[str]) -> bool:

@@ -4,10 +4,13 @@
 -- macros/incremental.sql). Empty without the var: the delinquency fact then rebuilds every loan
 -- of its lookback days and does not read this table.
 {%- set since = var('changed_since', none) %}
+{%- set loaded_since -%}
+    {% if since %}_loaded_at >= cast('{{ since }}' as {{ dbt.type_timestamp() }}){% else %}1 = 0{% endif %}
+{%- endset %}
 select loan_id
 from {{ ref('stg_lms__loans') }}
-where {% if since %}_loaded_at >= cast('{{ since }}' as {{ dbt.type_timestamp() }}){% else %}1 = 0{% endif %}
+where {{ loaded_since }}
 union
 select loan_id
 from {{ ref('stg_lms__emi_schedules') }}
-where {% if since %}_loaded_at >= cast('{{ since }}' as {{ dbt.type_timestamp() }}){% else %}1 = 0{% endif %}
+where {{ loaded_since }}
