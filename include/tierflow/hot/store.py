@@ -367,7 +367,7 @@ class HotStore:
         self._spec = ",".join(f"{t.name}={t.hot_window_days * DAY}" for t in self.tables)
         self.ttl_seconds = (max(t.hot_window_days for t in self.tables) + 1) * DAY
         self._sha: str | None = None
-        self._read = self.client.register_script(READ_LUA)  # reloads itself after SCRIPT FLUSH
+        self._read_script: Any = None
 
     # writes -------------------------------------------------------------------------------------
 
@@ -474,7 +474,9 @@ class HotStore:
         keys = customer_keys(customer_id, self.table_names)
         now = epoch_seconds(self.clock())
         oldest = [f"{now - t.hot_window_days * DAY:.6f}" for t in self.tables]
-        reply = self._read(keys=keys, args=[self._head(full=True), *oldest])
+        if self._read_script is None:
+            self._read_script = self.client.register_script(READ_LUA)  # reloads itself after SCRIPT FLUSH
+        reply = self._read_script(keys=keys, args=[self._head(full=True), *oldest])
         flat = reply[0]
         view: dict[str, Any] = {"customer_id": customer_id}
         view["features"] = {_s(flat[i]): _number(_s(flat[i + 1])) for i in range(0, len(flat), 2)}
