@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "include"))
 sys.path.insert(0, str(ROOT))
 
+from tierflow.paths import DEFAULT_POLICY  # noqa: E402
 from tierflow.stores import mysql  # noqa: E402
 
 from bench.machine import mysqld_cpu  # noqa: E402
@@ -182,7 +183,51 @@ class Moto:
         self.proc.wait(10)
 
 
-def run_tierflow(db: str, moto: Moto, bucket: str) -> dict:
+def run_delete_floor(db: str, cold: int, chunk: int = 5_000, workers: int = 2) -> dict:
+    """The floor under any archiver that deletes row by row: MySQL alone deleting the cold rows in
+    ``chunk``-row range transactions (tierflow's delete size) on ``workers`` connections, with no
+    select, file, gate or verify. Wall seconds and the server's CPU seconds."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ranges = [(lo, min(lo + chunk - 1, cold)) for lo in range(1, cold + 1, chunk)]
+
+    def delete(part: list[tuple[int, int]]) -> int:
+        with mysql.connection(f"{SERVER}/{db}", autocommit=False) as conn:
+            cur, n = conn.cursor(), 0
+            for lo, hi in part:
+                n += cur.execute(
+                    f"DELETE FROM loan_transactions WHERE id BETWEEN %s AND %s AND created_at < '{CUTOFF}'",
+                    (lo, hi),
+                )
+                conn.commit()
+            return n
+
+    server_before = mysqld_cpu()
+    started = time.monotonic()
+    with ThreadPoolExecutor(workers) as pool:
+        deleted = sum(pool.map(delete, [ranges[i::workers] for i in range(workers)]))
+    seconds = time.monotonic() - started
+    server_after = mysqld_cpu()
+    return {
+        "rows": deleted,
+        "seconds": seconds,
+        "server_cpu": None if server_before is None else server_after - server_before,
+    }
+
+
+def bench_policy(workdir: Path) -> Path:
+    """The project's tier policy with only loan_transactions: the bench database holds no other
+    table, and tierflow refuses a policy that names tables the live schema lacks."""
+    import yaml
+
+    policy = yaml.safe_load(DEFAULT_POLICY.read_text())
+    policy["tables"] = {"loan_transactions": policy["tables"]["loan_transactions"]}
+    path = workdir / "tiers.yaml"
+    path.write_text(yaml.safe_dump(policy, sort_keys=False))
+    return path
+
+
+def run_tierflow(db: str, moto: Moto, bucket: str, policy: Path) -> dict:
     import boto3
 
     env = {
@@ -193,6 +238,7 @@ def run_tierflow(db: str, moto: Moto, bucket: str) -> dict:
         "AWS_DEFAULT_REGION": "ap-south-1",
         "TIERFLOW_MYSQL_URL": f"{SERVER}/{db}",
         "TIERFLOW_ARCHIVE_URI": f"s3://{bucket}/lake",
+        "TIERFLOW_POLICY": str(policy),
         "TIERFLOW_LOG_LEVEL": "WARNING",
         "COLUMNS": "160",
     }
@@ -228,11 +274,11 @@ def run_tierflow(db: str, moto: Moto, bucket: str) -> dict:
     return run
 
 
-def rss_of_run(cold: int, moto: Moto) -> tuple[int, float]:
+def rss_of_run(cold: int, moto: Moto, policy: Path) -> tuple[int, float]:
     """Peak RSS (KB) and seconds of a tierflow run over ``cold`` cold rows, in a fresh database."""
     build("tf_bench_rss", cold + 1000, cold)
     wait_for_purge("tf_bench_rss")
-    run = run_tierflow("tf_bench_rss", moto, f"rss-{cold}")
+    run = run_tierflow("tf_bench_rss", moto, f"rss-{cold}", policy)
     with mysql.connection(f"{SERVER}/tf_bench_rss", autocommit=True) as conn:
         conn.cursor().execute("DROP DATABASE tf_bench_rss")
     return run["rss_kb"], run["seconds"]
@@ -269,7 +315,7 @@ def main() -> None:
         pt = run_pt_archiver("tf_bench_pt", workdir / "pt_archiver.txt")
         moved_pt = args.total - count("tf_bench_pt")
         wait_for_purge("tf_bench_tf")
-        tf = run_tierflow("tf_bench_tf", moto, "tf-bench")
+        tf = run_tierflow("tf_bench_tf", moto, "tf-bench", bench_policy(workdir))
         moved_tf = args.total - count("tf_bench_tf")
         print(tf["output"])
         pt_rate, tf_rate = moved_pt / pt["seconds"], moved_tf / tf["seconds"]
@@ -279,10 +325,21 @@ def main() -> None:
             + f", moto CPU {tf['moto_cpu']:.1f} s; gate on, verify on, S3 via moto's server"
         )
         print(f"speed ratio : {tf_rate / pt_rate:.2f}x pt-archiver's rows/s (target >= 3x)")
+        copy("tf_bench_src", "tf_bench_floor")
+        wait_for_purge("tf_bench_floor")
+        floor = run_delete_floor("tf_bench_floor", args.cold)
+        floor_rate = floor["rows"] / floor["seconds"]
+        server = f", MySQL server CPU {floor['server_cpu']:.1f} s" if floor["server_cpu"] is not None else ""
+        print(
+            f"delete floor: MySQL alone deletes the {floor['rows']:,} cold rows (5,000-row range "
+            f"transactions, 2 connections, nothing read or written) in {floor['seconds']:.1f}s = "
+            f"{floor_rate:,.0f} rows/s = {floor_rate / pt_rate:.2f}x pt-archiver{server}; "
+            f"tierflow runs at {tf_rate / floor_rate:.0%} of it"
+        )
         print(f"bytes ratio : {tf['bytes'] / pt['bytes']:.1%} of pt-archiver's text (target <= 25%)")
         print(f"tierflow peak RSS: {tf['rss_kb'] / 1024:.0f} MB at {moved_tf:,} cold rows (target <= 512 MB)")
         for size in [int(s) for s in args.rss_sizes.split(",") if s]:
-            rss_kb, seconds = rss_of_run(size, moto)
+            rss_kb, seconds = rss_of_run(size, moto, workdir / "tiers.yaml")
             print(
                 f"tierflow peak RSS: {rss_kb / 1024:.0f} MB at {size:,} cold rows ({size / seconds:,.0f} rows/s)"
             )
