@@ -2,7 +2,8 @@
 
 Entries missing or stale in Redis are written (also where the version is recorded but the row or
 its index entry is gone, as after a maxmemory eviction), entries MySQL no longer has in the window
-are evicted, old entries trimmed, features recomputed. All through the store's idempotent Lua apply;
+are evicted, features recomputed. Entries that merely aged out of their window are trimmed first and
+counted apart (``trimmed_keys``): the window moving on is not drift. All through the store's idempotent Lua apply;
 an entry written after the MySQL snapshot was taken is never evicted, so it is safe to run while the
 consumer runs. The result is kept in ``tierflow:hot:reconcile:last``.
 """
@@ -42,16 +43,23 @@ def reconcile(
     as_of: datetime | None = None,
     chunk_customers: int = 500,
 ) -> dict[str, Any]:
-    """Repair the hot tier from MySQL; returns {at, as_of, customers, drifted_keys, repaired, ...}."""
+    """Repair the hot tier from MySQL; returns {at, as_of, customers, drifted_keys, repaired,
+    trimmed_keys, ...}. Keys changed only because entries aged out of their window count as
+    trimmed, not drifted."""
     moment = as_of or store.clock()
     mysql.check_policy(store.policy, mysql_url)
     expected, snapshot = _expected(mysql_url, store, moment)
     customers = sorted(set(expected) | set(store.customers()))
     totals = {"applied": 0, "skipped": 0, "changed_keys": 0, "features_changed": 0}
-    drifted_customers = 0
+    drifted_customers = trimmed_keys = 0
     entries_written = entries_evicted = 0
     for start in range(0, len(customers), chunk_customers):
         chunk = customers[start : start + chunk_customers]
+        # Entries that aged out of their window since the customer's last write are housekeeping,
+        # not drift: trim them first, so what follows compares only what MySQL and Redis disagree on.
+        with _clock(store, moment):
+            trimmed = summarise(store.run(lambda p, chunk=chunk: store.queue_trim(p, chunk)))
+        trimmed_keys += trimmed["changed_keys"] + trimmed["features_changed"]
         pipe = store.client.pipeline(transaction=False)
         for cid in chunk:
             keys = customer_keys(cid, store.table_names)
@@ -109,6 +117,7 @@ def reconcile(
         "repaired": drifted_keys,
         "entries_written": entries_written,
         "entries_evicted": entries_evicted,
+        "trimmed_keys": trimmed_keys,
     }
     store.client.set(RECONCILE_KEY, json.dumps(report))
     log.info("hot_tier_reconciled", **report)

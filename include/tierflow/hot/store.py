@@ -29,16 +29,19 @@ DAY = 86_400
 
 # One call applies the ops of a chunk of customers (each customer's keys share one hash tag).
 # KEYS: each customer's ``ver`` key; the script derives the customer's other keys from it.
-# ARGV[1]: "now|ttl|full|name=window_s,name=window_s,..." (full=1: trim every table and recompute
-#          every feature; otherwise only the tables the ops touch).
+# ARGV[1]: "now|ttl|mode|name=window_s,name=window_s,..." (mode 0: trim only the tables the ops
+#          touch, features moved by what changed; 1 (full): trim every table and recompute every
+#          feature; 2 (trim): trim every table, features moved by what the trim removed, a customer
+#          without features left as it is).
 # ARGV[2]: the ops grouped by customer, as one flat MessagePack array (decoded in C by cmsgpack):
 #          customer no (KEYS index), table no (0 = none), op, pk, version, ts, row JSON; repeated.
 # Few, large arguments on purpose: the client's cost is per argument, not per byte, and Lua's
 # string handling is slow next to cmsgpack.
 # Returns "applied,skipped,changed keys,features changed,customers changed".
 APPLY_LUA = r"""
-local now, ttl, full_all, spec = string.match(ARGV[1], '^([^|]*)|([^|]*)|([^|]*)|(.*)$')
-now = tonumber(now); ttl = tonumber(ttl); full_all = full_all == '1'
+local now, ttl, mode, spec = string.match(ARGV[1], '^([^|]*)|([^|]*)|([^|]*)|(.*)$')
+now = tonumber(now); ttl = tonumber(ttl)
+local full_all, trim_all, trim_only = mode == '1', mode ~= '0', mode == '2'
 -- per-table constants, built once per call (Lua string building is the slow part of this script)
 local names, windows, index_of, idx_suffix, day_suffix = {}, {}, {}, {}, {}
 for name, window in string.gmatch(spec, '([%w_]+)=(%d+)') do
@@ -103,6 +106,9 @@ local function open_customer(ver)
   local old = {}
   for i = 1, #flat, 2 do old[flat[i]] = flat[i + 1] end
   c.old, c.had_features, c.full = old, #flat > 0, full_all or #flat == 0
+  -- a trim pass leaves a customer without features to the repair that follows it
+  c.skip_features = trim_only and #flat == 0
+  if c.skip_features then c.full = false end
   return c
 end
 -- a customer's table, its key names built only when first needed
@@ -160,7 +166,7 @@ local function close_customer(c)
   -- trim entries that left their window (every table when full, else the touched ones)
   for i = 1, #names do
     local t = c.tables[i]
-    if full_all or (t and t.touched) then
+    if trim_all or (t and t.touched) then
       t = tbl(c, i)
       local old = redis.call('ZRANGEBYSCORE', t.idx, '-inf', '(' .. (now - t.window))
       for s = 1, #old, 1000 do
@@ -186,97 +192,99 @@ local function close_customer(c)
     for i = 1, #names do idx_keys[i] = tbl(c, i).idx end
     any = redis.call('EXISTS', unpack(idx_keys)) > 0
   end
-  local old, full = c.old, c.full
-  local f = {}
-  local comms_i, events_i = index_of['communications'], index_of['communication_events']
-  local recount_bounces = c.recount_bounces
-  if not full then
-    -- the stored figures plus what the ops and trims changed
-    for k, val in pairs(old) do f[k] = val end
-    for k, d in pairs(c.delta) do
-      if d ~= 0 then
-        if string.sub(k, 1, 12) == 'amount_paid_' then
-          f[k] = string.format('%.2f', (paise(f[k]) + d) / 100)
-        else
-          local n = (tonumber(f[k]) or 0) + d
-          if n == 0 and string.sub(k, 1, 5) == 'apps_' and string.sub(k, 1, 11) ~= 'apps_total_' then
-            f[k] = nil  -- a category with no app left is absent, as a recount leaves it
+  local feat_changed = 0
+  if not c.skip_features then
+    local old, full = c.old, c.full
+    local f = {}
+    local comms_i, events_i = index_of['communications'], index_of['communication_events']
+    local recount_bounces = c.recount_bounces
+    if not full then
+      -- the stored figures plus what the ops and trims changed
+      for k, val in pairs(old) do f[k] = val end
+      for k, d in pairs(c.delta) do
+        if d ~= 0 then
+          if string.sub(k, 1, 12) == 'amount_paid_' then
+            f[k] = string.format('%.2f', (paise(f[k]) + d) / 100)
           else
-            f[k] = tostring(n)
+            local n = (tonumber(f[k]) or 0) + d
+            if n == 0 and string.sub(k, 1, 5) == 'apps_' and string.sub(k, 1, 11) ~= 'apps_total_' then
+              f[k] = nil  -- a category with no app left is absent, as a recount leaves it
+            else
+              f[k] = tostring(n)
+            end
           end
         end
       end
+    else
+      -- every feature from every stored entry
+      recount_bounces = comms_i ~= nil or events_i ~= nil
+      local i = index_of['loan_transactions']
+      if i then
+        local t = tbl(c, i)
+        local paid, failed = 0, 0
+        for _, raw in ipairs(redis.call('HVALS', t.rows)) do
+          local status, kind = field(raw, 'status'), field(raw, 'txn_type')
+          if status == 'success' and (kind == 'emi_payment' or kind == 'prepayment') then
+            paid = paid + paise(number(raw, 'amount'))
+          elseif status == 'failed' then
+            failed = failed + 1
+          end
+        end
+        f['amount_paid_' .. t.days] = string.format('%.2f', paid / 100)
+        f['failed_payments_' .. t.days] = tostring(failed)
+      end
+      i = index_of['user_device_apps']
+      if i then
+        local t = tbl(c, i)
+        local counts, total = {}, 0
+        for _, raw in ipairs(redis.call('HVALS', t.rows)) do
+          local k = 'apps_' .. tostring(field(raw, 'category')) .. '_' .. t.days
+          counts[k] = (counts[k] or 0) + 1
+          total = total + 1
+        end
+        for k, n in pairs(counts) do f[k] = tostring(n) end
+        f['apps_total_' .. t.days] = tostring(total)
+      end
+      i = index_of['loans']
+      if i then
+        local t = tbl(c, i)
+        local open = 0
+        for _, raw in ipairs(redis.call('HVALS', t.rows)) do
+          local status = field(raw, 'status')
+          if status == 'approved' or status == 'disbursed' then open = open + 1 end
+        end
+        f['open_loans_' .. t.days] = tostring(open)
+      end
     end
-  else
-    -- every feature from every stored entry
-    recount_bounces = comms_i ~= nil or events_i ~= nil
-    local i = index_of['loan_transactions']
-    if i then
-      local t = tbl(c, i)
-      local paid, failed = 0, 0
-      for _, raw in ipairs(redis.call('HVALS', t.rows)) do
-        local status, kind = field(raw, 'status'), field(raw, 'txn_type')
-        if status == 'success' and (kind == 'emi_payment' or kind == 'prepayment') then
-          paid = paid + paise(number(raw, 'amount'))
-        elseif status == 'failed' then
-          failed = failed + 1
+    if recount_bounces then
+      local bounced, n = {}, 0
+      if comms_i then
+        for _, raw in ipairs(redis.call('HVALS', tbl(c, comms_i).rows)) do
+          if field(raw, 'status') == 'bounced' then bounced[number(raw, 'id')] = true end
         end
       end
-      f['amount_paid_' .. t.days] = string.format('%.2f', paid / 100)
-      f['failed_payments_' .. t.days] = tostring(failed)
-    end
-    i = index_of['user_device_apps']
-    if i then
-      local t = tbl(c, i)
-      local counts, total = {}, 0
-      for _, raw in ipairs(redis.call('HVALS', t.rows)) do
-        local k = 'apps_' .. tostring(field(raw, 'category')) .. '_' .. t.days
-        counts[k] = (counts[k] or 0) + 1
-        total = total + 1
+      if events_i then
+        for _, raw in ipairs(redis.call('HVALS', tbl(c, events_i).rows)) do
+          if field(raw, 'event_type') == 'bounced' then bounced[number(raw, 'communication_id')] = true end
+        end
       end
-      for k, n in pairs(counts) do f[k] = tostring(n) end
-      f['apps_total_' .. t.days] = tostring(total)
+      for _ in pairs(bounced) do n = n + 1 end
+      f['bounced_communications_' .. day_suffix[comms_i or events_i]] = tostring(n)
     end
-    i = index_of['loans']
-    if i then
-      local t = tbl(c, i)
-      local open = 0
-      for _, raw in ipairs(redis.call('HVALS', t.rows)) do
-        local status = field(raw, 'status')
-        if status == 'approved' or status == 'disbursed' then open = open + 1 end
+    if not any then
+      if c.had_features then redis.call('DEL', c.feat); feat_changed = 1 end
+    else
+      local set, gone = {}, {}
+      for k, val in pairs(f) do
+        if old[k] ~= val then set[#set + 1] = k; set[#set + 1] = val end
       end
-      f['open_loans_' .. t.days] = tostring(open)
-    end
-  end
-  if recount_bounces then
-    local bounced, n = {}, 0
-    if comms_i then
-      for _, raw in ipairs(redis.call('HVALS', tbl(c, comms_i).rows)) do
-        if field(raw, 'status') == 'bounced' then bounced[number(raw, 'id')] = true end
+      for k in pairs(old) do
+        if f[k] == nil then gone[#gone + 1] = k end
       end
+      if #set > 0 then redis.call('HSET', c.feat, unpack(set)) end
+      if #gone > 0 then redis.call('HDEL', c.feat, unpack(gone)) end
+      if #set > 0 or #gone > 0 then feat_changed = 1 end
     end
-    if events_i then
-      for _, raw in ipairs(redis.call('HVALS', tbl(c, events_i).rows)) do
-        if field(raw, 'event_type') == 'bounced' then bounced[number(raw, 'communication_id')] = true end
-      end
-    end
-    for _ in pairs(bounced) do n = n + 1 end
-    f['bounced_communications_' .. day_suffix[comms_i or events_i]] = tostring(n)
-  end
-  local feat_changed = 0
-  if not any then
-    if c.had_features then redis.call('DEL', c.feat); feat_changed = 1 end
-  else
-    local set, gone = {}, {}
-    for k, val in pairs(f) do
-      if old[k] ~= val then set[#set + 1] = k; set[#set + 1] = val end
-    end
-    for k in pairs(old) do
-      if f[k] == nil then gone[#gone + 1] = k end
-    end
-    if #set > 0 then redis.call('HSET', c.feat, unpack(set)) end
-    if #gone > 0 then redis.call('HDEL', c.feat, unpack(gone)) end
-    if #set > 0 or #gone > 0 then feat_changed = 1 end
   end
   -- TTLs: a key lives one day longer than the longest window after its last write
   local changed = 0
@@ -371,8 +379,9 @@ class HotStore:
 
     # writes -------------------------------------------------------------------------------------
 
-    def _head(self, full: bool) -> str:
-        return f"{epoch_seconds(self.clock()):.6f}|{self.ttl_seconds}|{int(full)}|{self._spec}"
+    def _head(self, full: bool, trim: bool = False) -> str:
+        mode = 1 if full else 2 if trim else 0
+        return f"{epoch_seconds(self.clock()):.6f}|{self.ttl_seconds}|{mode}|{self._spec}"
 
     def queue_customers(self, pipe: Any, plans: list[tuple[int, list[tuple]]], *, full: bool = False) -> int:
         """Queue APPLY calls on ``pipe`` for (customer, ops) plans, ops as (table, op, pk, version, ts,
@@ -392,12 +401,15 @@ class HotStore:
         ]
         return self.queue_packed(pipe, packed, full=full)
 
-    def queue_packed(self, pipe: Any, plans: list[tuple[int, list[tuple]]], *, full: bool = False) -> int:
+    def queue_packed(
+        self, pipe: Any, plans: list[tuple[int, list[tuple]]], *, full: bool = False, trim: bool = False
+    ) -> int:
         """``queue_customers`` for ops already in the script's form: (table no, op, pk, version, ts,
-        row JSON), every one but the table no as text (the consumer's fast path builds these)."""
+        row JSON), every one but the table no as text (the consumer's fast path builds these).
+        ``trim`` (no ops): trim every table of the customers, features moved by what left."""
         import msgpack
 
-        sha, head, calls = self.script_sha(), self._head(full), 0
+        sha, head, calls = self.script_sha(), self._head(full, trim), 0
         for start in range(0, len(plans), CUSTOMERS_PER_CALL):
             keys: list[str] = []
             flat: list[Any] = []
@@ -412,6 +424,11 @@ class HotStore:
             pipe.evalsha(sha, len(keys), *keys, head, msgpack.packb(flat, use_bin_type=False))
             calls += 1
         return calls
+
+    def queue_trim(self, pipe: Any, customer_ids: Iterable[int]) -> int:
+        """Queue a trim of every table of these customers: entries that aged out of their window
+        leave, and their contribution leaves the features. Returns calls queued."""
+        return self.queue_packed(pipe, [(cid, []) for cid in customer_ids], trim=True)
 
     def table_numbers(self) -> dict[str, int]:
         """The apply script's number for each hot table."""
