@@ -33,7 +33,8 @@ def _ctx(policy: Path | None):
 
 @archive_app.command("plan")
 def plan_cmd(tables: TablesOption = None, as_of: AsOfOption = None, policy: PolicyOption = None) -> None:
-    """Preview per table: cutoff, rows, bytes, partitions and estimated time. Changes nothing."""
+    """Preview per table: cutoff, rows that would move, rows held back by child rows that stay,
+    bytes, partitions and estimated time. Changes nothing."""
     from rich.table import Table
 
     from tierflow.archive.ops import plan_archive
@@ -42,13 +43,14 @@ def plan_cmd(tables: TablesOption = None, as_of: AsOfOption = None, policy: Poli
     s, pol = _ctx(policy)
     plans = plan_archive(s, tables=tables, as_of=parse_as_of(as_of), policy=pol)
     out = Table(title="archive plan")
-    for col in ("table", "cutoff", "rows", "est. bytes", "partitions", "first", "last", "est. s"):
+    for col in ("table", "cutoff", "rows", "held", "est. bytes", "partitions", "first", "last", "est. s"):
         out.add_column(col, justify="right" if col not in {"table", "cutoff"} else "left")
     for p in plans:
         out.add_row(
             p.table,
             f"{p.cutoff:%Y-%m-%d %H:%M}",
             f"{p.rows:,}",
+            f"{p.held:,}",
             f"{p.bytes:,}",
             str(p.partitions),
             p.first or "-",
@@ -158,6 +160,8 @@ def verify_cmd(tables: TablesOption = None, policy: PolicyOption = None) -> None
     console.print(f"checked {report.entries} ledger entries, {report.objects} objects, {report.rows:,} rows")
     for line in report.pending:
         console.print(f"[yellow]pending[/yellow] {line}", highlight=False)
+    for line in report.expired:
+        console.print(f"[dim]expired[/dim] {line}", highlight=False)
     for line in report.problems:
         err_console.print(f"[bold red]problem[/bold red] {line}", highlight=False)
     if not report.ok:

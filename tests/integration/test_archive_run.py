@@ -466,6 +466,39 @@ def test_plan_changes_nothing(small_settings: Settings) -> None:
         assert cur.fetchone() is None
 
 
+def test_plan_counts_parents_held_by_child_rows_that_stay(small_settings: Settings) -> None:
+    """A parent row past its window is held while a child row stays in MySQL (warm, of a table
+    the run does not take, or held itself): the plan counts what the run would actually move."""
+    from tierflow.archive.ops import plan_archive
+
+    policy = load_policy(DEFAULT_POLICY)
+
+    def plan(as_of: datetime, tables: list[str] | None = None) -> dict[str, tuple[int, int]]:
+        return {
+            p.table: (p.rows, p.held)
+            for p in plan_archive(small_settings, tables=tables, as_of=as_of, policy=policy)
+        }
+
+    # loan 1 is past its 730 days but keeps 5 warm transactions; customer 1 is inside its 10 years
+    now = plan(AS_OF)
+    assert (now["loan_transactions"], now["loans"], now["customers"]) == ((60, 0), (0, 1), (0, 0))
+    # in 2034 every transaction is cold and goes first, so the loan and then the customer follow
+    far = datetime(2034, 6, 28)
+    later = plan(far)
+    assert (later["loan_transactions"], later["loans"], later["customers"]) == ((65, 0), (1, 0), (1, 0))
+    # planned alone, the loans are held by their transactions, cold or not: this run leaves them
+    assert plan(far, ["loans"])["loans"] == (0, 1)
+    # one warm transaction then holds the loan, and the customer through the loan
+    with mysql.connection(small_settings.mysql_url, autocommit=True) as conn:
+        conn.cursor().execute(
+            "INSERT INTO loan_transactions (id, loan_id, customer_id, txn_type, amount, gateway, "
+            "gateway_ref, status, created_at, updated_at) VALUES (1000, 1, 1, 'emi_payment', 10.00, "
+            "'razorpay', 'late', 'success', '2034-06-01', '2034-06-01')"
+        )
+    held = plan(far)
+    assert (held["loan_transactions"], held["loans"], held["customers"]) == ((65, 0), (0, 1), (0, 1))
+
+
 def test_policy_naming_a_missing_column_stops_before_anything_is_written(small_settings: Settings) -> None:
     """A misspelled PII column would archive the real one in clear: the run refuses, names it,
     and has not even created its ledger."""
@@ -490,6 +523,33 @@ def test_restore_refuses_tables_whose_archive_altered_pii(small_settings: Settin
     with pytest.raises(Exception) as err:
         restore(small_settings, table="customers", start=COLD_START.date(), end=COLD_START.date())
     assert "pan (hashed)" in str(err.value) and "tierflow query" in str(err.value)
+
+
+def test_verify_counts_objects_past_retention_as_expired_not_missing(small_settings: Settings) -> None:
+    """The lifecycle rule expires objects after the table's retention: once an entry is that old,
+    its missing objects are expired, not damage; a younger entry's missing object still fails."""
+    run_archive(small_settings, tables=["loan_transactions"], as_of=AS_OF, batch_rows=25).raise_for_failures()
+    store = open_store(small_settings.archive_uri)
+    with Ledger(small_settings.mysql_url) as ledger:
+        old, young, _ = ledger.entries("loan_transactions")
+    days = int(round(load_policy(DEFAULT_POLICY).table("loan_transactions").archive.retention_years * 365))
+    with mysql.connection(small_settings.mysql_url, autocommit=True) as conn:
+        conn.cursor().execute(
+            "UPDATE tierflow_archive_ledger SET created_at = NOW(6) - INTERVAL %s DAY, "
+            "updated_at = NOW(6) - INTERVAL %s DAY WHERE id = %s",
+            (days + 2, days + 2, old.id),
+        )
+    for key in old.object_keys:
+        store.delete(key)
+    report = verify_archive(small_settings, tables=["loan_transactions"])
+    assert report.ok, report.problems
+    assert len(report.expired) == 1 and f"ledger id {old.id}" in report.expired[0]
+    assert report.entries == 3 and report.rows == 60 - old.row_count
+
+    store.delete(young.object_keys[0])
+    report = verify_archive(small_settings, tables=["loan_transactions"])
+    assert not report.ok
+    assert [p for p in report.problems if f"ledger id {young.id}" in p and "missing" in p]
 
 
 def test_verify_finds_a_missing_object_a_changed_object_and_a_row_back_in_mysql(

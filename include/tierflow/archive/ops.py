@@ -38,6 +38,7 @@ class TablePlan:
     partitions: int
     first: str | None
     last: str | None
+    held: int = 0  # past the cutoff, but kept: a child row stays in MySQL
 
     @property
     def est_seconds(self) -> float:
@@ -51,7 +52,12 @@ def plan_archive(
     as_of: datetime | None = None,
     policy: Policy | None = None,
 ) -> list[TablePlan]:
-    """What a run would move, per table. Read-only: changes nothing, creates nothing."""
+    """What a run would move, per table. Read-only: changes nothing, creates nothing.
+
+    A parent row moves only once none of its child rows is left in MySQL, and the run takes
+    children first: a cold parent row is counted as held when some child row stays, i.e. is warm,
+    belongs to a table this run does not archive, or is itself held by a child of its own.
+    """
     from tierflow.archive.run import ordered_tables
 
     settings = settings or Settings.from_env()
@@ -60,23 +66,72 @@ def plan_archive(
     mysql.check_policy(policy, settings.mysql_url)
     sizes = mysql.table_sizes(settings.mysql_url)
     plans = []
+    fks = mysql.foreign_keys(settings.mysql_url)
+    ordered = ordered_tables(policy, tables, fks)
+    moving = {t.name: t for t in ordered}
     with mysql.connection(settings.mysql_url) as conn:
         cur = conn.cursor()
-        for t in ordered_tables(policy, tables, mysql.foreign_keys(settings.mysql_url)):
+        for t in ordered:
             cutoff = t.cutoff(as_of)
             fmt = "%%Y-%%m-%%d" if t.archive.partition_by == "day" else "%%Y-%%m"
-            tc = mysql.quote_ident(t.time_column)
+            tc = f"t.{mysql.quote_ident(t.time_column)}"
+            held_sql, held_params = held_by_children(t.name, "t", moving, fks, as_of)
+            where, params = f"{tc} < %s", [cutoff]
+            held = 0
+            if held_sql:
+                cur.execute(
+                    f"SELECT COUNT(*) FROM {mysql.quote_ident(t.name)} AS t WHERE {where} AND ({held_sql})",
+                    [*params, *held_params],
+                )
+                held = int(cur.fetchone()[0])
+                where, params = f"{where} AND NOT ({held_sql})", [*params, *held_params]
             cur.execute(
                 f"SELECT COUNT(*), COUNT(DISTINCT DATE_FORMAT({tc}, '{fmt}')), "
                 f"DATE_FORMAT(MIN({tc}), '{fmt}'), DATE_FORMAT(MAX({tc}), '{fmt}') "
-                f"FROM {mysql.quote_ident(t.name)} WHERE {tc} < %s",
-                (cutoff,),
+                f"FROM {mysql.quote_ident(t.name)} AS t WHERE {where}",
+                params,
             )
             rows, parts, first, last = cur.fetchone()
             size = sizes.get(t.name, {})
             avg = size.get("data_bytes", 0) / size["rows"] if size.get("rows") else 0
-            plans.append(TablePlan(t.name, cutoff, int(rows), int(rows * avg), int(parts), first, last))
+            plans.append(TablePlan(t.name, cutoff, int(rows), int(rows * avg), int(parts), first, last, held))
     return plans
+
+
+def held_by_children(
+    table: str,
+    alias: str,
+    moving: dict[str, Any],
+    fks: list[tuple[str, str, str, str]],
+    as_of: datetime,
+    depth: int = 0,
+) -> tuple[str, list[Any]]:
+    """SQL true when row ``alias`` of ``table`` keeps a child row in MySQL after a run that
+    archives the ``moving`` tables (children first), and its parameters in order. A child row
+    stays when its table is not moving, when it is newer than its table's cutoff, or when it is
+    itself held by a child of its own. Names come from the policy and the schema's foreign keys."""
+    if depth > 8:
+        raise TierflowError(f"foreign keys into {table!r} nest deeper than 8 tables: cannot plan")
+    parts: list[str] = []
+    params: list[Any] = []
+    for n, (child, child_col, parent, parent_col) in enumerate(fks):
+        if parent != table or child == parent:
+            continue
+        a = f"c{depth}_{n}"
+        link = f"{a}.{mysql.quote_ident(child_col)} = {alias}.{mysql.quote_ident(parent_col)}"
+        spec = moving.get(child)
+        if spec is None:
+            parts.append(f"EXISTS (SELECT 1 FROM {mysql.quote_ident(child)} AS {a} WHERE {link})")
+            continue
+        stays = f"{a}.{mysql.quote_ident(spec.time_column)} >= %s"
+        stays_params: list[Any] = [spec.cutoff(as_of)]
+        deeper, deeper_params = held_by_children(child, a, moving, fks, as_of, depth + 1)
+        if deeper:
+            stays = f"{stays} OR {deeper}"
+            stays_params.extend(deeper_params)
+        parts.append(f"EXISTS (SELECT 1 FROM {mysql.quote_ident(child)} AS {a} WHERE {link} AND ({stays}))")
+        params.extend(stays_params)
+    return " OR ".join(parts), params
 
 
 # restore ------------------------------------------------------------------------------------------
@@ -206,16 +261,31 @@ class VerifyReport:
     rows: int = 0
     pending: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    expired: list[str] = field(default_factory=list)  # past retention: the lifecycle rule removed them
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
+def retention_days(table: Any) -> int:
+    """The table's archive retention in days, as its S3 lifecycle rule expires objects."""
+    return int(round(table.archive.retention_years * 365))
+
+
 def verify_archive(
-    settings: Settings | None = None, *, tables: list[str] | None = None, policy: Policy | None = None
+    settings: Settings | None = None,
+    *,
+    tables: list[str] | None = None,
+    policy: Policy | None = None,
+    now: datetime | None = None,
 ) -> VerifyReport:
-    """Re-check every finished ledger entry against the store and against MySQL."""
+    """Re-check every finished ledger entry against the store and against MySQL.
+
+    Objects of an entry older than its table's retention (plus a day: S3 expires at the next
+    midnight UTC) are the lifecycle rule's to remove: missing, they are reported as expired, not
+    as a problem. ``now`` defaults to MySQL's clock, the one the ledger's timestamps come from.
+    """
     settings = settings or Settings.from_env()
     policy = policy or load_policy(settings.policy_path)
     mysql.check_policy(policy, settings.mysql_url)
@@ -223,7 +293,11 @@ def verify_archive(
     report = VerifyReport()
     with Ledger(settings.mysql_url) as ledger, mysql.connection(settings.mysql_url) as conn:
         cur = conn.cursor()
+        if now is None:
+            cur.execute("SELECT NOW()")
+            now = cur.fetchone()[0]
         for tp in policy.select(tables):
+            expires_after = timedelta(days=retention_days(tp) + 1)
             for entry in ledger.entries(tp.name):
                 name = f"{tp.name} {entry.batch_name} (ledger id {entry.id})"
                 if entry.state in {"extracted", "uploaded", "verified", "restoring"}:
@@ -235,6 +309,13 @@ def verify_archive(
                     continue
                 report.entries += 1
                 missing = [k for k in entry.object_keys if not store.exists(k)]
+                written = entry.updated_at or entry.created_at  # the last write is after the upload
+                if missing and written is not None and now >= written + expires_after:
+                    report.expired.append(
+                        f"{name}: {len(missing)} object(s) past the {retention_days(tp)}-day retention, "
+                        "removed by the lifecycle rule"
+                    )
+                    continue
                 if missing:
                     report.problems.append(f"{name}: object(s) missing from the store: {missing[:3]}")
                     continue
@@ -283,7 +364,7 @@ def lifecycle_rules(settings: Settings, policy: Policy) -> list[dict[str, Any]]:
             "ID": f"tierflow-{database}-{t.name}",
             "Filter": {"Prefix": key_prefix},
             "Status": "Enabled",
-            "Expiration": {"Days": int(round(t.archive.retention_years * 365))},
+            "Expiration": {"Days": retention_days(t)},
         }
         if policy.archive.glacier_ir_after_days:
             rule["Transitions"] = [
