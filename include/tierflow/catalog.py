@@ -52,7 +52,11 @@ def hive_type(arrow_type) -> str:
 
 
 def table_schema(settings: Settings, table: TablePolicy):
-    """The archived Arrow schema: from the newest archived object if any, else derived from MySQL."""
+    """The archived Arrow schema: from the newest archived object if any, else derived from MySQL.
+
+    Columns the policy's ``column_map`` names as renamed or dropped are kept from older objects
+    (appended, with their archived type), so the catalog still reads the files written before.
+    """
     from tierflow.archive import layout
     from tierflow.archive.schema import archived_schema, source_columns
     from tierflow.stores import mysql
@@ -69,8 +73,45 @@ def table_schema(settings: Settings, table: TablePolicy):
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        return pq.read_schema(pa.BufferReader(store.get_bytes(sorted(keys)[-1])))
+        keys.sort(reverse=True)
+        schema = pq.read_schema(pa.BufferReader(store.get_bytes(keys[0])))
+        wanted = [old for old in table.archive.column_map if old not in schema.names]
+        for key in keys[1:]:
+            if not wanted:
+                break
+            older = pq.read_schema(pa.BufferReader(store.get_bytes(key)))
+            for name in [w for w in wanted if w in older.names]:
+                schema = schema.append(older.field(name))
+                wanted.remove(name)
+        return schema
     return archived_schema(source_columns(settings.mysql_url, table.name), table)
+
+
+def renamed_view_sql(table: TablePolicy, schema, *, glue_database: str) -> str:
+    """Athena view ``<table>_v`` reading each column the policy maps as renamed under its current
+    name (the new column, else the old one); empty when no rename has both columns archived."""
+    from tierflow.query import renamed_columns
+
+    renames = renamed_columns(table.archive.column_map, set(schema.names))
+    if not renames:
+        return ""
+    olds = {o for names in renames.values() for o in names}
+    cols = []
+    for f in schema:
+        if f.name in olds:
+            continue
+        if f.name in renames:
+            merged = ", ".join(f'"{c}"' for c in [f.name, *renames[f.name]])
+            cols.append(f'COALESCE({merged}) AS "{f.name}"')
+        else:
+            cols.append(f'"{f.name}"')
+    cols.append('"dt"')
+    select = ",\n  ".join(cols)
+    return (
+        "\n-- Renamed columns (policy column_map) under their current names, across old and new files.\n"
+        f'CREATE OR REPLACE VIEW "{glue_database}"."{table.name}_v" AS\nSELECT\n  {select}\n'
+        f'FROM "{glue_database}"."{table.name}";\n'
+    )
 
 
 def athena_ddl(table: TablePolicy, schema, *, location: str, glue_database: str) -> str:
@@ -97,7 +138,7 @@ TBLPROPERTIES ('parquet.compression' = 'ZSTD', 'classification' = 'parquet');
 --   'projection.dt.interval.unit' = '{unit}',
 --   'storage.location.template' = '{location}/dt=${{dt}}/'
 -- );
-"""
+""" + renamed_view_sql(table, schema, glue_database=glue_database)
 
 
 def location_for(settings: Settings, table: str) -> str:

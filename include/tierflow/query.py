@@ -2,7 +2,9 @@
 
 Each archived table is a view over ``<archive>/<database>/<table>/dt=*/*.parquet`` with Hive
 partitioning (``dt`` is a column) and union_by_name, so files of older schema fingerprints read
-together with newer ones. For ``s3://`` the objects are fetched with boto3 into a local cache first
+together with newer ones. A table whose policy maps renamed columns (``archive.column_map``) also
+gets ``<table>_v``: the same rows with each renamed column read under its current name (the new
+column, else the old one), as the Athena view of ``tierflow archive ddl`` does. For ``s3://`` the objects are fetched with boto3 into a local cache first
 (DuckDB's httpfs extension would need a download, which this environment does not allow).
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from tierflow.config import Settings
 from tierflow.errors import TierflowError
@@ -33,13 +36,30 @@ def _local_root(settings: Settings, cache_dir: Path | None) -> Path:
     return cache
 
 
-def connect(settings: Settings | None = None, *, cache_dir: Path | None = None):
-    """A DuckDB connection with one view per archived table; returns (connection, view names)."""
+def renamed_columns(column_map: dict[str, str | None], present: set[str]) -> dict[str, list[str]]:
+    """{current name: [old names]} for the policy's renames whose old and new columns are both in
+    the archived files (a dropped column, mapped to null, stays as it is)."""
+    renames: dict[str, list[str]] = {}
+    for old, new in column_map.items():
+        if new and old in present and new in present:
+            renames.setdefault(new, []).append(old)
+    return renames
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def connect(settings: Settings | None = None, *, cache_dir: Path | None = None, policy: Any = None):
+    """A DuckDB connection with one view per archived table (and ``<table>_v`` where the policy
+    maps renamed columns); returns (connection, view names)."""
     import duckdb
 
+    from tierflow.policy import load_policy
     from tierflow.stores import mysql
 
     settings = settings or Settings.from_env()
+    policy = policy or load_policy(settings.policy_path)
     root = _local_root(settings, cache_dir) / mysql.database_of(settings.mysql_url)
     con = duckdb.connect()
     views = []
@@ -53,14 +73,32 @@ def connect(settings: Settings | None = None, *, cache_dir: Path | None = None):
                 "hive_partitioning = true, union_by_name = true)"
             )
             views.append(table_dir.name)
+            table = policy.tables.get(table_dir.name)
+            if table is None or not table.archive.column_map:
+                continue
+            present = {row[0] for row in con.execute(f"DESCRIBE {_quote(table_dir.name)}").fetchall()}
+            renames = renamed_columns(table.archive.column_map, present)
+            if renames:
+                olds = ", ".join(_quote(o) for names in renames.values() for o in names)
+                current = ", ".join(
+                    f"COALESCE({', '.join(_quote(c) for c in [new, *old])}) AS {_quote(new)}"
+                    for new, old in renames.items()
+                )
+                con.execute(
+                    f"CREATE VIEW {_quote(table_dir.name + '_v')} AS SELECT * EXCLUDE ({olds}) "
+                    f"REPLACE ({current}) FROM {_quote(table_dir.name)}"
+                )
+                views.append(table_dir.name + "_v")
     return con, views
 
 
-def run_query(sql: str, settings: Settings | None = None, *, cache_dir: Path | None = None):
+def run_query(
+    sql: str, settings: Settings | None = None, *, cache_dir: Path | None = None, policy: Any = None
+):
     """Run ``sql`` over the archive; returns a pyarrow Table."""
     import duckdb
 
-    con, views = connect(settings, cache_dir=cache_dir)
+    con, views = connect(settings, cache_dir=cache_dir, policy=policy)
     try:
         return con.sql(sql).to_arrow_table()
     except duckdb.Error as exc:

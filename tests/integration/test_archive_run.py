@@ -394,6 +394,22 @@ def test_schema_drift_new_column_and_dropped_column(small_settings: Settings, tm
     assert summary.ok, summary.errors()
     assert 62 not in mysql_rows(url)
 
+    # Old files carry gateway_ref, new ones gateway_reference: <table>_v reads both under the new
+    # name, locally and (same view) in the Athena DDL, whose table keeps the old column readable.
+    from tierflow.catalog import athena_ddl, table_schema
+
+    rows = run_query(
+        "SELECT * FROM loan_transactions_v WHERE id IN (1, 62) ORDER BY id", small_settings, policy=mapped
+    ).to_pylist()
+    assert [(r["id"], r["gateway_reference"]) for r in rows] == [(1, "ref0"), (62, "ref61")]
+    assert "gateway_ref" not in rows[0]
+    schema = table_schema(small_settings, mapped.table("loan_transactions"))
+    assert {"gateway_ref", "gateway_reference"} <= set(schema.names)
+    ddl = athena_ddl(mapped.table("loan_transactions"), schema, location="s3://b/p", glue_database="lake")
+    assert "`gateway_ref` string" in ddl and "`gateway_reference` string" in ddl
+    assert 'COALESCE("gateway_reference", "gateway_ref") AS "gateway_reference"' in ddl
+    assert 'CREATE OR REPLACE VIEW "lake"."loan_transactions_v"' in ddl
+
 
 def test_restore_then_archive_again_has_no_duplicates(small_settings: Settings) -> None:
     original = mysql_rows(small_settings.mysql_url)
