@@ -392,15 +392,19 @@ def replay(
 
 
 def publish_hot_window(mysql_url: str, stream: Any, policy: Policy, as_of: date | datetime) -> dict[str, int]:
-    """Publish every row in the hot window as of ``as_of`` (a day means its end): what the seed
-    generator calls. ``stream`` is a Stream, or a redis:// URL for the policy's events stream.
-    Returns {table: events published}."""
+    """Publish every row in the hot window as of ``as_of``: what the seed generator calls. A day
+    means its end, or now (UTC, the consumer's clock) for today: the consumer judges windows by its
+    clock, so a window taken at the day's end would leave out the rows that are still inside it
+    now, between now and the end of the day one window earlier. ``stream`` is a Stream, or a
+    redis:// URL for the policy's events stream. Returns {table: events published}."""
     if isinstance(stream, str):
         from tierflow.stores import redis as redis_store
         from tierflow.stream import RedisStream
 
         stream = RedisStream(redis_store.client(stream), policy.hot.events_stream)
-    moment = as_of if isinstance(as_of, datetime) else datetime.combine(as_of, datetime.max.time())
+    moment = (
+        as_of if isinstance(as_of, datetime) else min(datetime.combine(as_of, datetime.max.time()), utc_now())
+    )
     from tierflow.stores import mysql
 
     mysql.check_policy(policy, mysql_url)

@@ -116,6 +116,27 @@ def test_events_fill_the_hot_tier_and_reconcile_repairs_drift(
     empty.close()
 
 
+def test_a_seed_of_today_published_and_consumed_leaves_no_drift(
+    mysql_url: str, client, redis_url: str
+) -> None:
+    """`make demo`: seed up to today, publish its hot window, consume on the real clock, reconcile
+    on the real clock. Every row inside the window now must have been published: no drift."""
+    from tierflow.events import utc_now
+    from tierflow.seed import seed_database
+
+    today = utc_now().date()
+    seed_database(mysql_url, scale="tiny", years=1, seed=7, as_of=today, recreate=False, progress=False)
+    store = HotStore(client, POLICY)
+    published = publish_hot_window(mysql_url, redis_url, POLICY, today)
+    assert published["loan_transactions"] > 0
+    stats = HotConsumer(store, RedisStream(client, POLICY.hot.events_stream), block_ms=50).run(
+        until_idle=True
+    )
+    assert stats.dead_lettered == 0
+    result = reconcile(mysql_url, store)
+    assert result["drifted_keys"] == 0 and result["entries_written"] == 0, result
+
+
 def test_replay_since_and_single_table(seeded_mysql_url: str, client) -> None:
     stream = RedisStream(client, "tierflow:events:test")
     counts = replay(seeded_mysql_url, stream, POLICY, as_of=AS_OF, tables=["loans"])
