@@ -36,11 +36,12 @@ from tierflow.archive.schema import (
     source_columns,
 )
 from tierflow.config import Settings
-from tierflow.errors import TierflowError
+from tierflow.errors import ServiceUnavailable, TierflowError
 from tierflow.log import get_logger
 from tierflow.policy import Policy, TablePolicy, load_policy
 from tierflow.stores import mysql
 from tierflow.stores.objects import ObjectStore, store_for
+from tierflow.urls import redact
 
 log = get_logger("tierflow.archive")
 
@@ -198,6 +199,26 @@ def fk_waves(
     return out
 
 
+def replica_lag(url: str) -> float | None:
+    """Seconds the replica at ``url`` is behind its source: ``inf`` when it is not applying (the
+    lag is NULL), None when the server reports no replication status. SHOW REPLICA STATUS
+    (MySQL 8.0.22+, MariaDB 10.5+), else SHOW SLAVE STATUS (older servers)."""
+    import MySQLdb
+
+    with mysql.connection(url, database=False, connect_timeout=5) as conn:
+        cur = conn.cursor()
+        try:
+            cur.execute("SHOW REPLICA STATUS")
+        except MySQLdb.ProgrammingError:
+            cur.execute("SHOW SLAVE STATUS")
+        row = cur.fetchone()
+        if not row:
+            return None
+        status = dict(zip([d[0] for d in cur.description], row, strict=False))
+    lag = status.get("Seconds_Behind_Source", status.get("Seconds_Behind_Master"))
+    return float("inf") if lag is None else float(lag)
+
+
 class Throttle:
     """Pauses while MySQL is busy (Threads_running) or replicas lag, per the policy's limits."""
 
@@ -206,6 +227,7 @@ class Throttle:
         self.conn = conn
         self.batches = 0
         self.paused_seconds = 0.0
+        self._not_replicas: set[str] = set()
 
     def _threads_running(self) -> int:
         cur = self.conn.cursor()
@@ -214,16 +236,25 @@ class Throttle:
         return int(row[1]) if row else 0
 
     def _replica_lag(self) -> float:
+        """The worst lag (seconds) of the configured replicas. A replica that cannot be reached or
+        is not applying (the lag is NULL: its SQL or IO thread stopped) counts as lagging without
+        end, so the run waits for it; one that reports no replication status is not a replica
+        (an Aurora reader's lag shows on the writer, not here) and is logged and ignored."""
+        import MySQLdb
+
         worst = 0.0
         for url in self.limits.replica_urls:
-            with mysql.connection(url) as conn:
-                cur = conn.cursor()
-                cur.execute("SHOW SLAVE STATUS")
-                row = cur.fetchone()
-                if row:
-                    names = [d[0] for d in cur.description]
-                    lag = dict(zip(names, row, strict=False)).get("Seconds_Behind_Master")
-                    worst = max(worst, float(lag if lag is not None else 1e9))
+            try:
+                lag = replica_lag(url)
+            except (MySQLdb.Error, ServiceUnavailable) as exc:
+                log.warning("throttle.replica_unreachable", replica=redact(url), error=str(exc))
+                lag = float("inf")
+            if lag is None:
+                if url not in self._not_replicas:
+                    self._not_replicas.add(url)
+                    log.warning("throttle.not_a_replica", replica=redact(url))
+                continue
+            worst = max(worst, lag)
         return worst
 
     def wait(self, deadline: float | None) -> None:
