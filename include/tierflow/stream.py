@@ -147,13 +147,49 @@ def _message(entry_id: Any, fields: dict) -> Message:
     return Message(_text(entry_id), payload if isinstance(payload, bytes) else str(payload).encode())
 
 
-class KinesisStream:
-    """An Amazon Kinesis data stream; the consumer's position per shard is checkpointed in Redis.
+# Lease and checkpoint scripts (Redis is the consumer group's coordinator, as DynamoDB is KCL's).
+# RENEW: KEYS[1] lease; ARGV consumer, lease ms. Take the lease if free, keep it if ours. 1 = held.
+_RENEW_LUA = """
+local holder = redis.call('GET', KEYS[1])
+if holder == false then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]); return 1
+elseif holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2]); return 1
+end
+return 0
+"""
+# RELEASE: KEYS[1] lease; ARGV consumer. Delete it only if it is ours.
+_RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+# CHECKPOINT: KEYS[1] checkpoint hash; ARGV shard, sequence, shard, sequence, ... Moves each shard's
+# checkpoint forward only (sequence numbers are decimal strings without leading zeros: compared
+# by length, then as text), so a consumer acking late after its lease moved never moves it back.
+_CHECKPOINT_LUA = """
+for i = 1, #ARGV, 2 do
+  local cur = redis.call('HGET', KEYS[1], ARGV[i])
+  local new = ARGV[i + 1]
+  if not cur or #new > #cur or (#new == #cur and new > cur) then
+    redis.call('HSET', KEYS[1], ARGV[i], new)
+  end
+end
+return 1
+"""
 
-    ``ack`` moves a shard's checkpoint to the highest acked sequence number (records of a shard are
-    applied in order), so after a crash the consumer resumes after the last applied batch. There are
-    no pending entries to reclaim: ``reclaim`` returns nothing and redelivery comes from the
-    checkpoint. Production would use enhanced fan-out (SubscribeToShard); here shards are polled.
+
+class KinesisStream:
+    """An Amazon Kinesis data stream read by a group of consumers that share its shards.
+
+    Each shard is leased to one consumer of the group at a time (a Redis key with a TTL, renewed
+    while the consumer reads); live consumers announce themselves, and each holds at most its fair
+    share (shards / live consumers, rounded up), so a consumer that joins gets shards released by
+    the others and a consumer that dies loses its leases when they expire. Per shard the position
+    is checkpointed in Redis: ``ack`` moves it forward to the highest acked sequence number, so a
+    new holder resumes after the last applied batch. A shard may be read twice while a lease moves
+    (the old holder's batch in flight); the hot tier's versioned apply makes that harmless. There
+    are no pending entries to reclaim: ``reclaim`` returns nothing and redelivery comes from the
+    checkpoint. Production could use enhanced fan-out (SubscribeToShard); here shards are polled.
     """
 
     def __init__(
@@ -166,16 +202,27 @@ class KinesisStream:
         region: str = "ap-south-1",
         client: Any | None = None,
         poll_interval_s: float = 0.2,
+        consumer: str = "consumer-1",
+        lease_ms: int = 10_000,
     ) -> None:
         import boto3
 
         self.name = name
         self.group = group
+        self.consumer = consumer
         self.kinesis = client or boto3.client("kinesis", endpoint_url=endpoint_url, region_name=region)
         self.checkpoints = checkpoints
         self.checkpoint_key = f"tierflow:kinesis:checkpoint:{name}:{group}"
+        self.lease_prefix = f"tierflow:kinesis:lease:{name}:{group}:"
+        self.members_key = f"tierflow:kinesis:members:{name}:{group}"
+        self.lease_ms = lease_ms
         self.poll_interval_s = poll_interval_s
         self._iterators: dict[str, str | None] = {}
+        self._owned: list[str] = []
+        self._balanced_at = float("-inf")
+        self._renew = checkpoints.register_script(_RENEW_LUA)
+        self._release = checkpoints.register_script(_RELEASE_LUA)
+        self._checkpoint = checkpoints.register_script(_CHECKPOINT_LUA)
 
     def create(self, shards: int = 1) -> None:
         """Create the stream if missing and wait until it is active (for tests and local runs)."""
@@ -209,6 +256,46 @@ class KinesisStream:
         shards = self.kinesis.list_shards(StreamName=self.name)["Shards"]
         return [s["ShardId"] for s in shards]
 
+    def owned_shards(self, *, force: bool = False) -> list[str]:
+        """The shards this consumer reads now. Every third of a lease (or when ``force``d): say it
+        is alive, renew its leases up to its fair share, release the rest, take free ones."""
+        now = time.monotonic()
+        if not force and now - self._balanced_at < self.lease_ms / 3000:
+            return self._owned
+        self._balanced_at = now
+        r = self.checkpoints
+        wall_ms = int(time.time() * 1000)
+        r.zadd(self.members_key, {self.consumer: wall_ms})
+        r.zremrangebyscore(self.members_key, "-inf", wall_ms - self.lease_ms)
+        shards = self._shards()
+        fair = -(-len(shards) // max(1, r.zcard(self.members_key)))
+        keep = [s for s in shards if s in self._owned][:fair]
+        for shard in self._owned:
+            if shard not in keep:
+                self._release(keys=[self.lease_prefix + shard], args=[self.consumer])
+        owned = [
+            s for s in keep if self._renew(keys=[self.lease_prefix + s], args=[self.consumer, self.lease_ms])
+        ]
+        for shard in shards:
+            if len(owned) >= fair:
+                break
+            if shard not in owned and self._renew(
+                keys=[self.lease_prefix + shard], args=[self.consumer, self.lease_ms]
+            ):
+                owned.append(shard)
+        for shard in set(self._iterators) - set(owned):
+            del self._iterators[shard]  # a shard taken again later restarts from its checkpoint
+        self._owned = owned
+        return owned
+
+    def release(self) -> None:
+        """Give up every lease and leave the group (a graceful stop): the others take over now."""
+        for shard in self._owned:
+            self._release(keys=[self.lease_prefix + shard], args=[self.consumer])
+        self.checkpoints.zrem(self.members_key, self.consumer)
+        self._owned, self._iterators = [], {}
+        self._balanced_at = float("-inf")
+
     def _iterator(self, shard: str) -> str | None:
         if shard not in self._iterators:
             done = self.checkpoints.hget(self.checkpoint_key, shard)
@@ -230,7 +317,7 @@ class KinesisStream:
         deadline = time.monotonic() + block_ms / 1000
         while True:
             messages: list[Message] = []
-            for shard in self._shards():
+            for shard in self.owned_shards():
                 iterator = self._iterator(shard)
                 if iterator is None:
                     continue
@@ -250,7 +337,8 @@ class KinesisStream:
             if shard not in highest or int(seq) > int(highest[shard]):
                 highest[shard] = seq
         if highest:
-            (pipe or self.checkpoints).hset(self.checkpoint_key, mapping=highest)
+            args = [v for shard, seq in highest.items() for v in (shard, seq)]
+            self._checkpoint(keys=[self.checkpoint_key], args=args, client=pipe or self.checkpoints)
 
     def reclaim(self, min_idle_ms: int, count: int) -> list[Message]:
         return []
@@ -271,6 +359,10 @@ def open_stream(
     """The events stream the policy names, on Redis; on Kinesis when ``kinesis_stream`` is given."""
     if kinesis_stream:
         return KinesisStream(
-            kinesis_stream, checkpoints=redis_client, endpoint_url=endpoint_url, region=region
+            kinesis_stream,
+            checkpoints=redis_client,
+            endpoint_url=endpoint_url,
+            region=region,
+            consumer=consumer,
         )
     return RedisStream(redis_client, policy.hot.events_stream, consumer=consumer)

@@ -212,6 +212,9 @@ class HotConsumer:
                     in_flight.result()
         finally:
             self.stats.seconds = time.monotonic() - started
+            release = getattr(self.stream, "release", None)  # leases of a shared stream (Kinesis)
+            if release is not None:
+                release()
             log.info("hot_consumer_stopped", **self.stats.as_dict())
         return self.stats
 
