@@ -10,8 +10,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `tierflow_archive`.`api_request_logs` (
   `latency_ms` bigint,
   `client_ip` string,
   `user_agent` string,
-  `created_at` timestamp,
-  `_tf_row_hash` bigint
+  `created_at` timestamp
 )
 PARTITIONED BY (`dt` string)
 STORED AS PARQUET

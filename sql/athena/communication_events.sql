@@ -5,8 +5,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `tierflow_archive`.`communication_events` (
   `communication_id` bigint,
   `event_type` string,
   `metadata` string,
-  `created_at` timestamp,
-  `_tf_row_hash` bigint
+  `created_at` timestamp
 )
 PARTITIONED BY (`dt` string)
 STORED AS PARQUET

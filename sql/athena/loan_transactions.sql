@@ -25,9 +25,9 @@ TBLPROPERTIES ('parquet.compression' = 'ZSTD', 'classification' = 'parquet');
 -- ALTER TABLE `tierflow_archive`.`loan_transactions` SET TBLPROPERTIES (
 --   'projection.enabled' = 'true',
 --   'projection.dt.type' = 'date',
---   'projection.dt.format' = 'yyyy-MM-dd',
---   'projection.dt.range' = '2015-01-01,NOW',
+--   'projection.dt.format' = 'yyyy-MM',
+--   'projection.dt.range' = '2015-01,NOW',
 --   'projection.dt.interval' = '1',
---   'projection.dt.interval.unit' = 'DAYS',
+--   'projection.dt.interval.unit' = 'MONTHS',
 --   'storage.location.template' = 's3://tierflow-archive/lake/lending/loan_transactions/dt=${dt}/'
 -- );

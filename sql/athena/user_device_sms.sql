@@ -7,8 +7,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `tierflow_archive`.`user_device_sms` (
   `body` string,
   `is_bank_sms` tinyint,
   `sms_at` timestamp,
-  `created_at` timestamp,
-  `_tf_row_hash` bigint
+  `created_at` timestamp
 )
 PARTITIONED BY (`dt` string)
 STORED AS PARQUET

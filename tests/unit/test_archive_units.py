@@ -181,7 +181,12 @@ def test_athena_ddl(policy) -> None:
     from tierflow.catalog import athena_ddl
 
     schema = pa.schema(
-        [("id", pa.uint64()), ("amount", pa.decimal128(14, 2)), ("created_at", pa.timestamp("us"))]
+        [
+            ("id", pa.uint64()),
+            ("amount", pa.decimal128(14, 2)),
+            ("created_at", pa.timestamp("us")),
+            ("_tf_row_hash", pa.uint64()),
+        ]
     )
     ddl = athena_ddl(
         policy.table("loan_transactions"),
@@ -190,6 +195,8 @@ def test_athena_ddl(policy) -> None:
         glue_database="arch",
     )
     assert "`amount` decimal(14,2)" in ddl and "PARTITIONED BY (`dt` string)" in ddl
+    assert "`created_at` timestamp\n)" in ddl  # the unsigned verification hash is not declared
+    assert "_tf_row_hash" not in ddl
     assert "STORED AS PARQUET" in ddl and "projection.dt.format' = 'yyyy-MM'" in ddl  # monthly
     assert "projection.dt.interval.unit' = 'MONTHS'" in ddl
     daily = athena_ddl(
