@@ -162,6 +162,80 @@ local function apply_op(c, tno, op, pk, vtext, ts, row)
   end
 end
 
+-- Features recounted from rows: ``rows_of(i)`` gives hot table i's row JSONs (false entries, an
+-- index entry whose row is gone, are skipped). Bounced communications are a distinct count over
+-- two tables.
+local function bounces(rows_of)
+  local comms_i, events_i = index_of['communications'], index_of['communication_events']
+  local bounced, n = {}, 0
+  if comms_i then
+    for _, raw in ipairs(rows_of(comms_i)) do
+      if raw and field(raw, 'status') == 'bounced' then bounced[number(raw, 'id')] = true end
+    end
+  end
+  if events_i then
+    for _, raw in ipairs(rows_of(events_i)) do
+      if raw and field(raw, 'event_type') == 'bounced' then bounced[number(raw, 'communication_id')] = true end
+    end
+  end
+  for _ in pairs(bounced) do n = n + 1 end
+  return 'bounced_communications_' .. day_suffix[comms_i or events_i], tostring(n)
+end
+
+local function recount(rows_of)
+  local f = {}
+  local i = index_of['loan_transactions']
+  if i then
+    local paid, failed = 0, 0
+    for _, raw in ipairs(rows_of(i)) do
+      if raw then
+        local status, kind = field(raw, 'status'), field(raw, 'txn_type')
+        if status == 'success' and (kind == 'emi_payment' or kind == 'prepayment') then
+          paid = paid + paise(number(raw, 'amount'))
+        elseif status == 'failed' then
+          failed = failed + 1
+        end
+      end
+    end
+    f['amount_paid_' .. day_suffix[i]] = string.format('%.2f', paid / 100)
+    f['failed_payments_' .. day_suffix[i]] = tostring(failed)
+  end
+  i = index_of['user_device_apps']
+  if i then
+    local counts, total = {}, 0
+    for _, raw in ipairs(rows_of(i)) do
+      if raw then
+        local k = 'apps_' .. tostring(field(raw, 'category')) .. '_' .. day_suffix[i]
+        counts[k] = (counts[k] or 0) + 1
+        total = total + 1
+      end
+    end
+    for k, n in pairs(counts) do f[k] = tostring(n) end
+    f['apps_total_' .. day_suffix[i]] = tostring(total)
+  end
+  i = index_of['loans']
+  if i then
+    local open = 0
+    for _, raw in ipairs(rows_of(i)) do
+      if raw then
+        local status = field(raw, 'status')
+        if status == 'approved' or status == 'disbursed' then open = open + 1 end
+      end
+    end
+    f['open_loans_' .. day_suffix[i]] = tostring(open)
+  end
+  if index_of['communications'] or index_of['communication_events'] then
+    local k, n = bounces(rows_of)
+    f[k] = n
+  end
+  return f
+end
+
+-- every stored row of a customer's table
+local function stored_rows(c)
+  return function(i) return redis.call('HVALS', tbl(c, i).rows) end
+end
+
 local function close_customer(c)
   -- trim entries that left their window (every table when full, else the touched ones)
   for i = 1, #names do
@@ -196,7 +270,6 @@ local function close_customer(c)
   if not c.skip_features then
     local old, full = c.old, c.full
     local f = {}
-    local comms_i, events_i = index_of['communications'], index_of['communication_events']
     local recount_bounces = c.recount_bounces
     if not full then
       -- the stored figures plus what the ops and trims changed
@@ -217,59 +290,12 @@ local function close_customer(c)
       end
     else
       -- every feature from every stored entry
-      recount_bounces = comms_i ~= nil or events_i ~= nil
-      local i = index_of['loan_transactions']
-      if i then
-        local t = tbl(c, i)
-        local paid, failed = 0, 0
-        for _, raw in ipairs(redis.call('HVALS', t.rows)) do
-          local status, kind = field(raw, 'status'), field(raw, 'txn_type')
-          if status == 'success' and (kind == 'emi_payment' or kind == 'prepayment') then
-            paid = paid + paise(number(raw, 'amount'))
-          elseif status == 'failed' then
-            failed = failed + 1
-          end
-        end
-        f['amount_paid_' .. t.days] = string.format('%.2f', paid / 100)
-        f['failed_payments_' .. t.days] = tostring(failed)
-      end
-      i = index_of['user_device_apps']
-      if i then
-        local t = tbl(c, i)
-        local counts, total = {}, 0
-        for _, raw in ipairs(redis.call('HVALS', t.rows)) do
-          local k = 'apps_' .. tostring(field(raw, 'category')) .. '_' .. t.days
-          counts[k] = (counts[k] or 0) + 1
-          total = total + 1
-        end
-        for k, n in pairs(counts) do f[k] = tostring(n) end
-        f['apps_total_' .. t.days] = tostring(total)
-      end
-      i = index_of['loans']
-      if i then
-        local t = tbl(c, i)
-        local open = 0
-        for _, raw in ipairs(redis.call('HVALS', t.rows)) do
-          local status = field(raw, 'status')
-          if status == 'approved' or status == 'disbursed' then open = open + 1 end
-        end
-        f['open_loans_' .. t.days] = tostring(open)
-      end
+      f = recount(stored_rows(c))
+      recount_bounces = false
     end
     if recount_bounces then
-      local bounced, n = {}, 0
-      if comms_i then
-        for _, raw in ipairs(redis.call('HVALS', tbl(c, comms_i).rows)) do
-          if field(raw, 'status') == 'bounced' then bounced[number(raw, 'id')] = true end
-        end
-      end
-      if events_i then
-        for _, raw in ipairs(redis.call('HVALS', tbl(c, events_i).rows)) do
-          if field(raw, 'event_type') == 'bounced' then bounced[number(raw, 'communication_id')] = true end
-        end
-      end
-      for _ in pairs(bounced) do n = n + 1 end
-      f['bounced_communications_' .. day_suffix[comms_i or events_i]] = tostring(n)
+      local k, n = bounces(stored_rows(c))
+      f[k] = n
     end
     if not any then
       if c.had_features then redis.call('DEL', c.feat); feat_changed = 1 end
@@ -321,30 +347,48 @@ return applied .. ',' .. skipped .. ',' .. changed_keys .. ',' .. features_chang
 
 # The read script: APPLY's functions (everything before its main loop), then the read.
 # KEYS: the customer's ver, features, then (rows hash, idx zset) per hot table. ARGV[1]: APPLY's
-# head with full=1; ARGV[1 + n]: the oldest time still inside hot table n's window. Only entries
-# inside their window are returned. When some entry has aged out since the customer's last write
-# (a quiet customer), its row still counts in the features: the customer is first trimmed and its
-# features recomputed, as reconciliation would, in the same call. Returns {features as a flat list,
-# then per table its rows newest first, then how many aged entries were trimmed}. A script rather
-# than a pipeline: one command to send and parse instead of eleven, which is most of a lookup's
-# client time.
+# head with full=1; ARGV[1 + n]: the oldest time still inside hot table n's window; the last ARGV:
+# '1' on a read-only replica. Only entries inside their window are returned. When some entry has
+# aged out since the customer's last write (a quiet customer), its row still counts in the stored
+# features: the customer is first trimmed and its features recomputed, as reconciliation would, in
+# the same call; a replica cannot write, so there the features of exactly the returned rows are
+# computed and nothing is stored. Returns {features as a flat list, then per table its rows newest
+# first, then how many aged entries were seen}. A script rather than a pipeline: one command to send
+# and parse instead of eleven, which is most of a lookup's client time.
 READ_LUA = (
     APPLY_LUA[: APPLY_LUA.index("local ops = cmsgpack.unpack(ARGV[2])")]
     + r"""
+local ntables = (#KEYS - 2) / 2
+local readonly = ARGV[2 + ntables] == '1'
 local aged = 0
 for i = 3, #KEYS, 2 do
   aged = aged + redis.call('ZCOUNT', KEYS[i + 1], '-inf', '(' .. ARGV[(i + 1) / 2])
 end
-if aged > 0 then close_customer(open_customer(KEYS[1])) end
-local out = {redis.call('HGETALL', KEYS[2])}
+if aged > 0 and not readonly then close_customer(open_customer(KEYS[1])) end
+local rows = {}
 for i = 3, #KEYS, 2 do
   local order = redis.call('ZREVRANGEBYSCORE', KEYS[i + 1], '+inf', ARGV[(i + 1) / 2])
   if #order > 0 then
-    out[#out + 1] = redis.call('HMGET', KEYS[i], unpack(order))
+    rows[#rows + 1] = redis.call('HMGET', KEYS[i], unpack(order))
   else
-    out[#out + 1] = {}
+    rows[#rows + 1] = {}
   end
 end
+local features
+if aged > 0 and readonly then
+  features = {}
+  local any = false
+  for n = 1, ntables do if #rows[n] > 0 then any = true end end
+  if any then
+    for k, v in pairs(recount(function(n) return rows[n] end)) do
+      features[#features + 1] = k; features[#features + 1] = v
+    end
+  end
+else
+  features = redis.call('HGETALL', KEYS[2])
+end
+local out = {features}
+for n = 1, ntables do out[#out + 1] = rows[n] end
 out[#out + 1] = aged
 return out
 """
@@ -376,6 +420,7 @@ class HotStore:
         self.ttl_seconds = (max(t.hot_window_days for t in self.tables) + 1) * DAY
         self._sha: str | None = None
         self._read_script: Any = None
+        self._replica = False  # learnt on the first read refused as a write on a read-only replica
 
     # writes -------------------------------------------------------------------------------------
 
@@ -486,14 +531,25 @@ class HotStore:
 
         Only rows inside each table's window are returned; a customer holding rows that aged out
         since its last write is trimmed and its features recomputed in the same call (READ_LUA),
-        so the features always count exactly the rows returned.
+        so the features always count exactly the rows returned. On a read replica (a client of an
+        ElastiCache reader endpoint) nothing can be trimmed: the features of the returned rows are
+        computed without storing them.
         """
+        from redis.exceptions import ReadOnlyError
+
         keys = customer_keys(customer_id, self.table_names)
         now = epoch_seconds(self.clock())
         oldest = [f"{now - t.hot_window_days * DAY:.6f}" for t in self.tables]
         if self._read_script is None:
             self._read_script = self.client.register_script(READ_LUA)  # reloads itself after SCRIPT FLUSH
-        reply = self._read_script(keys=keys, args=[self._head(full=True), *oldest])
+        head = self._head(full=True)
+        try:
+            reply = self._read_script(keys=keys, args=[head, *oldest, "1" if self._replica else "0"])
+        except ReadOnlyError:
+            # a read replica: it cannot trim, so it answers without writing (nothing was written:
+            # the script stopped at its first write)
+            self._replica = True
+            reply = self._read_script(keys=keys, args=[head, *oldest, "1"])
         flat = reply[0]
         view: dict[str, Any] = {"customer_id": customer_id}
         view["features"] = {_s(flat[i]): _number(_s(flat[i + 1])) for i in range(0, len(flat), 2)}
