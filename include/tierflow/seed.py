@@ -564,7 +564,7 @@ class _Generator:
     # -- payments ledger -------------------------------------------------------------------
     def loan_transactions(self) -> pa.Table:
         rng = self.rng
-        e = self.emi
+        e, self.emi = self.emi, {}  # the schedule's arrays are needed by the transactions only
         parts: list[dict[str, np.ndarray]] = []
         disb = np.flatnonzero(self.loan_disbursed | np.isin(self.loan_status, ["closed", "written_off"]))
         parts.append(
@@ -1113,6 +1113,7 @@ def seed_database(
         emi = gen.emi_schedules()  # settles loan statuses, so loans are written after it
         yield "loans", gen.loans_table()
         yield "emi_schedules", emi
+        emi = None  # written out: free it before the transactions are generated
         yield "loan_transactions", gen.loan_transactions()
         yield "user_device_apps", gen.user_device_apps()
         yield "user_device_sms", gen.user_device_sms()
@@ -1159,12 +1160,12 @@ def seed_database(
             cur.execute("SET SESSION foreign_key_checks = 0")
             cur.execute("SET SESSION unique_checks = 0")
             while (item := queue.get()) is not None:
-                name, table, path = item
+                name, columns, rows, path = item
                 try:
                     if not errors:
                         t0 = time.perf_counter()
-                        _load(conn, name, table.column_names, path)
-                        load = TableLoad(name, table.num_rows, time.perf_counter() - t0)
+                        _load(conn, name, columns, path)
+                        load = TableLoad(name, rows, time.perf_counter() - t0)
                         with state:
                             loaded[name] = load
                             ready = [name] if not unloaded_children[name] else []
@@ -1200,7 +1201,9 @@ def seed_database(
                     prog.update(bar, description=f"generated {name}")
                 path = Path(tmp) / f"{name}.csv"
                 _write_csv(table, path)
-                queue.put((name, table, path))
+                # only the CSV waits for a loader: the generated table is freed once written
+                queue.put((name, table.column_names, table.num_rows, path))
+                del table
         finally:
             for _ in threads:
                 queue.put(None)
