@@ -82,9 +82,10 @@ def warehouse_url() -> Iterator[str]:
 class RedisServer:
     """A private redis-server on a free loopback port, so tests can restart it empty."""
 
-    def __init__(self) -> None:
+    def __init__(self, *options: str) -> None:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.options = options  # more redis-server options, e.g. --replicaof HOST PORT
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -99,6 +100,7 @@ class RedisServer:
                 "",
                 "--appendonly",
                 "no",
+                *self.options,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -100,7 +100,7 @@ def table_schema(settings: Settings, table: TablePolicy):
 def renamed_view_sql(table: TablePolicy, schema, *, glue_database: str) -> str:
     """Athena view ``<table>_v`` reading each column the policy maps as renamed under its current
     name (the new column, else the old one); empty when no rename has both columns archived."""
-    from tierflow.query import renamed_columns
+    from tierflow.archive.schema import renamed_columns
 
     renames = renamed_columns(table.archive.column_map, set(schema.names))
     if not renames:

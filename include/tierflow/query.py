@@ -36,16 +36,6 @@ def _local_root(settings: Settings, cache_dir: Path | None) -> Path:
     return cache
 
 
-def renamed_columns(column_map: dict[str, str | None], present: set[str]) -> dict[str, list[str]]:
-    """{current name: [old names]} for the policy's renames whose old and new columns are both in
-    the archived files (a dropped column, mapped to null, stays as it is)."""
-    renames: dict[str, list[str]] = {}
-    for old, new in column_map.items():
-        if new and old in present and new in present:
-            renames.setdefault(new, []).append(old)
-    return renames
-
-
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -55,6 +45,7 @@ def connect(settings: Settings | None = None, *, cache_dir: Path | None = None, 
     maps renamed columns); returns (connection, view names)."""
     import duckdb
 
+    from tierflow.archive.schema import renamed_columns
     from tierflow.policy import load_policy
     from tierflow.stores import mysql
 

@@ -39,6 +39,10 @@ class Stream(Protocol):
 
     def lag(self) -> int | None: ...
 
+    def release(self) -> None:
+        """A consumer stops: give up what it holds of a shared stream."""
+        ...
+
 
 class RedisStream:
     """A Redis stream read through a consumer group (created on first use, from the start)."""
@@ -136,6 +140,9 @@ class RedisStream:
     def pending(self) -> int:
         self.ensure_group()
         return int(self.client.xpending(self.name, self.group)["pending"])
+
+    def release(self) -> None:
+        """Nothing to give up: the consumer group hands out entries, not partitions."""
 
 
 def _text(value: Any) -> str:
@@ -273,20 +280,20 @@ class KinesisStream:
         for shard in self._owned:
             if shard not in keep:
                 self._release(keys=[self.lease_prefix + shard], args=[self.consumer])
-        owned = [
-            s for s in keep if self._renew(keys=[self.lease_prefix + s], args=[self.consumer, self.lease_ms])
-        ]
+        owned = [s for s in keep if self._hold(s)]
         for shard in shards:
             if len(owned) >= fair:
                 break
-            if shard not in owned and self._renew(
-                keys=[self.lease_prefix + shard], args=[self.consumer, self.lease_ms]
-            ):
+            if shard not in owned and self._hold(shard):
                 owned.append(shard)
         for shard in set(self._iterators) - set(owned):
             del self._iterators[shard]  # a shard taken again later restarts from its checkpoint
         self._owned = owned
         return owned
+
+    def _hold(self, shard: str) -> bool:
+        """Take the shard's lease if it is free, renew it if it is ours."""
+        return bool(self._renew(keys=[self.lease_prefix + shard], args=[self.consumer, self.lease_ms]))
 
     def release(self) -> None:
         """Give up every lease and leave the group (a graceful stop): the others take over now."""

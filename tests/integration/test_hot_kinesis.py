@@ -36,6 +36,21 @@ def kinesis(name: str, moto_server, client, **kw) -> KinesisStream:
     )
 
 
+def assert_views_as_if_applied(store: HotStore, client, events: list, customers: int) -> None:
+    """Every customer's view in ``store`` equals the view of the events applied straight to an
+    empty store (another db of the same Redis)."""
+    kw = client.connection_pool.connection_kwargs
+    truth_client = redis.Redis(host=kw["host"], port=kw["port"], db=2)
+    try:
+        truth = HotStore(truth_client, POLICY, clock=lambda: AS_OF)
+        truth.apply(events)
+        for cid in range(1, customers + 1):
+            assert store.get_customer(cid) == truth.get_customer(cid)
+    finally:
+        truth_client.flushdb()
+        truth_client.close()
+
+
 def test_kinesis_stream_feeds_the_consumer_and_resumes_after_its_checkpoint(moto_server, client) -> None:
     stream = kinesis("tierflow-events-test", moto_server, client)
     stream.create(shards=2)
@@ -54,13 +69,7 @@ def test_kinesis_stream_feeds_the_consumer_and_resumes_after_its_checkpoint(moto
     assert len(checkpoint) == 2
 
     # the same events applied straight to a store give the same views
-    kw = client.connection_pool.connection_kwargs
-    truth_client = redis.Redis(host=kw["host"], port=kw["port"], db=2)
-    truth = HotStore(truth_client, POLICY, clock=lambda: AS_OF)
-    truth.apply(events)
-    for cid in range(1, 31):
-        assert store.get_customer(cid) == truth.get_customer(cid)
-    truth_client.flushdb()
+    assert_views_as_if_applied(store, client, events, customers=30)
 
     # after a restart it resumes after the checkpoint: only new records arrive
     more = list(synthetic_events(5, 1, AS_OF, seed=9, first_pk=10_000))
@@ -108,13 +117,7 @@ def test_two_consumers_apply_every_event_once_in_effect(moto_server, client) -> 
     assert first.events > 0 and second.events > 0
     assert first.events + second.events == len(events)
 
-    kw = client.connection_pool.connection_kwargs
-    truth_client = redis.Redis(host=kw["host"], port=kw["port"], db=3)
-    truth = HotStore(truth_client, POLICY, clock=lambda: AS_OF)
-    truth.apply(events)
-    for cid in range(1, 41):
-        assert store.get_customer(cid) == truth.get_customer(cid)
-    truth_client.flushdb()
+    assert_views_as_if_applied(store, client, events, customers=40)
 
     checkpoint = {k.decode(): v.decode() for k, v in client.hgetall(a.checkpoint_key).items()}
     assert len(checkpoint) == 4

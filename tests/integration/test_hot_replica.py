@@ -6,7 +6,6 @@ on the primary; the replica cannot write, so it must answer without writing, wit
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -18,7 +17,7 @@ from tierflow.hot.synthetic import synthetic_events
 from tierflow.paths import DEFAULT_POLICY
 from tierflow.policy import load_policy
 
-from tests.conftest import free_port, wait_for_port
+from tests.conftest import RedisServer
 
 AS_OF = datetime(2026, 6, 30, 12)
 POLICY = load_policy(DEFAULT_POLICY)
@@ -26,37 +25,16 @@ POLICY = load_policy(DEFAULT_POLICY)
 
 @pytest.fixture
 def replica(redis_server, tmp_path) -> Iterator[redis.Redis]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-            "--replicaof",
-            "127.0.0.1",
-            str(redis_server.port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_for_port(port)
-    client = redis.Redis(host="127.0.0.1", port=port)
+    server = RedisServer("--dir", str(tmp_path), "--replicaof", "127.0.0.1", str(redis_server.port))
+    server.start()
+    client = redis.Redis.from_url(server.url)
     deadline = time.monotonic() + 20
     while client.info("replication").get("master_link_status") != "up":
         assert time.monotonic() < deadline, "the replica never linked to the primary"
         time.sleep(0.1)
     yield client
     client.close()
-    proc.terminate()
-    proc.wait(10)
+    server.stop()
 
 
 def test_a_replica_answers_a_read_that_would_trim_without_writing(redis_url, replica) -> None:

@@ -74,27 +74,23 @@ def plan_archive(
         for t in ordered:
             cutoff = t.cutoff(as_of)
             fmt = "%%Y-%%m-%%d" if t.archive.partition_by == "day" else "%%Y-%%m"
-            tc = f"t.{mysql.quote_ident(t.time_column)}"
             held_sql, held_params = held_by_children(t.name, "t", moving, fks, as_of)
-            where, params = f"{tc} < %s", [cutoff]
-            held = 0
-            if held_sql:
-                cur.execute(
-                    f"SELECT COUNT(*) FROM {mysql.quote_ident(t.name)} AS t WHERE {where} AND ({held_sql})",
-                    [*params, *held_params],
-                )
-                held = int(cur.fetchone()[0])
-                where, params = f"{where} AND NOT ({held_sql})", [*params, *held_params]
+            tc = mysql.quote_ident(t.time_column)
+            # one pass over the cold rows: each is either held (a child row stays) or moves
             cur.execute(
-                f"SELECT COUNT(*), COUNT(DISTINCT DATE_FORMAT({tc}, '{fmt}')), "
-                f"DATE_FORMAT(MIN({tc}), '{fmt}'), DATE_FORMAT(MAX({tc}), '{fmt}') "
-                f"FROM {mysql.quote_ident(t.name)} AS t WHERE {where}",
-                params,
+                "SELECT COALESCE(SUM(NOT held), 0), COALESCE(SUM(held), 0), "
+                f"COUNT(DISTINCT IF(held, NULL, DATE_FORMAT(cold_at, '{fmt}'))), "
+                f"DATE_FORMAT(MIN(IF(held, NULL, cold_at)), '{fmt}'), "
+                f"DATE_FORMAT(MAX(IF(held, NULL, cold_at)), '{fmt}') "
+                f"FROM (SELECT t.{tc} AS cold_at, ({held_sql or 'FALSE'}) AS held "
+                f"FROM {mysql.quote_ident(t.name)} AS t WHERE t.{tc} < %s) AS cold",
+                [*held_params, cutoff],
             )
-            rows, parts, first, last = cur.fetchone()
+            moved, held, parts, first, last = cur.fetchone()
+            rows = int(moved)  # SUM gives a DECIMAL
             size = sizes.get(t.name, {})
             avg = size.get("data_bytes", 0) / size["rows"] if size.get("rows") else 0
-            plans.append(TablePlan(t.name, cutoff, int(rows), int(rows * avg), int(parts), first, last, held))
+            plans.append(TablePlan(t.name, cutoff, rows, int(rows * avg), int(parts), first, last, int(held)))
     return plans
 
 

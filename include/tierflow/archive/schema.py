@@ -192,3 +192,13 @@ def check_drift(table: TablePolicy, schema, previous_columns: list[list[str]] | 
             raise SchemaDriftError(
                 f"table {table.name!r}: column_map maps {old!r} to {new!r}, which is not in MySQL"
             )
+
+
+def renamed_columns(column_map: dict[str, str | None], present: set[str]) -> dict[str, list[str]]:
+    """{current name: [old names]} for the policy's renames whose old and new columns are both in
+    the archived files (a dropped column, mapped to null, stays as it is)."""
+    renames: dict[str, list[str]] = {}
+    for old, new in column_map.items():
+        if new and old in present and new in present:
+            renames.setdefault(new, []).append(old)
+    return renames

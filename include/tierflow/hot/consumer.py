@@ -212,9 +212,7 @@ class HotConsumer:
                     in_flight.result()
         finally:
             self.stats.seconds = time.monotonic() - started
-            release = getattr(self.stream, "release", None)  # leases of a shared stream (Kinesis)
-            if release is not None:
-                release()
+            self.stream.release()  # a Kinesis consumer's shard leases go to the others now
             log.info("hot_consumer_stopped", **self.stats.as_dict())
         return self.stats
 

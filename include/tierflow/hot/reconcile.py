@@ -2,10 +2,10 @@
 
 Entries missing or stale in Redis are written (also where the version is recorded but the row or
 its index entry is gone, as after a maxmemory eviction), entries MySQL no longer has in the window
-are evicted, features recomputed. Entries that merely aged out of their window are trimmed first and
-counted apart (``trimmed_keys``): the window moving on is not drift. All through the store's idempotent Lua apply;
-an entry written after the MySQL snapshot was taken is never evicted, so it is safe to run while the
-consumer runs. The result is kept in ``tierflow:hot:reconcile:last``.
+are evicted, features recomputed. Entries that merely aged out of their window are trimmed first
+and counted apart (``trimmed_keys``): the window moving on is not drift. All through the store's
+idempotent Lua apply; an entry written after the MySQL snapshot was taken is never evicted, so it
+is safe to run while the consumer runs. The result is kept in ``tierflow:hot:reconcile:last``.
 """
 
 from __future__ import annotations

@@ -105,10 +105,9 @@ local function open_customer(ver)
   local flat = redis.call('HGETALL', c.feat)
   local old = {}
   for i = 1, #flat, 2 do old[flat[i]] = flat[i + 1] end
-  c.old, c.had_features, c.full = old, #flat > 0, full_all or #flat == 0
   -- a trim pass leaves a customer without features to the repair that follows it
-  c.skip_features = trim_only and #flat == 0
-  if c.skip_features then c.full = false end
+  c.old, c.had_features, c.skip_features = old, #flat > 0, trim_only and #flat == 0
+  c.full = full_all or (#flat == 0 and not trim_only)
   return c
 end
 -- a customer's table, its key names built only when first needed
@@ -236,6 +235,53 @@ local function stored_rows(c)
   return function(i) return redis.call('HVALS', tbl(c, i).rows) end
 end
 
+-- The customer's features after this call's ops and trims: every feature from every stored entry
+-- (full), else the stored figures plus what the ops and trims changed.
+local function features_now(c)
+  if c.full then return recount(stored_rows(c)) end
+  local f = {}
+  for k, val in pairs(c.old) do f[k] = val end
+  for k, d in pairs(c.delta) do
+    if d ~= 0 then
+      if string.sub(k, 1, 12) == 'amount_paid_' then
+        f[k] = string.format('%.2f', (paise(f[k]) + d) / 100)
+      else
+        local n = (tonumber(f[k]) or 0) + d
+        if n == 0 and string.sub(k, 1, 5) == 'apps_' and string.sub(k, 1, 11) ~= 'apps_total_' then
+          f[k] = nil  -- a category with no app left is absent, as a recount leaves it
+        else
+          f[k] = tostring(n)
+        end
+      end
+    end
+  end
+  if c.recount_bounces then
+    local k, n = bounces(stored_rows(c))
+    f[k] = n
+  end
+  return f
+end
+
+-- Write what differs between ``f`` and the stored features (all of them go when the customer has
+-- no entry left); 1 when the features hash changed.
+local function store_features(c, f, any)
+  if not any then
+    if c.had_features then redis.call('DEL', c.feat); return 1 end
+    return 0
+  end
+  local set, gone = {}, {}
+  for k, val in pairs(f) do
+    if c.old[k] ~= val then set[#set + 1] = k; set[#set + 1] = val end
+  end
+  for k in pairs(c.old) do
+    if f[k] == nil then gone[#gone + 1] = k end
+  end
+  if #set > 0 then redis.call('HSET', c.feat, unpack(set)) end
+  if #gone > 0 then redis.call('HDEL', c.feat, unpack(gone)) end
+  if #set > 0 or #gone > 0 then return 1 end
+  return 0
+end
+
 local function close_customer(c)
   -- trim entries that left their window (every table when full, else the touched ones)
   for i = 1, #names do
@@ -267,51 +313,7 @@ local function close_customer(c)
     any = redis.call('EXISTS', unpack(idx_keys)) > 0
   end
   local feat_changed = 0
-  if not c.skip_features then
-    local old, full = c.old, c.full
-    local f = {}
-    local recount_bounces = c.recount_bounces
-    if not full then
-      -- the stored figures plus what the ops and trims changed
-      for k, val in pairs(old) do f[k] = val end
-      for k, d in pairs(c.delta) do
-        if d ~= 0 then
-          if string.sub(k, 1, 12) == 'amount_paid_' then
-            f[k] = string.format('%.2f', (paise(f[k]) + d) / 100)
-          else
-            local n = (tonumber(f[k]) or 0) + d
-            if n == 0 and string.sub(k, 1, 5) == 'apps_' and string.sub(k, 1, 11) ~= 'apps_total_' then
-              f[k] = nil  -- a category with no app left is absent, as a recount leaves it
-            else
-              f[k] = tostring(n)
-            end
-          end
-        end
-      end
-    else
-      -- every feature from every stored entry
-      f = recount(stored_rows(c))
-      recount_bounces = false
-    end
-    if recount_bounces then
-      local k, n = bounces(stored_rows(c))
-      f[k] = n
-    end
-    if not any then
-      if c.had_features then redis.call('DEL', c.feat); feat_changed = 1 end
-    else
-      local set, gone = {}, {}
-      for k, val in pairs(f) do
-        if old[k] ~= val then set[#set + 1] = k; set[#set + 1] = val end
-      end
-      for k in pairs(old) do
-        if f[k] == nil then gone[#gone + 1] = k end
-      end
-      if #set > 0 then redis.call('HSET', c.feat, unpack(set)) end
-      if #gone > 0 then redis.call('HDEL', c.feat, unpack(gone)) end
-      if #set > 0 or #gone > 0 then feat_changed = 1 end
-    end
-  end
+  if not c.skip_features then feat_changed = store_features(c, features_now(c), any) end
   -- TTLs: a key lives one day longer than the longest window after its last write
   local changed = 0
   for _, tb in pairs(c.tables) do
