@@ -1,14 +1,20 @@
-"""The ``tierflow`` command: one entry point for every tier operation (``tierflow --help``)."""
+"""The ``tierflow`` command: one entry point for every tier operation (``tierflow --help``).
+
+Start-up is kept cheap: this module and the ``cli_*`` groups import only typer and the standard
+library at top level. Each command imports what it uses (rich, pyarrow, duckdb, GX, the stores...)
+in its body, so ``tierflow --help`` and ``tierflow hot get customer N`` pay for none of the rest
+(tests/unit/test_cli_imports.py keeps it so; ``make bench-cli`` times it).
+"""
 
 from __future__ import annotations
 
+import functools
 import sys
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
 from tierflow.cli_archive import archive_app, query_cmd
 from tierflow.cli_hot import events_app, hot_app
@@ -17,6 +23,9 @@ from tierflow.cli_warehouse import warehouse_app
 from tierflow.config import Settings
 from tierflow.errors import TierflowError
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 app = typer.Typer(
     name="tierflow",
     help="Tiered storage for the lending database: hot (Redis), warm (MySQL), archive (Parquet on S3), "
@@ -24,6 +33,10 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Plain help: typer's rich help formatter imports rich's markdown, syntax and traceback
+    # renderers, which costs more than the rest of `tierflow --help` together.
+    rich_markup_mode=None,
+    context_settings={"max_content_width": 120},
 )
 db_app = typer.Typer(help="The MySQL source database.", no_args_is_help=True)
 policy_app = typer.Typer(help="The tier policy (include/tiers.yaml).", no_args_is_help=True)
@@ -36,8 +49,30 @@ app.add_typer(archive_app, name="archive")
 app.command("query")(query_cmd)
 app.add_typer(warehouse_app, name="warehouse")
 
-console = Console()
-err_console = Console(stderr=True)
+
+@app.callback()
+def main_callback() -> None:
+    """Runs before every command (not for --help): the CLI is the host that owns logging."""
+    from tierflow import log
+
+    log.configure()
+
+
+@functools.cache
+def _console(stderr: bool) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr)
+
+
+def __getattr__(name: str) -> Any:
+    """``console`` and ``err_console`` are made on first use, so commands that print none import no rich."""
+    if name == "console":
+        return _console(stderr=False)
+    if name == "err_console":
+        return _console(stderr=True)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 PolicyOption = Annotated[
     Path | None,
@@ -69,6 +104,7 @@ def db_init(
 
     s = settings()
     tables = mysql.init_schema(s.mysql_url, recreate=recreate)
+    console = _console(stderr=False)
     console.print(f"schema applied to {mysql.database_of(s.mysql_url)}: {len(tables)} tables")
 
 
@@ -81,6 +117,7 @@ def policy_check(
     from tierflow.policy import check_against_schema, load_policy
     from tierflow.stores import mysql
 
+    console = _console(stderr=False)
     s = settings(policy)
     pol = load_policy(s.policy_path)
     if not offline:
@@ -140,6 +177,7 @@ def seed_cmd(
 
     if scale not in SCALES:
         raise typer.BadParameter(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+    console = _console(stderr=False)
     end = parse_as_of(as_of).date() if as_of else date.today()
     report = seed_database(
         settings().mysql_url,
@@ -167,6 +205,7 @@ def seed_cmd(
 @app.command("config")
 def config_cmd() -> None:
     """Print the effective settings (passwords masked)."""
+    console = _console(stderr=False)
     for key, value in settings().redacted().items():
         console.print(f"{key:18} {value}")
 
@@ -175,7 +214,7 @@ def main() -> None:
     try:
         app()
     except TierflowError as exc:
-        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        _console(stderr=True).print(f"[bold red]error:[/bold red] {exc}", highlight=False)
         sys.exit(2)
 
 

@@ -6,8 +6,6 @@ from datetime import timedelta
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from tierflow.config import Settings
 
@@ -15,7 +13,6 @@ warehouse_app = typer.Typer(
     help="The warehouse (Redshift / local PostgreSQL): incremental load, dbt build, atomic publish.",
     no_args_is_help=True,
 )
-console = Console()
 
 TableOption = Annotated[list[str] | None, typer.Option("--table", "-t", help="Only this table (repeatable).")]
 FullRefreshOption = Annotated[bool, typer.Option(help="Ignore watermarks / rebuild marts from scratch.")]
@@ -25,6 +22,10 @@ LookbackOption = Annotated[
 
 
 def _print_loads(run) -> None:
+    from rich.table import Table
+
+    from tierflow.cli import console
+
     table = Table(title="warehouse load")
     for col in ("table", "staged", "inserted", "updated", "watermark", "copy rows/s", "seconds"):
         table.add_column(col)
@@ -51,6 +52,7 @@ def _load(settings: Settings, tables: list[str] | None, full_refresh: bool, look
 
 
 def _build(settings: Settings, full_refresh: bool):
+    from tierflow.cli import console
     from tierflow.warehouse.publish import build_and_publish
 
     report = build_and_publish(settings, full_refresh=full_refresh)
@@ -86,6 +88,7 @@ def refresh_cmd(full_refresh: FullRefreshOption = False, lookback_days: Lookback
 @warehouse_app.command("parse")
 def parse_cmd() -> None:
     """Write dbt/target/manifest.json (the Airflow DAG renders the dbt models from it)."""
+    from tierflow.cli import console
     from tierflow.warehouse import dbt
     from tierflow.warehouse.publish import build_slot
 
