@@ -31,5 +31,8 @@ if [ ! -x .venv/bin/uv ]; then
   .venv/bin/pip install -q --disable-pip-version-check uv
 fi
 echo "==> installing requirements into .venv"
-.venv/bin/uv pip install --python .venv/bin/python -q -r requirements.txt -c constraints.txt
+# --compile-bytecode: .pyc files for all of site-packages now, so no `tierflow` call compiles its
+# imports from source (Python would not write them itself where PYTHONDONTWRITEBYTECODE is set, as
+# in many containers; compiling is most of a start-up's cost then). See `make bench-cli`.
+.venv/bin/uv pip install --python .venv/bin/python -q --compile-bytecode -r requirements.txt -c constraints.txt
 .venv/bin/uv pip install --python .venv/bin/python -q --no-deps -e .
