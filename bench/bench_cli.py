@@ -68,6 +68,11 @@ def python_bin() -> str:
     return first[2:].strip() if first.startswith("#!") else sys.executable
 
 
+def hot_rows(view: dict) -> int:
+    """Rows in a customer's hot view (its tables are the lists; features and ids are not)."""
+    return sum(len(v) for v in view.values() if isinstance(v, list))
+
+
 def seed_customer(url: str, customer: int) -> int:
     """Write the customers' rows through the hot store; returns how many rows `customer` holds."""
     policy = load_policy(DEFAULT_POLICY)
@@ -76,7 +81,7 @@ def seed_customer(url: str, customer: int) -> int:
     store.apply(synthetic_events(max(customer, 50), 6, AS_OF, seed=7))
     view = store.get_customer(customer)
     client.close()
-    return sum(len(v) for v in view.values() if isinstance(v, list))
+    return hot_rows(view)
 
 
 def run_once(case: Case, env: dict[str, str]) -> str:
@@ -151,7 +156,7 @@ def bench_mode(title: str, env: dict[str, str], args: argparse.Namespace, rows: 
         Case(f"tierflow hot get customer {args.customer}", hot_get, TARGET_HOT_GET_S),
     ]
     view = json.loads(measure(cases, env, args.runs)[2])
-    got = sum(len(v) for v in view.values() if isinstance(v, list))
+    got = hot_rows(view)
     if view["customer_id"] != args.customer or got != rows:
         raise RuntimeError(f"hot get returned {got} rows of customer {view['customer_id']}, not {rows}")
     report(f"{title}, {args.runs} runs each:", cases)
