@@ -53,14 +53,33 @@ PARSER = textwrap.dedent(
     Connection.get = _refuse_lookup("Connection.get")
     BaseHook.get_connection = _refuse_lookup("BaseHook.get_connection")
 
+    # Airflow's own logging set-up, which the plugin and the DAG files must leave alone
+    import logging
+    import structlog
+    from airflow import plugins_manager
+
+    host_structlog = structlog.get_config()
+    host_handlers = list(logging.getLogger().handlers)
+
     before = set(sys.modules)
     socket.socket.connect = _refuse
     socket.socket.connect_ex = _refuse
     socket.getaddrinfo = _refuse_dns
 
+    plugins_manager.ensure_plugins_loaded()
+    plugins_manager.get_fastapi_plugins()
     started = time.monotonic()
     bag = DagBag(dag_folder=sys.argv[1], safe_mode=False)
     total = time.monotonic() - started
+    after_structlog = structlog.get_config()
+    guest = {
+        "structlog_changed": sorted(
+            k for k in host_structlog if after_structlog.get(k) != host_structlog[k]
+        ),
+        "root_handlers_kept": logging.getLogger().handlers == host_handlers,
+        "plugin_import_errors": plugins_manager.get_import_errors(),
+        "plugins": sorted(p["name"] for p in plugins_manager.get_plugin_info(["name"])),
+    }
     heavy = sorted({m.split(".")[0] for m in set(sys.modules) - before} & set(sys.argv[2].split(",")))
 
     dags = {}
@@ -81,7 +100,7 @@ PARSER = textwrap.dedent(
     ]
     print("@@REPORT@@" + json.dumps({
         "dags": dags, "import_errors": bag.import_errors, "attempts": attempts,
-        "heavy": heavy, "stats": stats, "total_seconds": total,
+        "heavy": heavy, "stats": stats, "total_seconds": total, "guest": guest,
     }))
     """
 )
@@ -148,6 +167,16 @@ def test_dag_folder_parses_without_import_errors(project_dags: dict) -> None:
 
 def test_no_network_or_database_access_at_import(project_dags: dict) -> None:
     assert project_dags["attempts"] == []
+
+
+def test_plugin_and_dags_leave_airflows_logging_alone(project_dags: dict) -> None:
+    """Loaded into Airflow's scheduler and DAG processor, tierflow must not replace their loggers
+    (it once did: the scheduler died on ``'BoundLoggerFilteringAtInfo' has no attribute 'name'``)."""
+    guest = project_dags["guest"]
+    assert guest["plugin_import_errors"] == {}
+    assert "tierflow_ui" in guest["plugins"]
+    assert guest["structlog_changed"] == [], "structlog.configure() called from tierflow"
+    assert guest["root_handlers_kept"]
 
 
 def test_no_heavy_imports_at_top_level(project_dags: dict) -> None:
