@@ -16,7 +16,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from tierflow.paths import PROJECT_ROOT
+from tierflow.paths import DEFAULT_POLICY, PROJECT_ROOT
+from tierflow.policy import load_policy
 
 DAGS_DIR = PROJECT_ROOT / "dags"
 DAG_FILES = sorted(p for p in DAGS_DIR.glob("*.py") if not p.name.startswith("_"))
@@ -90,6 +91,12 @@ PARSER = textwrap.dedent(
             "owner": dag.owner,
             "default_args": {k: str(v) for k, v in (dag.default_args or {}).items()},
             "doc_md": dag.doc_md or "",
+            "schedule": repr(dag.timetable),
+            "catchup": dag.catchup,
+            "params": {
+                name: {"default": param.value, "description": param.description, **param.schema}
+                for name, param in ((n, dag.params.get_param(n)) for n in dag.params)
+            },
             "tasks": {
                 t.task_id: {"owner": t.owner, "retries": t.retries} for t in dag.tasks
             },
@@ -355,3 +362,71 @@ def test_sloppy_dag_is_reported(fixture_dags: dict) -> None:
     assert "no doc_md" in problems
     assert "not_the_file_name.work: retries=0" in problems
     assert "pandas" in fixture_dags["heavy"]
+
+
+# --- schedules and trigger forms ------------------------------------------------------------------
+
+POLICY_TABLES = list(load_policy(DEFAULT_POLICY).tables)
+# dag_id -> (schedule summary, params and their defaults)
+SCHEDULES = {
+    "nightly_archive": (
+        "CronTriggerTimetable(expression='0 2 * * *', timezone='Asia/Kolkata'",
+        {"tables": [], "as_of": None, "dry_run": True},
+    ),
+    "hot_tier_reconcile": ("CronTriggerTimetable(expression='30 3 * * *', timezone='Asia/Kolkata'", {}),
+    "tier_audit": (
+        "AssetOrTimeSchedule(asset_condition=Asset(name='tierflow_archive_run'",
+        {"strict": True},
+    ),
+    "warehouse_refresh": (
+        "AssetOrTimeSchedule(asset_condition=Asset(name='tierflow_mysql_lending'",
+        {"full_refresh": False},
+    ),
+}
+
+
+@pytest.mark.parametrize("dag_id", sorted(SCHEDULES))
+def test_schedule_catchup_and_param_defaults(project_dags: dict, dag_id: str) -> None:
+    info = project_dags["dags"][dag_id]
+    schedule, defaults = SCHEDULES[dag_id]
+    assert info["catchup"] is False, f"{dag_id}: catchup must be off (no backfill on unpause)"
+    assert schedule in info["schedule"], info["schedule"]
+    assert {name: p["default"] for name, p in info["params"].items()} == defaults
+    undescribed = [name for name, p in info["params"].items() if not (p["description"] or "").strip()]
+    assert undescribed == [], f"{dag_id}: params without a description"
+
+
+def test_every_dag_file_has_its_schedule_checked() -> None:
+    assert sorted(SCHEDULES) == [p.stem for p in DAG_FILES]
+
+
+def test_archive_form_offers_only_what_is_safe(project_dags: dict) -> None:
+    """The form: tables from the policy, an optional date, a dry run unless unticked."""
+    params = project_dags["dags"]["nightly_archive"]["params"]
+    assert params["tables"]["items"]["enum"] == POLICY_TABLES
+    assert params["as_of"]["type"] == ["null", "string"] and params["as_of"]["format"] == "date"
+    assert params["dry_run"]["default"] is True
+    run_window = load_policy(DEFAULT_POLICY).archive.run_window
+    assert run_window is not None
+    assert run_window.start in project_dags["dags"]["nightly_archive"]["doc_md"]
+
+
+def test_archive_form_schema_refuses_what_the_form_must_refuse(project_dags: dict) -> None:
+    """The params' JSON schema (what the UI and the REST API check) refuses a bad date and an
+    unknown table before any run exists, and accepts an empty date."""
+    from airflow.sdk import Param
+    from airflow.sdk.exceptions import ParamValidationError
+
+    params = project_dags["dags"]["nightly_archive"]["params"]
+
+    def param(name: str) -> Param:
+        spec = dict(params[name])
+        return Param(spec.pop("default"), **spec)
+
+    assert param("as_of").resolve(None) is None
+    assert param("as_of").resolve("2026-06-30") == "2026-06-30"
+    with pytest.raises(ParamValidationError):
+        param("as_of").resolve("not-a-date")
+    with pytest.raises(ParamValidationError):
+        param("tables").resolve(["no_such_table"])
+    assert param("tables").resolve(["loans"]) == ["loans"]
