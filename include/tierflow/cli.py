@@ -211,6 +211,10 @@ def config_cmd() -> None:
 
 
 def main() -> None:
+    from tierflow.log import configure
+
+    # the one place that sets up logging: the library only logs, and inside Airflow Airflow does
+    configure()
     try:
         app()
     except TierflowError as exc:

@@ -52,6 +52,44 @@ class DatabasePolicy(_Strict):
         return self
 
 
+HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+class RunWindow(_Strict):
+    """The hours in which an archive run may delete rows: outside them a run does nothing. An end
+    before the start spans midnight (22:00 to 04:00)."""
+
+    start: Annotated[str, Field(pattern=HHMM)]
+    end: Annotated[str, Field(pattern=HHMM)]
+    timezone: str = "UTC"
+
+    @model_validator(mode="after")
+    def _known_timezone(self) -> RunWindow:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"run_window.timezone {self.timezone!r} is not an IANA time zone such as Asia/Kolkata"
+            ) from None
+        if self.start == self.end:
+            raise ValueError(f"run_window is empty: start and end are both {self.start}")
+        return self
+
+    def contains(self, moment: datetime) -> bool:
+        """Whether ``moment`` (timezone-aware) falls in the window, in the window's timezone."""
+        from zoneinfo import ZoneInfo
+
+        hhmm = moment.astimezone(ZoneInfo(self.timezone)).strftime("%H:%M")
+        if self.start < self.end:
+            return self.start <= hhmm < self.end
+        return hhmm >= self.start or hhmm < self.end
+
+    def describe(self) -> str:
+        return f"{self.start}-{self.end} {self.timezone}"
+
+
 class ArchiveDefaults(_Strict):
     format: Literal["parquet"] = "parquet"
     compression: Literal["zstd", "snappy", "gzip", "lz4", "none"] = "zstd"
@@ -67,6 +105,8 @@ class ArchiveDefaults(_Strict):
     sse: Literal["AES256", "aws:kms"] = "AES256"
     kms_key_id: str | None = None
     glacier_ir_after_days: int | None = Field(90, gt=0)
+    # None: archive runs may delete at any hour
+    run_window: RunWindow | None = None
 
     @model_validator(mode="after")
     def _kms_key_with_kms(self) -> ArchiveDefaults:

@@ -16,7 +16,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from tierflow.paths import PROJECT_ROOT
+from tierflow.paths import DEFAULT_POLICY, PROJECT_ROOT
+from tierflow.policy import load_policy
 
 DAGS_DIR = PROJECT_ROOT / "dags"
 DAG_FILES = sorted(p for p in DAGS_DIR.glob("*.py") if not p.name.startswith("_"))
@@ -53,14 +54,33 @@ PARSER = textwrap.dedent(
     Connection.get = _refuse_lookup("Connection.get")
     BaseHook.get_connection = _refuse_lookup("BaseHook.get_connection")
 
+    # Airflow's own logging set-up, which the plugin and the DAG files must leave alone
+    import logging
+    import structlog
+    from airflow import plugins_manager
+
+    host_structlog = structlog.get_config()
+    host_handlers = list(logging.getLogger().handlers)
+
     before = set(sys.modules)
     socket.socket.connect = _refuse
     socket.socket.connect_ex = _refuse
     socket.getaddrinfo = _refuse_dns
 
+    plugins_manager.ensure_plugins_loaded()
+    plugins_manager.get_fastapi_plugins()
     started = time.monotonic()
     bag = DagBag(dag_folder=sys.argv[1], safe_mode=False)
     total = time.monotonic() - started
+    after_structlog = structlog.get_config()
+    guest = {
+        "structlog_changed": sorted(
+            k for k in host_structlog if after_structlog.get(k) != host_structlog[k]
+        ),
+        "root_handlers_kept": logging.getLogger().handlers == host_handlers,
+        "plugin_import_errors": plugins_manager.get_import_errors(),
+        "plugins": sorted(p["name"] for p in plugins_manager.get_plugin_info(["name"])),
+    }
     heavy = sorted({m.split(".")[0] for m in set(sys.modules) - before} & set(sys.argv[2].split(",")))
 
     dags = {}
@@ -71,6 +91,12 @@ PARSER = textwrap.dedent(
             "owner": dag.owner,
             "default_args": {k: str(v) for k, v in (dag.default_args or {}).items()},
             "doc_md": dag.doc_md or "",
+            "schedule": repr(dag.timetable),
+            "catchup": dag.catchup,
+            "params": {
+                name: {"default": param.value, "description": param.description, **param.schema}
+                for name, param in ((n, dag.params.get_param(n)) for n in dag.params)
+            },
             "tasks": {
                 t.task_id: {"owner": t.owner, "retries": t.retries} for t in dag.tasks
             },
@@ -81,7 +107,7 @@ PARSER = textwrap.dedent(
     ]
     print("@@REPORT@@" + json.dumps({
         "dags": dags, "import_errors": bag.import_errors, "attempts": attempts,
-        "heavy": heavy, "stats": stats, "total_seconds": total,
+        "heavy": heavy, "stats": stats, "total_seconds": total, "guest": guest,
     }))
     """
 )
@@ -148,6 +174,16 @@ def test_dag_folder_parses_without_import_errors(project_dags: dict) -> None:
 
 def test_no_network_or_database_access_at_import(project_dags: dict) -> None:
     assert project_dags["attempts"] == []
+
+
+def test_plugin_and_dags_leave_airflows_logging_alone(project_dags: dict) -> None:
+    """Loaded into Airflow's scheduler and DAG processor, tierflow must not replace their loggers
+    (it once did: the scheduler died on ``'BoundLoggerFilteringAtInfo' has no attribute 'name'``)."""
+    guest = project_dags["guest"]
+    assert guest["plugin_import_errors"] == {}
+    assert "tierflow_ui" in guest["plugins"]
+    assert guest["structlog_changed"] == [], "structlog.configure() called from tierflow"
+    assert guest["root_handlers_kept"]
 
 
 def test_no_heavy_imports_at_top_level(project_dags: dict) -> None:
@@ -326,3 +362,71 @@ def test_sloppy_dag_is_reported(fixture_dags: dict) -> None:
     assert "no doc_md" in problems
     assert "not_the_file_name.work: retries=0" in problems
     assert "pandas" in fixture_dags["heavy"]
+
+
+# --- schedules and trigger forms ------------------------------------------------------------------
+
+POLICY_TABLES = list(load_policy(DEFAULT_POLICY).tables)
+# dag_id -> (schedule summary, params and their defaults)
+SCHEDULES = {
+    "nightly_archive": (
+        "CronTriggerTimetable(expression='0 2 * * *', timezone='Asia/Kolkata'",
+        {"tables": [], "as_of": None, "dry_run": True},
+    ),
+    "hot_tier_reconcile": ("CronTriggerTimetable(expression='30 3 * * *', timezone='Asia/Kolkata'", {}),
+    "tier_audit": (
+        "AssetOrTimeSchedule(asset_condition=Asset(name='tierflow_archive_run'",
+        {"strict": True},
+    ),
+    "warehouse_refresh": (
+        "AssetOrTimeSchedule(asset_condition=Asset(name='tierflow_mysql_lending'",
+        {"full_refresh": False},
+    ),
+}
+
+
+@pytest.mark.parametrize("dag_id", sorted(SCHEDULES))
+def test_schedule_catchup_and_param_defaults(project_dags: dict, dag_id: str) -> None:
+    info = project_dags["dags"][dag_id]
+    schedule, defaults = SCHEDULES[dag_id]
+    assert info["catchup"] is False, f"{dag_id}: catchup must be off (no backfill on unpause)"
+    assert schedule in info["schedule"], info["schedule"]
+    assert {name: p["default"] for name, p in info["params"].items()} == defaults
+    undescribed = [name for name, p in info["params"].items() if not (p["description"] or "").strip()]
+    assert undescribed == [], f"{dag_id}: params without a description"
+
+
+def test_every_dag_file_has_its_schedule_checked() -> None:
+    assert sorted(SCHEDULES) == [p.stem for p in DAG_FILES]
+
+
+def test_archive_form_offers_only_what_is_safe(project_dags: dict) -> None:
+    """The form: tables from the policy, an optional date, a dry run unless unticked."""
+    params = project_dags["dags"]["nightly_archive"]["params"]
+    assert params["tables"]["items"]["enum"] == POLICY_TABLES
+    assert params["as_of"]["type"] == ["null", "string"] and params["as_of"]["format"] == "date"
+    assert params["dry_run"]["default"] is True
+    run_window = load_policy(DEFAULT_POLICY).archive.run_window
+    assert run_window is not None
+    assert run_window.start in project_dags["dags"]["nightly_archive"]["doc_md"]
+
+
+def test_archive_form_schema_refuses_what_the_form_must_refuse(project_dags: dict) -> None:
+    """The params' JSON schema (what the UI and the REST API check) refuses a bad date and an
+    unknown table before any run exists, and accepts an empty date."""
+    from airflow.sdk import Param
+    from airflow.sdk.exceptions import ParamValidationError
+
+    params = project_dags["dags"]["nightly_archive"]["params"]
+
+    def param(name: str) -> Param:
+        spec = dict(params[name])
+        return Param(spec.pop("default"), **spec)
+
+    assert param("as_of").resolve(None) is None
+    assert param("as_of").resolve("2026-06-30") == "2026-06-30"
+    with pytest.raises(ParamValidationError):
+        param("as_of").resolve("not-a-date")
+    with pytest.raises(ParamValidationError):
+        param("tables").resolve(["no_such_table"])
+    assert param("tables").resolve(["loans"]) == ["loans"]

@@ -9,10 +9,7 @@ tests/artifacts/, and checks through the REST API that the DAGs are listed and t
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,59 +18,22 @@ from tierflow.paths import DEFAULT_POLICY, PROJECT_ROOT
 from tierflow.policy import load_policy
 
 from tests.conftest import free_port
+from tests.e2e.airflow_stack import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    airflow_env,
+    api,
+    in_project_env,
+    stop,
+    wait_http,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = PROJECT_ROOT / "tests" / "artifacts"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
 TRIGGER_DAG = "nightly_archive"
 # every DAG file of the project (dag_id == file name)
 OUR_DAGS = {p.stem for p in (PROJECT_ROOT / "dags").glob("*.py") if not p.name.startswith("_")}
-
-
-def airflow_env(tmp: Path, tiers: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "TIERFLOW_"))}
-    env.update(tiers)
-    env.update(
-        AIRFLOW_HOME=str(tmp / "airflow"),
-        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
-        AIRFLOW__CORE__LAZY_LOAD_PLUGINS="False",
-        AIRFLOW__API__WORKERS="1",
-        PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1",
-    )
-    return env
-
-
-def in_project_env(*command: str) -> list[str]:
-    """``command`` run after ``source scripts/env.sh`` (which keeps the values set above)."""
-    return ["bash", "-c", 'source scripts/env.sh && exec "$@"', "airflow-e2e", *command]
-
-
-def wait_http(url: str, timeout: float, proc: subprocess.Popen, log: Path) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"api-server exited {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(1)
-    raise AssertionError(f"{url} not answering after {timeout}s:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture
@@ -117,31 +77,7 @@ def api_server(tmp_path, seeded_mysql_url, redis_url, warehouse_url, file_archiv
         wait_http(f"{base}/api/v2/monitor/health", 300, proc, log)
         yield {"base": base, "log": log}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-
-
-def api(base: str, method: str, path: str, token: str | None = None, body: dict | None = None):
-    import json
-    import urllib.error
-    import urllib.request
-
-    req = urllib.request.Request(
-        f"{base}{path}", method=method, data=json.dumps(body).encode() if body is not None else None
-    )
-    req.add_header("Content-Type", "application/json")
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            raw = resp.read()
-            return resp.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
+        stop(proc)
 
 
 def test_storage_tiers_page_dags_and_trigger(api_server):
@@ -224,3 +160,9 @@ def test_storage_tiers_page_dags_and_trigger(api_server):
         {"logical_date": None, "conf": {"dry_run": "yes"}},
     )
     assert status == 400 and "dry_run" in str(refused), (status, refused)
+    # so are a date that is not one and a table the policy does not have
+    for conf in ({"as_of": "not-a-date"}, {"tables": ["no_such_table"]}):
+        status, refused = api(
+            base, "POST", f"/api/v2/dags/{TRIGGER_DAG}/dagRuns", token, {"logical_date": None, "conf": conf}
+        )
+        assert status == 400 and next(iter(conf)) in str(refused), (conf, status, refused)

@@ -52,6 +52,14 @@ def _unknown_key(raw: dict) -> None:
     raw["tables"]["communications"]["retention_dayz"] = 30
 
 
+def _window_bad_hour(raw: dict) -> None:
+    raw["archive"]["run_window"]["end"] = "25:00"
+
+
+def _window_bad_zone(raw: dict) -> None:
+    raw["archive"]["run_window"]["timezone"] = "India/Mumbai"
+
+
 # Malformed: an unclosed flow mapping in the middle of the file.
 MALFORMED = REAL_TEXT.replace(
     "archive: {partition_by: month, retention_years: 8}",
@@ -69,6 +77,8 @@ BAD_POLICIES = {
         mutated(_hot_longer_than_warm),
         ["tables.loans", "hot_window_days (900)", "warm_window_days (730)"],
     ),
+    "window_bad_hour": (mutated(_window_bad_hour), ["archive.run_window.end", "pattern"]),
+    "window_bad_zone": (mutated(_window_bad_zone), ["archive.run_window", "'India/Mumbai'", "IANA"]),
     "malformed_yaml": (MALFORMED, ["malformed YAML", "line "]),
     "unknown_key": (
         mutated(_unknown_key),
@@ -138,6 +148,30 @@ def test_cutoffs_follow_the_windows() -> None:
     assert loans.cutoff(as_of) == datetime(2024, 6, 30)
     assert loans.hot_cutoff(as_of) == datetime(2026, 6, 2)
     assert load_policy(DEFAULT_POLICY).table("emi_schedules").hot_cutoff(as_of) is None
+
+
+def test_run_window_is_the_nights_quiet_hours() -> None:
+    from zoneinfo import ZoneInfo
+
+    window = load_policy(DEFAULT_POLICY).archive.run_window
+    ist = ZoneInfo("Asia/Kolkata")
+    assert window is not None and window.describe() == "01:00-05:00 Asia/Kolkata"
+    assert window.contains(datetime(2026, 6, 30, 2, 0, tzinfo=ist))  # the schedule
+    assert window.contains(datetime(2026, 6, 29, 20, 30, tzinfo=ZoneInfo("UTC")))  # 02:00 IST
+    assert not window.contains(datetime(2026, 6, 30, 5, 0, tzinfo=ist))
+    assert not window.contains(datetime(2026, 6, 30, 14, 0, tzinfo=ist))
+
+
+def test_run_window_across_midnight() -> None:
+    from zoneinfo import ZoneInfo
+
+    from tierflow.policy import RunWindow
+
+    window = RunWindow(start="22:00", end="04:00", timezone="UTC")
+    utc = ZoneInfo("UTC")
+    assert window.contains(datetime(2026, 6, 30, 23, 0, tzinfo=utc))
+    assert window.contains(datetime(2026, 6, 30, 3, 59, tzinfo=utc))
+    assert not window.contains(datetime(2026, 6, 30, 12, 0, tzinfo=utc))
 
 
 @pytest.mark.parametrize("name", sorted(BAD_POLICIES))

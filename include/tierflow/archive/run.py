@@ -93,6 +93,8 @@ class TableSummary:
     partitions: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
     error: str | None = None
+    # what made the table fail, for a caller that treats errors by kind (retry or not)
+    failure: BaseException | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -1016,6 +1018,7 @@ def run_archive(
             result = archiver.summary if archiver else TableSummary(table.name)
             result.status = "locked" if isinstance(exc, ArchiveLockedError) else "failed"
             result.error = describe_failure(exc)
+            result.failure = exc
             log.error("archive.table.failed", table=table.name, error=result.error)
         summary.tables.append(result)
         log.info(
@@ -1030,31 +1033,3 @@ def run_archive(
             break
     summary.wall_seconds = time.monotonic() - started
     return summary
-
-
-def archive_table_task(table: str, params: dict[str, Any], settings: Settings) -> dict:
-    """The DAG's per-table task body: run, log the summary, raise naming what failed."""
-    as_of = datetime.fromisoformat(params["as_of"]) if params.get("as_of") else None
-    summary = run_archive(settings, tables=[table], as_of=as_of, dry_run=bool(params.get("dry_run")))
-    t = summary.tables[0]
-    log.info(
-        "archive.task",
-        table=table,
-        status=t.status,
-        rows=t.rows,
-        deleted=t.deleted,
-        bytes=t.bytes,
-        files=t.files,
-        **{f"{p}_s": round(v, 3) for p, v in t.seconds.items()},
-    )
-    summary.raise_for_failures()
-    root = settings.archive_uri.rstrip("/")
-    return {
-        "table": table,
-        "status": t.status,
-        "rows": t.rows,
-        "deleted": t.deleted,
-        "partitions": t.partitions,
-        "run_id": summary.run_id,
-        "asset_uri": f"{root}/{mysql.database_of(settings.mysql_url)}/{table}",
-    }

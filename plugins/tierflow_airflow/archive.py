@@ -1,0 +1,147 @@
+"""nightly_archive's task bodies: what a run may do (params, run type, run window), one table's
+archive, and the run's summary, which fails the run when any table failed.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tierflow.errors import TierflowError
+from tierflow.log import get_logger
+from tierflow.paths import DEFAULT_POLICY
+from tierflow.policy import Policy
+
+log = get_logger("tierflow.airflow.archive")
+
+# The furthest any time zone is ahead of UTC: a date later than today there is in the future
+# for everyone.
+_AHEAD_OF_UTC = timedelta(hours=14)
+
+
+class RunParamsError(TierflowError):
+    """A trigger's params cannot be run as given."""
+
+
+def policy_table_names() -> list[str]:
+    """The tables of the policy this Airflow deploys (env TIERFLOW_POLICY), for the trigger form.
+    Read from the local file when the DAG file is parsed: no database, no Variable."""
+    from tierflow.policy import load_policy
+
+    return list(load_policy(Path(os.environ.get("TIERFLOW_POLICY") or DEFAULT_POLICY)).tables)
+
+
+def parse_as_of(value: str | None, now: datetime) -> str | None:
+    """``as_of`` from the form: None for now, else the ISO date; refuses a future date."""
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise RunParamsError(
+            f"param as_of {value!r} is not a date (YYYY-MM-DD); leave it empty for now"
+        ) from None
+    if day > (now.astimezone(UTC) + _AHEAD_OF_UTC).date():
+        raise RunParamsError(
+            f"param as_of {value} is in the future: an archive as of a future date would move rows "
+            "that are not cold yet; leave it empty for now or give a past date"
+        )
+    return day.isoformat()
+
+
+def plan_run(params: dict[str, Any], run_type: str, policy: Policy, now: datetime) -> dict[str, Any]:
+    """What this run does. A manual run does what its form says (a dry run unless unticked); any
+    other run (scheduled, the one Airflow starts on unpause, asset-triggered) archives every table
+    as of now, as the policy says. A run that would delete outside the policy's run window does
+    nothing: ``skipped`` says why."""
+    manual = run_type == "manual"
+    tables = list(params.get("tables") or []) if manual else []
+    unknown = sorted(set(tables) - set(policy.tables))
+    if unknown:
+        raise RunParamsError(
+            f"param tables: {', '.join(unknown)} not in the policy {policy.source}; "
+            f"choose from {', '.join(policy.tables)} (empty: all)"
+        )
+    plan = {
+        "run_type": run_type,
+        "tables": tables,
+        "as_of": parse_as_of(params.get("as_of"), now) if manual else None,
+        "dry_run": bool(params.get("dry_run", True)) if manual else False,
+        "skipped": None,
+    }
+    window = policy.archive.run_window
+    if not plan["dry_run"] and window is not None and not window.contains(now):
+        plan["skipped"] = (
+            f"outside the run window {window.describe()} (now {now.astimezone(UTC):%H:%M} UTC): "
+            "nothing archived; trigger a dry run, or a real one inside the window"
+        )
+        log.warning("archive.run.outside_window", window=window.describe(), run_type=run_type)
+    log.info("archive.run.planned", **plan)
+    return plan
+
+
+def archive_one_table(table: str, plan: dict[str, Any], settings) -> dict[str, Any]:
+    """Archive ``table`` as ``plan`` says; the table's summary, and its failure (not raised yet)."""
+    from tierflow.archive.run import run_archive
+    from tierflow.stores import mysql
+
+    as_of = datetime.fromisoformat(plan["as_of"]) if plan.get("as_of") else None
+    summary = run_archive(settings, tables=[table], as_of=as_of, dry_run=bool(plan["dry_run"]))
+    t = summary.tables[0]
+    log.info(
+        "archive.task.done",
+        table=table,
+        status=t.status,
+        rows=t.rows,
+        deleted=t.deleted,
+        bytes=t.bytes,
+        files=t.files,
+        **{f"{p}_s": round(v, 3) for p, v in t.seconds.items()},
+    )
+    root = settings.archive_uri.rstrip("/")
+    result = {
+        "table": table,
+        "status": t.status,
+        "rows": t.rows,
+        "deleted": t.deleted,
+        "partitions": t.partitions,
+        "run_id": summary.run_id,
+        "error": t.error,
+        "asset_uri": f"{root}/{mysql.database_of(settings.mysql_url)}/{table}",
+    }
+    failure = None if t.ok else (t.failure or TierflowError(f"{table}: {t.error}"))
+    return {"result": result, "failure": failure}
+
+
+def summarise_run(plan: dict[str, Any], tables: list[str], results: list[dict | None]) -> dict[str, Any]:
+    """Every table's outcome; ``failed`` lists the tables that did not finish ok (a table whose task
+    left no result, killed or timed out, counts as failed)."""
+    by_table = {r["table"]: r for r in results if r}
+    outcome = {
+        t: by_table.get(t, {"status": "failed", "error": "no result: the task did not finish"})
+        for t in tables
+    }
+    failed = sorted(t for t, r in outcome.items() if r["status"] not in {"ok", "dry-run", "nothing to do"})
+    summary = {
+        "skipped": plan.get("skipped"),
+        "dry_run": plan.get("dry_run"),
+        "tables": {
+            t: {k: r.get(k) for k in ("status", "rows", "deleted", "error")} for t, r in outcome.items()
+        },
+        "rows": sum(r.get("rows") or 0 for r in outcome.values()),
+        "deleted": sum(r.get("deleted") or 0 for r in outcome.values()),
+        "failed": failed,
+    }
+    if plan.get("skipped"):
+        log.warning("archive.run.skipped", reason=plan["skipped"])
+    log.info("archive.run.summary", **summary)
+    if failed:
+        # the alert: one ERROR line naming every failed table and why, in the run's last task log
+        log.error(
+            "archive.run.failed",
+            failed=failed,
+            errors={t: outcome[t].get("error") for t in failed},
+        )
+    return summary
