@@ -78,15 +78,21 @@ def _row(values: dict, json_columns: set[str]) -> dict:
     return {c: json.loads(v) if c in json_columns and v is not None else v for c, v in values.items()}
 
 
-def mysql_rows(url: str, table: str = "loan_transactions") -> dict[int, dict]:
-    """Every row of ``table`` by primary key, with every column (the union check compares all)."""
+def mysql_rows(url: str, table: str = "loan_transactions", *, where: str = "", conn=None) -> dict[int, dict]:
+    """Every row of ``table`` by primary key, with every column (the union check compares all).
+    ``conn``: read inside that connection's transaction (its own uncommitted writes included)."""
+    import contextlib
+
     from tierflow.archive.schema import select_expression, source_columns
 
     columns = source_columns(url, table)
-    with mysql.connection(url) as conn:
-        cur = conn.cursor()
-        cur.execute(f"SELECT {', '.join(select_expression(c) for c in columns)} FROM {table} AS t")
-        names = [c.name for c in columns]
+    names = [c.name for c in columns]
+    with contextlib.nullcontext(conn) if conn is not None else mysql.connection(url) as c:
+        cur = c.cursor()
+        cur.execute(
+            f"SELECT {', '.join(select_expression(col) for col in columns)} FROM {table} AS t"
+            + (f" WHERE {where}" if where else "")
+        )
         rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
     json_cols = _json_columns(url, table)
     return {r[names[0]]: _row(r, json_cols) for r in rows}
