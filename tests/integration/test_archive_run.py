@@ -67,39 +67,75 @@ def make_rows(url: str, cold: int = 60, warm: int = 5, days: int = 3) -> None:
         )
 
 
-def mysql_rows(url: str, table: str = "loan_transactions") -> dict[int, tuple]:
-    with mysql.connection(url) as conn:
-        cur = conn.cursor()
-        cur.execute(f"SELECT id, amount, CAST(metadata AS CHAR), created_at, updated_at FROM {table}")
-        return {r[0]: (r[1], json.loads(r[2]) if r[2] else None, r[3], r[4]) for r in cur.fetchall()}
+def _json_columns(url: str, table: str) -> set[str]:
+    from tierflow.archive.schema import source_columns
+
+    return {c.name for c in source_columns(url, table) if c.data_type == "json"}
 
 
-def archive_rows(settings: Settings, table: str = "loan_transactions") -> list[tuple[int, tuple]]:
-    """Every row in every Parquet object of the table (orphans included: they would be duplicates)."""
+def _row(values: dict, json_columns: set[str]) -> dict:
+    """A row as a dict of every column; JSON parsed, so formatting never counts as a change."""
+    return {c: json.loads(v) if c in json_columns and v is not None else v for c, v in values.items()}
+
+
+def mysql_rows(url: str, table: str = "loan_transactions", *, where: str = "", conn=None) -> dict[int, dict]:
+    """Every row of ``table`` by primary key, with every column (the union check compares all).
+    ``conn``: read inside that connection's transaction (its own uncommitted writes included)."""
+    import contextlib
+
+    from tierflow.archive.schema import select_expression, source_columns
+
+    columns = source_columns(url, table)
+    names = [c.name for c in columns]
+    with contextlib.nullcontext(conn) if conn is not None else mysql.connection(url) as c:
+        cur = c.cursor()
+        cur.execute(
+            f"SELECT {', '.join(select_expression(col) for col in columns)} FROM {table} AS t"
+            + (f" WHERE {where}" if where else "")
+        )
+        rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    json_cols = _json_columns(url, table)
+    return {r[names[0]]: _row(r, json_cols) for r in rows}
+
+
+def archive_rows(settings: Settings, table: str = "loan_transactions") -> list[tuple[int, dict]]:
+    """Every row in every Parquet object of the table (orphans included: they would be
+    duplicates), with every archived column but the row hash."""
     import pyarrow as pa
     import pyarrow.parquet as pq
+    from tierflow.archive.schema import ROW_HASH_COLUMN
 
     store = open_store(settings.archive_uri, endpoint_url=settings.aws_endpoint_url)
     prefix = f"{mysql.database_of(settings.mysql_url)}/{table}/dt="
+    json_cols = _json_columns(settings.mysql_url, table)
     out = []
     for obj in store.list(prefix):
         if not obj.key.endswith(".parquet"):
             continue
         t = pq.read_table(pa.BufferReader(store.get_bytes(obj.key)))
-        for r in t.to_pylist():
-            meta = json.loads(r["metadata"]) if r.get("metadata") else None
-            out.append((r["id"], (r["amount"], meta, r["created_at"], r["updated_at"])))
+        if ROW_HASH_COLUMN in t.column_names:
+            t = t.drop_columns([ROW_HASH_COLUMN])
+        pk = t.column_names[0]
+        out.extend((r[pk], _row(r, json_cols)) for r in t.to_pylist())
     return out
 
 
-def assert_union_equals(settings: Settings, original: dict[int, tuple]) -> None:
+def assert_union_equals(settings: Settings, original: dict[int, dict]) -> None:
+    """MySQL plus the archive hold every original row exactly once, every column equal."""
     live = mysql_rows(settings.mysql_url)
     archived = archive_rows(settings)
     keys = [k for k, _ in archived]
     assert len(keys) == len(set(keys)), "duplicate rows in the archive"
     assert not set(keys) & set(live), "rows both in MySQL and in the archive"
     union = {**live, **dict(archived)}
-    assert union == original
+    lost = sorted(set(original) - set(union))
+    assert not lost, f"{len(lost)} row(s) in neither MySQL nor the archive, e.g. {lost[:10]}"
+    extra = sorted(set(union) - set(original))
+    assert not extra, f"{len(extra)} row(s) that were never there, e.g. {extra[:10]}"
+    differ = [k for k in original if union[k] != original[k]]
+    assert not differ, (
+        f"{len(differ)} row(s) differ, e.g. {differ[0]}: {union[differ[0]]} != {original[differ[0]]}"
+    )
 
 
 @pytest.fixture
@@ -278,7 +314,7 @@ def test_row_updated_between_extract_and_delete_survives(small_settings: Setting
     assert summary.ok and t.kept_changed == 1 and t.deleted == 59
     assert t.delete_fallbacks == 1  # the chunk with the changed row took the per-key path
     live = mysql_rows(small_settings.mysql_url)
-    assert live[7][0] == Decimal("1.00")  # the update survived
+    assert live[7]["amount"] == Decimal("1.00")  # the update survived
     assert 7 not in {k for k, _ in archive_rows(small_settings)}  # stale copy left the archive
     original[7] = live[7]
     assert_union_equals(small_settings, original)

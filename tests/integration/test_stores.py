@@ -11,7 +11,14 @@ import pytest
 from tierflow.config import Settings
 from tierflow.errors import ServiceUnavailable, TierflowError
 from tierflow.stores import mysql
-from tierflow.stores.objects import LocalStore, PutOptions, S3Store, open_store, store_for
+from tierflow.stores.objects import (
+    LocalStore,
+    ObjectExistsError,
+    PutOptions,
+    S3Store,
+    open_store,
+    store_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +46,17 @@ def round_trip(store, tmp_path: Path, options: PutOptions | None) -> None:
     assert [o.key for o in store.list("loan_transactions/dt=2024-0")] == [PARQUET_KEY]
     assert len(list(store.list())) == 3
 
-    store.put_bytes(PARQUET_KEY, b"replaced", options)  # overwrite is allowed
+    # put_new refuses an existing key and leaves it as it was (S3 If-None-Match: *, moto
+    # honours it; on disk an exclusive link), and creates a new one
+    with pytest.raises(ObjectExistsError) as err:
+        store.put_new(PARQUET_KEY, b"other", options)
+    assert store.url(PARQUET_KEY) in str(err.value) and "never replaced" in str(err.value)
+    assert store.get_bytes(PARQUET_KEY) == b"PAR1 fake parquet bytes PAR1"
+    store.put_new("loans/dt=2024-06/part-00001.parquet", b"new", options)
+    assert store.get_bytes("loans/dt=2024-06/part-00001.parquet") == b"new"
+    store.delete("loans/dt=2024-06/part-00001.parquet")
+
+    store.put_bytes(PARQUET_KEY, b"replaced", options)  # put_bytes (reports, staging) may overwrite
     assert store.get_bytes(PARQUET_KEY) == b"replaced"
     store.delete(PARQUET_KEY)
     assert not store.exists(PARQUET_KEY)

@@ -157,12 +157,18 @@ def test_waves_by_foreign_key_depth(policy) -> None:
     assert fk_waves(policy, ["loans", "customers"], fks, 3) == [["loans"], ["customers"], []]
 
 
-def test_layout_is_deterministic() -> None:
+def test_object_names_are_unique_per_entry_and_content() -> None:
     name = layout.batch_name(1, 250)
     assert name == "00000000000000000001-00000000000000000250"
-    key = layout.object_key("lending", "loans", "2024-05", name)
-    assert key == f"lending/loans/dt=2024-05/part-{name}.parquet"
+    key = layout.object_key("lending", "loans", "2024-05", 42, b"rows")
+    assert key == f"lending/loans/dt=2024-05/part-000000000042-{layout.digest(b'rows')}.parquet"
     assert layout.partition_of(key) == "2024-05"
+    # another entry, or other bytes for the same entry (a rewrite), never gets the same name
+    assert layout.object_key("lending", "loans", "2024-05", 43, b"rows") != key
+    assert layout.object_key("lending", "loans", "2024-05", 42, b"fewer rows") != key
+    assert layout.manifest_key("lending", "loans", 42, b"{}").startswith(
+        "lending/loans/_manifests/000000000042-"
+    )
 
 
 def test_lifecycle_rules_follow_retention(policy) -> None:

@@ -6,6 +6,7 @@ Public entry points: ``run_archive`` (``tierflow archive run``), ``plan_archive`
 
 from tierflow.archive.run import (
     ArchiveLockedError,
+    LockLostError,
     RunSummary,
     TableSummary,
     VerificationError,
@@ -15,6 +16,7 @@ from tierflow.archive.run import (
 
 __all__ = [
     "ArchiveLockedError",
+    "LockLostError",
     "RunSummary",
     "TableSummary",
     "VerificationError",

@@ -1,12 +1,14 @@
 """Where archived objects live and how they are written and read back.
 
-``<archive-uri>/<database>/<table>/dt=YYYY-MM-DD/part-<keymin>-<keymax>.parquet`` (dt=YYYY-MM for
-monthly tables), and one manifest per batch in ``<database>/<table>/_manifests/<batch>.json``.
-Names depend only on the batch's key range, so a rerun overwrites instead of duplicating.
+``<archive-uri>/<database>/<table>/dt=YYYY-MM-DD/part-<entry>-<digest>.parquet`` (dt=YYYY-MM for
+monthly tables), and one manifest per batch in ``<database>/<table>/_manifests/<entry>-<digest>.json``.
+``<entry>`` is the ledger entry's id and ``<digest>`` a hash of the object's bytes: no other batch,
+attempt or rewrite produces the same name, so an object is never replaced, only retired.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from datetime import UTC, datetime
@@ -24,12 +26,17 @@ def table_prefix(database: str, table: str) -> str:
     return f"{database}/{table}"
 
 
-def object_key(database: str, table: str, partition: str, batch: str) -> str:
-    return f"{table_prefix(database, table)}/dt={partition}/part-{batch}.parquet"
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
 
 
-def manifest_key(database: str, table: str, batch: str) -> str:
-    return f"{table_prefix(database, table)}/_manifests/{batch}.json"
+def object_key(database: str, table: str, partition: str, entry_id: int, data: bytes) -> str:
+    """The name of a Parquet object holding ``data`` for ledger entry ``entry_id``."""
+    return f"{table_prefix(database, table)}/dt={partition}/part-{entry_id:012d}-{digest(data)}.parquet"
+
+
+def manifest_key(database: str, table: str, entry_id: int, data: bytes) -> str:
+    return f"{table_prefix(database, table)}/_manifests/{entry_id:012d}-{digest(data)}.json"
 
 
 def partition_of(key: str) -> str:
@@ -94,11 +101,15 @@ def parquet_bytes(table, policy: Policy, table_policy: TablePolicy) -> bytes:
     return buf.getvalue()
 
 
-def read_object(store: ObjectStore, key: str):
+def parquet_table(data: bytes):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    return pq.read_table(pa.BufferReader(store.get_bytes(key)))
+    return pq.read_table(pa.BufferReader(data))
+
+
+def read_object(store: ObjectStore, key: str):
+    return parquet_table(store.get_bytes(key))
 
 
 def read_objects(store: ObjectStore, keys: list[str]):

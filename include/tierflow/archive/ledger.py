@@ -2,6 +2,10 @@
 
 State moves extracted -> uploaded -> verified -> deleted (or failed / abandoned); restores are
 recorded as 'restoring' -> 'restored'. A rerun reads the unfinished entries and completes them.
+Each entry names the run that owns it (``owner_run``); a write on behalf of a run is applied only
+while that run still owns the entry, so a run that lost its lock cannot change what another run
+took over. ``pending_keys`` are objects being written whose entry does not reference them yet,
+``retiring_keys`` objects the entry no longer references that wait to be removed.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from tierflow.errors import TierflowError
 from tierflow.stores import mysql
 
 LEDGER_TABLE = "tierflow_archive_ledger"
@@ -37,6 +42,9 @@ CREATE TABLE IF NOT EXISTS {LEDGER_TABLE} (
   schema_columns     JSON            NULL,
   manifest_key       VARCHAR(512)    NULL,
   error              TEXT            NULL,
+  owner_run          CHAR(32)        NULL,
+  pending_keys       JSON            NULL,
+  retiring_keys      JSON            NULL,
   created_at         DATETIME(6)     NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
   updated_at         DATETIME(6)     NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
   PRIMARY KEY (id),
@@ -64,10 +72,23 @@ _COLUMNS = (
     "schema_columns",
     "manifest_key",
     "error",
+    "owner_run",
+    "pending_keys",
+    "retiring_keys",
     "created_at",
     "updated_at",
 )
-_JSON = {"object_keys", "partitions", "schema_columns"}
+_JSON = {"object_keys", "partitions", "schema_columns", "pending_keys", "retiring_keys"}
+# columns added after the first release: a ledger created before gets them on first use
+_ADDED = {
+    "owner_run": "CHAR(32) NULL",
+    "pending_keys": "JSON NULL",
+    "retiring_keys": "JSON NULL",
+}
+
+
+class LedgerOwnershipError(TierflowError):
+    """The ledger entry is owned by another run now: this run lost its lock and must stop."""
 
 
 @dataclass
@@ -89,6 +110,9 @@ class LedgerEntry:
     schema_columns: list[Any] | None = None
     manifest_key: str | None = None
     error: str | None = None
+    owner_run: str | None = None
+    pending_keys: list[str] = field(default_factory=list)
+    retiring_keys: list[str] = field(default_factory=list)
     id: int | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -102,8 +126,22 @@ class Ledger:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.conn = mysql.connect(url, autocommit=True)
-        self.conn.cursor().execute(DDL)
+        from MySQLdb.constants import CLIENT
+
+        # FOUND_ROWS: an UPDATE reports the rows it matched, so an owner check is not fooled by an
+        # update that happens to change no value
+        self.conn = mysql.connect(url, autocommit=True, client_flag=CLIENT.FOUND_ROWS)
+        cur = self.conn.cursor()
+        cur.execute(DDL)
+        cur.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() "
+            "AND table_name = %s",
+            (LEDGER_TABLE,),
+        )
+        present = {r[0].lower() for r in cur.fetchall()}
+        for column, ddl in _ADDED.items():
+            if column not in present:
+                cur.execute(f"ALTER TABLE {LEDGER_TABLE} ADD COLUMN {column} {ddl}")
 
     def close(self) -> None:
         self.conn.close()
@@ -130,12 +168,56 @@ class Ledger:
         return entry
 
     def update(self, entry: LedgerEntry, **changes: Any) -> LedgerEntry:
-        for key, value in changes.items():
-            setattr(entry, key, value)
+        """Write ``changes`` to the entry, only while ``entry.owner_run`` still owns it."""
         sets = ", ".join(f"{k} = %s" for k in changes)
         values = [json.dumps(v) if k in _JSON else v for k, v in changes.items()]
-        self._ping().execute(f"UPDATE {LEDGER_TABLE} SET {sets} WHERE id = %s", [*values, entry.id])
+        matched = self._ping().execute(
+            f"UPDATE {LEDGER_TABLE} SET {sets} WHERE id = %s AND owner_run <=> %s",
+            [*values, entry.id, entry.owner_run],
+        )
+        if matched != 1:
+            raise LedgerOwnershipError(
+                f"table {entry.table_name!r} ledger entry {entry.id} ({entry.batch_name}) is no longer "
+                f"owned by run {entry.owner_run}: another run took it over after this one lost its "
+                "MySQL lock. This run stops; the owning run finishes the batch."
+            )
+        for key, value in changes.items():
+            setattr(entry, key, value)
         return entry
+
+    def claim(self, entry: LedgerEntry, run_id: str) -> LedgerEntry:
+        """Make ``run_id`` the owner of an unfinished entry, if its owner did not change since it
+        was read. Waits for a delete transaction of the previous owner still in flight (each
+        holds a shared lock on the entry's row), so the two never act at the same time."""
+        previous = entry.owner_run
+        matched = self._ping().execute(
+            f"UPDATE {LEDGER_TABLE} SET owner_run = %s WHERE id = %s AND owner_run <=> %s",
+            (run_id, entry.id, previous),
+        )
+        if matched != 1:
+            raise LedgerOwnershipError(
+                f"table {entry.table_name!r} ledger entry {entry.id} ({entry.batch_name}) changed owner "
+                "while this run was taking it over; this run stops."
+            )
+        entry.owner_run = run_id
+        return entry
+
+    def with_loose_objects(self, table: str) -> list[LedgerEntry]:
+        """Entries with objects written but not referenced yet, or no longer referenced."""
+        return self._select(
+            "table_name = %s AND (JSON_LENGTH(pending_keys) > 0 OR JSON_LENGTH(retiring_keys) > 0)", [table]
+        )
+
+    def referencing(self, table: str, key: str, states: tuple[str, ...]) -> list[int]:
+        """Ids of the entries in ``states`` that reference object ``key`` (data or manifest)."""
+        cur = self._ping()
+        cur.execute(
+            f"SELECT id FROM {LEDGER_TABLE} WHERE table_name = %s "
+            f"AND state IN ({', '.join(['%s'] * len(states))}) "
+            "AND (JSON_CONTAINS(object_keys, JSON_QUOTE(%s)) OR manifest_key = %s)",
+            [table, *states, key, key],
+        )
+        return [int(r[0]) for r in cur.fetchall()]
 
     def entries(self, table: str | None = None, states: tuple[str, ...] | None = None) -> list[LedgerEntry]:
         where, params = [], []
@@ -145,9 +227,12 @@ class Ledger:
         if states:
             where.append(f"state IN ({', '.join(['%s'] * len(states))})")
             params.extend(states)
+        return self._select(" AND ".join(where), params)
+
+    def _select(self, where: str, params: list[Any]) -> list[LedgerEntry]:
         sql = f"SELECT {', '.join(_COLUMNS)} FROM {LEDGER_TABLE}"
         if where:
-            sql += " WHERE " + " AND ".join(where)
+            sql += " WHERE " + where
         cur = self._ping()
         cur.execute(sql + " ORDER BY id", params)
         out = []

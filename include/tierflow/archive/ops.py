@@ -198,6 +198,7 @@ def restore(
                 batch_name=f"restore-{start}-{end}",
                 state="restoring",
                 run_id=archiver.run_id,
+                owner_run=archiver.run_id,
                 object_keys=keys,
                 partitions=sorted({layout.partition_of(k) for k in keys}),
             )
@@ -207,6 +208,7 @@ def restore(
         conn = mysql.connect(settings.mysql_url, autocommit=False)
         try:
             cur = conn.cursor()
+            archiver.check_lock("restoring rows into MySQL")
             for key in keys:
                 if not store.exists(key):
                     continue
@@ -234,7 +236,7 @@ def restore(
         finally:
             conn.close()
         result.rows_skipped = result.rows_read - result.rows_inserted
-        for entry in entries:
+        for entry in entries:  # each object that gave rows up is rewritten, then retired
             archiver.reconcile(entry)
         ledger.update(record, state="restored", row_count=result.rows_inserted)
     result.seconds = time.monotonic() - started

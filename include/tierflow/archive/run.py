@@ -3,6 +3,9 @@
 Order of operations per batch (each step recorded in the ledger before the next starts):
 select (keyset on the PK) -> gate (GX suite) -> write + upload -> read back and verify -> delete
 rows still identical to the archived copy -> drop any row that stayed in MySQL from the archive.
+Objects are created, never replaced; a rewrite writes and verifies the new object, switches the
+ledger, and only then retires the old one. Every destructive step first checks that the run still
+holds its table lock and owns the ledger entry.
 """
 
 from __future__ import annotations
@@ -16,11 +19,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from tierflow import memory, quality
 from tierflow.archive import layout
-from tierflow.archive.ledger import Ledger, LedgerEntry
+from tierflow.archive.ledger import LEDGER_TABLE, Ledger, LedgerEntry, LedgerOwnershipError
 from tierflow.archive.schema import (
     PII_SALT_ENV,
     ROW_HASH_COLUMN,
@@ -54,6 +58,10 @@ _crash_hits: dict[str, int] = {}
 
 class ArchiveLockedError(TierflowError):
     """Another archive run holds this table's named lock."""
+
+
+class LockLostError(TierflowError):
+    """The run no longer holds its table lock (or another run owns the entry): it stops."""
 
 
 class VerificationError(TierflowError):
@@ -405,15 +413,22 @@ class TableArchiver:
         self.q = mysql.quote_ident(table.name)
         self.pk = mysql.quote_ident(table.primary_key)
         self.conn = mysql.connect(settings.mysql_url, autocommit=True)
+        # the session that holds the table lock does nothing else, so that any stage's thread can
+        # ask it whether the lock is still held
+        self.lock_conn = mysql.connect(settings.mysql_url, autocommit=True)
+        self._lock_mutex = threading.Lock()
+        self.lock_id: int | None = None
         self.lock_name = f"tierflow_archive.{self.database}.{table.name}"[:64]
         self.ledger: Ledger | None = None
 
     # lock -------------------------------------------------------------------------------------
     def __enter__(self) -> TableArchiver:
-        cur = self.conn.cursor()
-        cur.execute("SELECT GET_LOCK(%s, %s)", (self.lock_name, self.lock_wait))
-        if cur.fetchone()[0] != 1:
+        cur = self.lock_conn.cursor()
+        cur.execute("SELECT GET_LOCK(%s, %s), CONNECTION_ID()", (self.lock_name, self.lock_wait))
+        got, self.lock_id = cur.fetchone()
+        if got != 1:
             self.conn.close()
+            self.lock_conn.close()
             raise ArchiveLockedError(
                 f"table {self.table.name!r} is being archived by another run (MySQL lock "
                 f"{self.lock_name!r} is held); this run leaves it alone. Wait for the other run "
@@ -423,12 +438,59 @@ class TableArchiver:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        import MySQLdb
+
         try:
-            self.conn.cursor().execute("DO RELEASE_LOCK(%s)", (self.lock_name,))
+            self.lock_conn.cursor().execute("DO RELEASE_LOCK(%s)", (self.lock_name,))
+        except MySQLdb.Error:  # the lock's session is gone, and the lock with it
+            pass
         finally:
+            self.lock_conn.close()
             self.conn.close()
             if self.ledger:
                 self.ledger.close()
+
+    def _lock_lost(self, step: str) -> LockLostError:
+        return LockLostError(
+            f"table {self.table.name!r}: run {self.run_id} no longer holds MySQL lock "
+            f"{self.lock_name!r} (its session ended, or another run took the table over), so it "
+            f"stopped before {step}. Nothing more was deleted; the next run resumes from the ledger."
+        )
+
+    def check_lock(self, step: str) -> None:
+        """Raise LockLostError unless this run's session still holds the table lock."""
+        import MySQLdb
+
+        with self._lock_mutex:
+            try:
+                cur = self.lock_conn.cursor()
+                cur.execute("SELECT IS_USED_LOCK(%s)", (self.lock_name,))
+                holder = cur.fetchone()[0]
+            except MySQLdb.Error:
+                holder = None
+        if holder is None or holder != self.lock_id:
+            raise self._lock_lost(step)
+
+    def _fence(self, cur, entry_id: int) -> None:
+        """Inside a delete transaction: the run holds the lock and owns the entry. The shared
+        lock on the entry's ledger row makes a takeover (``Ledger.claim``) wait for this
+        transaction, and every later one of this run see the new owner and stop."""
+        cur.execute(
+            f"SELECT owner_run, IS_USED_LOCK(%s) FROM {LEDGER_TABLE} WHERE id = %s LOCK IN SHARE MODE",
+            (self.lock_name, entry_id),
+        )
+        row = cur.fetchone()
+        if row is None or row[0] != self.run_id or row[1] != self.lock_id:
+            raise self._lock_lost("a delete")
+
+    def own(self, entry: LedgerEntry, ledger: Ledger | None = None) -> LedgerEntry:
+        """Take over ``entry`` (an unfinished batch of a run that stopped, or a finished one
+        whose objects change) before acting on it."""
+        if entry.owner_run != self.run_id:
+            previous = entry.owner_run
+            (ledger or self.ledger).claim(entry, self.run_id)
+            log.info("archive.entry.claimed", table=self.table.name, entry=entry.id, previous_owner=previous)
+        return entry
 
     # schema -----------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -492,44 +554,60 @@ class TableArchiver:
         name = layout.batch_name(kmin, kmax)
         parts = layout.split_by_partition(rows, self.table)
         count, checksum = content_checksum(rows)
+        # object names need the entry's id: they are recorded before the upload writes them
         entry = LedgerEntry(
             table_name=self.table.name,
             batch_name=name,
             state="extracted",
             run_id=self.run_id,
+            owner_run=self.run_id,
             cutoff=self.cutoff,
             row_count=count,
             key_min=kmin,
             key_max=kmax,
             checksum=checksum,
-            object_keys=[layout.object_key(self.database, self.table.name, p, name) for p in parts],
             partitions=list(parts),
             schema_fingerprint=self.fingerprint,
             schema_columns=schema_columns(self.schema),
-            manifest_key=layout.manifest_key(self.database, self.table.name, name),
         )
         self.ledger.insert(entry)
         crash_point("extracted")
         return _Batch(entry, rows, parts)
 
     def upload(self, batch: _Batch) -> None:
+        """Encode, record the objects' names in the ledger, then create them (never replace)."""
+        entry = batch.entry
         options = layout.put_options(self.policy)
-
-        def put(item) -> int:
-            (_, part), key = item
-            data = layout.parquet_bytes(part, self.policy, self.table)
-            self.store.put_bytes(key, data, options)
-            crash_point("object_put")
-            return len(data)
-
-        # uploads are I/O bound (one object per partition): overlap them
         with ThreadPoolExecutor(UPLOAD_THREADS, thread_name_prefix="put") as pool:
-            total = sum(pool.map(put, zip(batch.parts.items(), batch.entry.object_keys, strict=True)))
-        batch.entry.bytes = total
-        # the manifest beside the data describes the upload it completes
-        manifest = {**batch.entry.as_dict(), "state": "uploaded"}
-        self.store.put_bytes(batch.entry.manifest_key, layout.manifest(manifest), options)
-        self.ledger.update(batch.entry, state="uploaded", bytes=total)
+            datas = list(
+                pool.map(lambda p: layout.parquet_bytes(p, self.policy, self.table), batch.parts.values())
+            )
+            keys = [
+                layout.object_key(self.database, self.table.name, partition, entry.id, data)
+                for partition, data in zip(batch.parts, datas, strict=True)
+            ]
+            total = sum(len(d) for d in datas)
+            # the manifest beside the data describes the upload it completes
+            manifest = layout.manifest(
+                {**entry.as_dict(), "object_keys": keys, "bytes": total, "state": "uploaded"}
+            )
+            manifest_key = layout.manifest_key(self.database, self.table.name, entry.id, manifest)
+            # named in the ledger before they exist: a kill leaves no object that no entry names
+            self.ledger.update(entry, object_keys=keys, manifest_key=manifest_key, bytes=total)
+
+            def put(item: tuple[str, bytes]) -> None:
+                self.store.put_new(*item, options)
+                crash_point("object_put")
+
+            # uploads are I/O bound (one object per partition): overlap them
+            list(pool.map(put, [*zip(keys, datas, strict=True), (manifest_key, manifest)]))
+        try:
+            self.ledger.update(entry, state="uploaded")
+        except LedgerOwnershipError:
+            # another run took the entry over (and may have discarded it) while this one wrote:
+            # the objects just written belong to no live entry
+            self._delete_unreferenced([*keys, manifest_key], self.ledger)
+            raise
         crash_point("uploaded")
 
     def verify(self, entry: LedgerEntry):
@@ -571,7 +649,8 @@ class TableArchiver:
         own = workers is None
         workers = workers or DeleteWorkers(self.settings.mysql_url, 1)
         try:
-            results = workers.map(self._delete_chunk, chunks)
+            self.check_lock("the delete")
+            results = workers.map(partial(self._delete_chunk, entry_id=entry.id), chunks)
         finally:
             if own:
                 workers.close()
@@ -581,14 +660,14 @@ class TableArchiver:
             changed.extend(kept)
         return deleted, changed
 
-    def _delete_chunk(self, conn, chunk: tuple[list[int], list[int]]) -> tuple[int, list[int]]:
+    def _delete_chunk(self, conn, chunk: tuple[list[int], list[int]], entry_id: int) -> tuple[int, list[int]]:
         """One chunk in one transaction, tried again (up to 3 times) when MySQL picks it as a
         deadlock victim or its lock wait times out: (rows deleted, keys kept because changed)."""
         import MySQLdb
 
         for attempt in range(1, 4):
             try:
-                return self._delete_chunk_once(conn, chunk)
+                return self._delete_chunk_once(conn, chunk, entry_id)
             except MySQLdb.OperationalError as exc:
                 if exc.args[0] not in (1205, 1213) or attempt == 3:
                     raise
@@ -596,10 +675,13 @@ class TableArchiver:
                 time.sleep(0.2 * attempt)
         raise AssertionError("unreachable")
 
-    def _delete_chunk_once(self, conn, chunk: tuple[list[int], list[int]]) -> tuple[int, list[int]]:
+    def _delete_chunk_once(
+        self, conn, chunk: tuple[list[int], list[int]], entry_id: int
+    ) -> tuple[int, list[int]]:
         keys, idents = chunk
         cur = conn.cursor()
         try:
+            self._fence(cur, entry_id)
             n = self._delete_range(cur, keys, idents)
             if n is not None:
                 conn.commit()
@@ -670,49 +752,120 @@ class TableArchiver:
         """Drop from the archive every row of this entry still present in MySQL.
 
         After the delete, a row still in MySQL was changed since extraction (or restored): it lives
-        in MySQL and is archived again later, so the archive must not keep the stale copy.
+        in MySQL and is archived again later, so the archive must not keep the stale copy. Each
+        object that loses rows is replaced by a new one (a new name) holding the rest.
         """
         import pyarrow as pa
         import pyarrow.compute as pc
 
+        ledger = ledger or self.ledger
+        self.own(entry, ledger)
+        pk = self.table.primary_key
         removed = 0
-        keep_keys, tables = [], []
-        options = layout.put_options(self.policy)
+        keep: list[str] = []
+        tables = []
+        writes: dict[str, tuple[bytes, Any]] = {}
+        retire: list[str] = []
         for key in entry.object_keys:
-            if not self.store.exists(key):
+            if not self.store.exists(key):  # expired by the lifecycle rule, or lost: nothing to keep
                 continue
             part = layout.read_object(self.store, key)
-            present = self.present_keys(part.column(self.table.primary_key).to_pylist(), conn)
+            present = self.present_keys(part.column(pk).to_pylist(), conn)
             if present:
-                mask = pc.invert(
-                    pc.is_in(
-                        part.column(self.table.primary_key),
-                        pa.array(sorted(present), part.schema.field(self.table.primary_key).type),
-                    )
-                )
-                part = part.filter(mask)
+                gone = pa.array(sorted(present), part.schema.field(pk).type)
+                part = part.filter(pc.invert(pc.is_in(part.column(pk), gone)))
                 removed += len(present)
+                retire.append(key)
                 if part.num_rows:
-                    self.store.put_bytes(key, layout.parquet_bytes(part, self.policy, self.table), options)
-                else:
-                    self.store.delete(key)
-                    crash_point("reconcile_object")
+                    data = layout.parquet_bytes(part, self.policy, self.table)
+                    key = layout.object_key(
+                        self.database, self.table.name, layout.partition_of(key), entry.id, data
+                    )
+                    writes[key] = (data, part)
             if part.num_rows:
-                keep_keys.append(key)
+                keep.append(key)
                 tables.append(part)
+        if len(keep) == len(entry.object_keys) and not retire:
+            return 0
         rows = pa.concat_tables(tables, promote_options="default") if tables else None
         count, checksum = content_checksum(rows) if rows is not None else (0, "0")
-        size = sum(self.store.size(k) or 0 for k in keep_keys)
-        (ledger or self.ledger).update(
-            entry,
-            object_keys=keep_keys,
-            row_count=count,
-            checksum=checksum,
-            bytes=size,
-            partitions=[layout.partition_of(k) for k in keep_keys],
-        )
-        self.store.put_bytes(entry.manifest_key, layout.manifest(entry.as_dict()), options)
+        changes: dict[str, Any] = {
+            "object_keys": keep,
+            "row_count": count,
+            "checksum": checksum,
+            "bytes": sum(len(writes[k][0]) if k in writes else self.store.size(k) or 0 for k in keep),
+            "partitions": [layout.partition_of(k) for k in keep],
+        }
+        manifest = layout.manifest({**entry.as_dict(), **changes})
+        changes["manifest_key"] = layout.manifest_key(self.database, self.table.name, entry.id, manifest)
+        writes[changes["manifest_key"]] = (manifest, None)
+        if entry.manifest_key:
+            retire.append(entry.manifest_key)
+        self.replace_objects(entry, ledger, writes, retire, **changes)
         return removed
+
+    def replace_objects(
+        self,
+        entry: LedgerEntry,
+        ledger: Ledger,
+        writes: dict[str, tuple[bytes, Any]],
+        retire: list[str],
+        **changes: Any,
+    ) -> None:
+        """Rows leave objects in this order: name the new objects in the ledger (pending), create
+        and verify them, switch the entry to them, then retire the old ones. A kill at any point
+        leaves every row in an object the entry references; the next run clears what is loose."""
+        options = layout.put_options(self.policy)
+        self.check_lock("writing new objects")
+        ledger.update(entry, pending_keys=sorted(writes))
+        for key, (data, _) in writes.items():
+            self.store.put_new(key, data, options)
+            crash_point("rewrite_put")
+        for key, (data, rows) in writes.items():
+            back = self.store.get_bytes(key)
+            same = back == data
+            if same and rows is not None:
+                same = content_checksum(layout.parquet_table(back)) == content_checksum(rows)
+            if not same:
+                raise VerificationError(
+                    f"table {self.table.name!r} batch {entry.batch_name}: the store returned other "
+                    f"content for the new object {key}; the entry still references its old objects, "
+                    "nothing was retired. Rerun to rewrite it."
+                )
+        crash_point("rewrite_verified")
+        self.check_lock("switching the ledger to the new objects")
+        ledger.update(
+            entry, pending_keys=[], retiring_keys=sorted(set(entry.retiring_keys) | set(retire)), **changes
+        )
+        crash_point("rewrite_switched")
+        self.retire(entry, ledger)
+
+    def retire(self, entry: LedgerEntry, ledger: Ledger) -> None:
+        """Remove the objects the entry no longer references (its ``retiring_keys``)."""
+        if entry.retiring_keys:
+            self.check_lock("retiring old objects")
+            self._delete_unreferenced(entry.retiring_keys, ledger)
+            ledger.update(entry, retiring_keys=[])
+
+    def _delete_unreferenced(self, keys: list[str], ledger: Ledger) -> None:
+        """Delete ``keys`` from the store, except an object that an entry whose rows may have left
+        MySQL (verified or deleted) still references: that object is the entry's, whoever asks."""
+        for key in keys:
+            owners = ledger.referencing(self.table.name, key, ("verified", "deleted"))
+            if owners:
+                log.warning("archive.object.kept", table=self.table.name, key=key, referenced_by=owners)
+                continue
+            self.store.delete(key)
+            crash_point("retire_object")
+
+    def clear_loose(self, entry: LedgerEntry, ledger: Ledger) -> None:
+        """After a kill: pending objects (never switched to) and retiring ones are removed."""
+        self.own(entry, ledger)
+        named = {*entry.object_keys, entry.manifest_key}
+        if entry.pending_keys:
+            loose = set(entry.retiring_keys) | {k for k in entry.pending_keys if k not in named}
+            ledger.update(entry, pending_keys=[], retiring_keys=sorted(loose))
+        self.retire(entry, ledger)
 
     def present_keys(self, keys: list[int], conn=None) -> set[int]:
         present: set[int] = set()
@@ -743,10 +896,6 @@ class TableArchiver:
         if changed or deleted + len(changed) < entry.row_count:
             self.reconcile(entry, ledger, conn)
         ledger.update(entry, state="deleted", deleted_rows=entry.row_count)
-        if entry.manifest_key:
-            self.store.put_bytes(
-                entry.manifest_key, layout.manifest(entry.as_dict()), layout.put_options(self.policy)
-            )
         crash_point("deleted")
         with self._summary_lock:
             self.summary.deleted += deleted
@@ -754,15 +903,24 @@ class TableArchiver:
             self.summary.seconds["delete"] += time.monotonic() - t
 
     def discard(self, entry: LedgerEntry, state: str, error: str | None = None) -> None:
-        """Remove a batch's objects from the store (rows are still in MySQL) and close its entry."""
-        for key in [*entry.object_keys, entry.manifest_key]:
-            if key:
-                self.store.delete(key)
-        self.ledger.update(entry, state=state, error=error[:60000] if error else None)
+        """Close a batch whose rows are all still in MySQL, then remove its objects (its own: no
+        other entry can have their names)."""
+        self.check_lock("discarding a batch")
+        own = [k for k in [*entry.object_keys, entry.manifest_key] if k]
+        self.ledger.update(
+            entry,
+            state=state,
+            error=error[:60000] if error else None,
+            retiring_keys=sorted(set(entry.retiring_keys) | set(own)),
+        )
+        self.retire(entry, self.ledger)
 
     # resume -----------------------------------------------------------------------------------
     def resume(self) -> None:
+        for entry in self.ledger.with_loose_objects(self.table.name):
+            self.clear_loose(entry, self.ledger)
         for entry in self.ledger.entries(self.table.name, ("extracted", "uploaded", "verified", "restoring")):
+            self.own(entry)
             self.summary.resumed += 1
             if entry.state == "restoring":  # a restore was killed after (some) inserts
                 touched = set(entry.object_keys)
@@ -835,6 +993,7 @@ class TableArchiver:
             raw = self.select_batch(int(lo) - 1, hi)
             s.seconds["select"] += time.monotonic() - t
             while raw is not None and raw.num_rows:
+                self.check_lock("the next batch")
                 if deadline and time.monotonic() > deadline:
                     s.status = "stopped"
                     s.error = "stopped at --max-runtime; the next run continues"

@@ -3,6 +3,8 @@
 S3 goes through boto3 (any S3 HTTP API: AWS, MinIO, moto's server via ``AWS_ENDPOINT_URL``), with
 server-side encryption and a storage class on every put. ``file://`` keeps the same key layout on a
 local disk, writing through a temporary file and a rename so a reader never sees half an object.
+``put_new`` creates a key only if it does not exist (S3 ``If-None-Match: *``, an exclusive link on
+disk): the archive writes every object that way, so no write can replace another.
 """
 
 from __future__ import annotations
@@ -17,6 +19,16 @@ from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from tierflow.errors import ServiceUnavailable, TierflowError
+
+
+class ObjectExistsError(TierflowError):
+    """``put_new`` found the key already there: the object is left as it was."""
+
+    def __init__(self, uri: str) -> None:
+        super().__init__(
+            f"object {uri} already exists; archive objects are never replaced. A second writer "
+            "produced the same name: stop and compare it with the ledger (`tierflow archive verify`)."
+        )
 
 
 @dataclass(frozen=True)
@@ -39,6 +51,10 @@ class ObjectStore:
 
     def put_bytes(self, key: str, data: bytes, options: PutOptions | None = None) -> None: ...
     def put_file(self, key: str, path: Path, options: PutOptions | None = None) -> None: ...
+    def put_new(self, key: str, data: bytes, options: PutOptions | None = None) -> None:
+        """Create ``key``; raise ObjectExistsError, changing nothing, if it exists."""
+        raise NotImplementedError
+
     def get_bytes(self, key: str) -> bytes: ...
     def open(self, key: str) -> BinaryIO: ...
     def exists(self, key: str) -> bool: ...
@@ -76,6 +92,24 @@ class LocalStore(ObjectStore):
 
     def put_bytes(self, key: str, data: bytes, options: PutOptions | None = None) -> None:
         self._atomic_write(key, lambda fh: fh.write(data))
+
+    def put_new(self, key: str, data: bytes, options: PutOptions | None = None) -> None:
+        # a hard link to the finished temporary file: atomic, and refused when the name exists
+        # (a rename would replace it)
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise ObjectExistsError(self.url(key)) from None
+        finally:
+            Path(tmp).unlink(missing_ok=True)
 
     def put_file(self, key: str, path: Path, options: PutOptions | None = None) -> None:
         def copy(fh: BinaryIO) -> None:
@@ -165,6 +199,27 @@ class S3Store(ObjectStore):
         self._call(
             self.client.put_object, Bucket=self.bucket, Key=self._key(key), Body=data, **self._extra(options)
         )
+
+    def put_new(self, key: str, data: bytes, options: PutOptions | None = None) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._call(
+                self.client.put_object,
+                Bucket=self.bucket,
+                Key=self._key(key),
+                Body=data,
+                IfNoneMatch="*",
+                **self._extra(options),
+            )
+        except ClientError as exc:
+            # 412: the key exists; 409: a concurrent conditional write on the same key won
+            if exc.response.get("Error", {}).get("Code") in {
+                "PreconditionFailed",
+                "ConditionalRequestConflict",
+            }:
+                raise ObjectExistsError(self.url(key)) from None
+            raise
 
     def put_file(self, key: str, path: Path, options: PutOptions | None = None) -> None:
         self._call(
