@@ -70,6 +70,13 @@ def run_cmd(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Count what would move; change nothing.")
     ] = False,
+    allow_large_run: Annotated[
+        bool,
+        typer.Option(
+            "--allow-large-run",
+            help="Let the run move more than archive.max_run_fraction of a table (default 0.5).",
+        ),
+    ] = False,
     batch_rows: Annotated[int | None, typer.Option(min=1, help="Rows per batch (default: policy).")] = None,
     lock_wait: Annotated[float, typer.Option(help="Seconds to wait for another run's table lock.")] = 0,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
@@ -113,6 +120,7 @@ def run_cmd(
             policy=pol,
             max_runtime=parse_duration(max_runtime),
             dry_run=dry_run,
+            allow_large_run=allow_large_run,
             batch_rows=batch_rows,
             lock_wait=lock_wait,
             gate=gate,

@@ -37,7 +37,8 @@ def _child(settings: Settings, crash_at: str | None, batch_rows: int, policy) ->
     else:
         os.environ.pop("TIERFLOW_ARCHIVE_CRASH_AT", None)
     summary = run_archive(
-        settings, tables=["loan_transactions"], as_of=AS_OF, batch_rows=batch_rows, gate=False, policy=policy
+        settings,
+        allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF, batch_rows=batch_rows, gate=False, policy=policy
     )
     os._exit(0 if summary.ok else 1)
 
@@ -129,7 +130,7 @@ def test_s3_down_mid_run_deletes_nothing_and_rerun_resumes(
     original = mysql_rows(mysql_url)
     moto_server.stop()
     try:
-        summary = run_archive(settings, tables=["loan_transactions"], as_of=AS_OF, gate=False)
+        summary = run_archive(settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF, gate=False)
     finally:
         moto_server.start()
     t = summary.tables[0]
@@ -140,7 +141,7 @@ def test_s3_down_mid_run_deletes_nothing_and_rerun_resumes(
     boto3.client("s3", endpoint_url=moto_server.endpoint, region_name="ap-south-1").create_bucket(
         Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-south-1"}
     )
-    summary = run_archive(settings, tables=["loan_transactions"], as_of=AS_OF, gate=False)
+    summary = run_archive(settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF, gate=False)
     assert summary.ok, summary.errors()
     assert summary.tables[0].resumed == 1 and summary.tables[0].rows == 40
     assert_union_equals(settings, original)
@@ -160,7 +161,7 @@ def test_s3_puts_are_encrypted_with_storage_class_and_lifecycle_applies(
         policy_path=DEFAULT_POLICY,
         aws_endpoint_url=moto_server.endpoint,
     )
-    run_archive(settings, tables=["loan_transactions"], as_of=AS_OF).raise_for_failures()
+    run_archive(settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF).raise_for_failures()
     s3 = boto3.client("s3", endpoint_url=moto_server.endpoint, region_name="ap-south-1")
     bucket = s3_archive_uri.split("/")[2]
     objects = s3.list_objects_v2(Bucket=bucket)["Contents"]
@@ -190,7 +191,7 @@ def test_glue_partitions_registered_once(mysql_url: str, s3_archive_uri: str, mo
         policy_path=DEFAULT_POLICY,
         aws_endpoint_url=moto_server.endpoint,
     )
-    summary = run_archive(settings, tables=["loan_transactions"], as_of=AS_OF, gate=False)
+    summary = run_archive(settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF, gate=False)
     summary.raise_for_failures()
     glue = boto3.client("glue", endpoint_url=moto_server.endpoint, region_name="ap-south-1")
     table = load_policy(DEFAULT_POLICY).table("loan_transactions")

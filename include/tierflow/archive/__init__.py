@@ -1,13 +1,16 @@
 """The archive tier: cold MySQL rows -> verified Parquet in the object store, deleted only when safe.
 
 Public entry points: ``run_archive`` (``tierflow archive run``), ``plan_archive``, ``restore``,
-``verify_archive`` and ``lifecycle_rules``. Heavy imports (pyarrow, GX, duckdb) stay inside them.
+``verify_archive``, ``lifecycle_rules`` and ``check_as_of`` (refuses a future as_of, for the DAG's
+params too). Heavy imports (pyarrow, GX, duckdb) stay inside them.
 """
 
+from tierflow.archive.guards import FutureAsOfError, LargeRunError, check_as_of, utc_now
 from tierflow.archive.run import (
     ArchiveLockedError,
     RunSummary,
     TableSummary,
+    ThrottledError,
     VerificationError,
     parse_duration,
     run_archive,
@@ -15,6 +18,11 @@ from tierflow.archive.run import (
 
 __all__ = [
     "ArchiveLockedError",
+    "FutureAsOfError",
+    "LargeRunError",
+    "ThrottledError",
+    "check_as_of",
+    "utc_now",
     "RunSummary",
     "TableSummary",
     "VerificationError",

@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from tierflow.archive import layout
+from tierflow.archive.guards import check_as_of, utc_now
 from tierflow.archive.ledger import Ledger, LedgerEntry
 from tierflow.archive.run import TableArchiver
 from tierflow.archive.schema import ROW_HASH_COLUMN, content_checksum
@@ -39,6 +40,7 @@ class TablePlan:
     first: str | None
     last: str | None
     held: int = 0  # past the cutoff, but kept: a child row stays in MySQL
+    total: int = 0  # rows in the table now
 
     @property
     def est_seconds(self) -> float:
@@ -57,14 +59,24 @@ def plan_archive(
     A parent row moves only once none of its child rows is left in MySQL, and the run takes
     children first: a cold parent row is counted as held when some child row stays, i.e. is warm,
     belongs to a table this run does not archive, or is itself held by a child of its own.
+    ``archive run --dry-run`` reports these same numbers (it calls ``plan_tables``).
     """
-    from tierflow.archive.run import ordered_tables
-
     settings = settings or Settings.from_env()
     policy = policy or load_policy(settings.policy_path)
-    as_of = as_of or datetime.now().replace(microsecond=0)
+    as_of = check_as_of(as_of)
     mysql.check_policy(policy, settings.mysql_url)
-    sizes = mysql.table_sizes(settings.mysql_url)
+    return plan_tables(settings, policy, tables, as_of)
+
+
+def plan_tables(
+    settings: Settings, policy: Policy, tables: list[str] | None, as_of: datetime, *, detail: bool = True
+) -> list[TablePlan]:
+    """The plan of ``tables`` (children first) for a checked policy and ``as_of``: the one count
+    behind ``archive plan``, ``archive run --dry-run`` and the run's size limit. Without
+    ``detail`` only rows, held and total are counted (no partitions, bytes or first/last)."""
+    from tierflow.archive.run import ordered_tables
+
+    sizes = mysql.table_sizes(settings.mysql_url) if detail else {}
     plans = []
     fks = mysql.foreign_keys(settings.mysql_url)
     ordered = ordered_tables(policy, tables, fks)
@@ -76,21 +88,30 @@ def plan_archive(
             fmt = "%%Y-%%m-%%d" if t.archive.partition_by == "day" else "%%Y-%%m"
             held_sql, held_params = held_by_children(t.name, "t", moving, fks, as_of)
             tc = mysql.quote_ident(t.time_column)
+            q = mysql.quote_ident(t.name)
             # one pass over the cold rows: each is either held (a child row stays) or moves
-            cur.execute(
-                "SELECT COALESCE(SUM(NOT held), 0), COALESCE(SUM(held), 0), "
+            described = (
                 f"COUNT(DISTINCT IF(held, NULL, DATE_FORMAT(cold_at, '{fmt}'))), "
                 f"DATE_FORMAT(MIN(IF(held, NULL, cold_at)), '{fmt}'), "
-                f"DATE_FORMAT(MAX(IF(held, NULL, cold_at)), '{fmt}') "
+                f"DATE_FORMAT(MAX(IF(held, NULL, cold_at)), '{fmt}')"
+                if detail
+                else "0, NULL, NULL"
+            )
+            cur.execute(
+                f"SELECT COALESCE(SUM(NOT held), 0), COALESCE(SUM(held), 0), {described} "
                 f"FROM (SELECT t.{tc} AS cold_at, ({held_sql or 'FALSE'}) AS held "
-                f"FROM {mysql.quote_ident(t.name)} AS t WHERE t.{tc} < %s) AS cold",
+                f"FROM {q} AS t WHERE t.{tc} < %s) AS cold",
                 [*held_params, cutoff],
             )
             moved, held, parts, first, last = cur.fetchone()
+            cur.execute(f"SELECT COUNT(*) FROM {q}")
+            total = int(cur.fetchone()[0])
             rows = int(moved)  # SUM gives a DECIMAL
             size = sizes.get(t.name, {})
             avg = size.get("data_bytes", 0) / size["rows"] if size.get("rows") else 0
-            plans.append(TablePlan(t.name, cutoff, rows, int(rows * avg), int(parts), first, last, int(held)))
+            plans.append(
+                TablePlan(t.name, cutoff, rows, int(rows * avg), int(parts), first, last, int(held), total)
+            )
     return plans
 
 
@@ -179,7 +200,7 @@ def restore(
     started = time.monotonic()
     store = store_for(settings)
     archiver = TableArchiver(
-        settings, policy, tp, run_id=uuid.uuid4().hex, as_of=datetime.now(), store=store, lock_wait=lock_wait
+        settings, policy, tp, run_id=uuid.uuid4().hex, as_of=utc_now(), store=store, lock_wait=lock_wait
     )
     with archiver:
         archiver.prepare()

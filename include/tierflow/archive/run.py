@@ -15,11 +15,13 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from tierflow import memory, quality
 from tierflow.archive import layout
+from tierflow.archive.digest import DIGEST_COLUMN, digest_sql, nullable_columns, salt_statement, with_digests
+from tierflow.archive.guards import check_as_of, check_run_sizes
 from tierflow.archive.ledger import Ledger, LedgerEntry
 from tierflow.archive.schema import (
     PII_SALT_ENV,
@@ -56,6 +58,10 @@ class ArchiveLockedError(TierflowError):
     """Another archive run holds this table's named lock."""
 
 
+class ThrottledError(TierflowError):
+    """MySQL stayed busy (or a replica stayed behind) for longer than the throttle waits."""
+
+
 class VerificationError(TierflowError):
     """What the store gives back differs from what was extracted: nothing is deleted."""
 
@@ -84,6 +90,7 @@ class TableSummary:
     rows: int = 0
     deleted: int = 0
     kept_changed: int = 0
+    held: int = 0  # dry run: past the cutoff but kept, a child row stays (as `archive plan` counts)
     bytes: int = 0
     files: int = 0
     batches: int = 0
@@ -97,6 +104,12 @@ class TableSummary:
     @property
     def ok(self) -> bool:
         return self.status in {"ok", "dry-run", "stopped", "nothing to do"}
+
+    @property
+    def stops_the_run(self) -> bool:
+        """Stopped at --max-runtime or by a throttle wait that never cleared: the tables after
+        it are left for the next run."""
+        return self.status in {"stopped", "throttled"}
 
     @property
     def total_seconds(self) -> float:
@@ -127,6 +140,7 @@ class RunSummary:
             "table",
             "status",
             "rows",
+            "held",
             "deleted",
             "kept",
             "bytes",
@@ -141,6 +155,7 @@ class RunSummary:
                 t.table,
                 t.status,
                 f"{t.rows:,}",
+                f"{t.held:,}",
                 f"{t.deleted:,}",
                 f"{t.kept_changed:,}",
                 f"{t.bytes:,}",
@@ -258,20 +273,35 @@ class Throttle:
         return worst
 
     def wait(self, deadline: float | None) -> None:
+        """Return once MySQL and the replicas are within the limits, or ``deadline`` passed;
+        raise ThrottledError after ``max_wait_seconds`` of waiting in one go."""
         self.batches += 1
         if self.batches % self.limits.check_every_batches:
             return
+        waited = 0.0
         while True:
             running, lag = self._threads_running(), self._replica_lag()
             if running <= self.limits.max_threads_running and lag <= self.limits.max_replica_lag_seconds:
                 return
             if deadline and time.monotonic() > deadline:
                 return
+            if waited >= self.limits.max_wait_seconds:
+                log.warning(
+                    "throttle.wait.exhausted", threads_running=running, replica_lag=lag, seconds=waited
+                )
+                raise ThrottledError(
+                    f"MySQL stayed over the throttle limits for {waited:g}s (Threads_running "
+                    f"{running} > {self.limits.max_threads_running} or replica lag {lag:g}s > "
+                    f"{self.limits.max_replica_lag_seconds:g}s): the run stopped between batches "
+                    "with every finished batch deleted and nothing half done; the next run "
+                    "continues. Raise database.throttle.max_wait_seconds to wait longer."
+                )
             log.info(
                 "throttle.pause", threads_running=running, replica_lag=lag, seconds=self.limits.pause_seconds
             )
             time.sleep(self.limits.pause_seconds)
             self.paused_seconds += self.limits.pause_seconds
+            waited += self.limits.pause_seconds
 
 
 def identity_number_sql(table: TablePolicy, columns: list[SourceColumn]) -> str:
@@ -293,31 +323,11 @@ def identity_number_sql(table: TablePolicy, columns: list[SourceColumn]) -> str:
     )
 
 
-def identity_numbers(values) -> list[int]:
-    """The archived identity column as the integers ``identity_number_sql`` computes in MySQL."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    if pa.types.is_date(values.type):
-        values = pc.cast(values, pa.timestamp("us"))
-    if pa.types.is_timestamp(values.type):
-        values = pc.cast(values, pa.timestamp("us")).cast(pa.int64())
-    return [-1 if v is None else int(v) for v in values.to_pylist()]
-
-
-def chunk_fingerprint(keys: list[int], idents: list[int]) -> tuple[int, int, int, int]:
-    """(count, sum of keys, sum of identities, sum of key x identity): what the locked range must
-    show for the range delete. Exact integers, as MySQL's DECIMAL sums are."""
-    return len(keys), sum(keys), sum(idents), sum(k * v for k, v in zip(keys, idents, strict=True))
-
-
 class DeleteWorkers:
     """``n`` MySQL connections (autocommit off) and a thread each: a batch's delete chunks run on
     them side by side. Chunks are independent transactions, so their order does not matter."""
 
-    def __init__(self, url: str, n: int) -> None:
+    def __init__(self, url: str, n: int, setup: list[tuple[str, tuple]] | None = None) -> None:
         import queue
 
         self.n = max(1, n)
@@ -328,6 +338,8 @@ class DeleteWorkers:
             # Safe because a range delete must remove exactly the rows the locking read counted
             # (a row inserted into the range in between makes the counts differ: rollback).
             conn.cursor().execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            for statement, params in setup or []:  # e.g. the PII salt the digest hashes with
+                conn.cursor().execute(statement, params)
             self._idle.put(conn)
         self._pool = ThreadPoolExecutor(self.n, thread_name_prefix="delete") if self.n > 1 else None
 
@@ -450,8 +462,14 @@ class TableArchiver:
         if not self.table.change_column:
             exprs.append(f"{row_hash_expression(self.columns, 't')} AS {ROW_HASH_COLUMN}")
         self.select_list = ", ".join(exprs)
-        self.identity_column = self.table.change_column or ROW_HASH_COLUMN
-        self.identity_sql = identity_number_sql(self.table, self.columns)
+        identity_number_sql(self.table, self.columns)  # a change column must be a time or a version
+        self.nullable = nullable_columns(self.settings.mysql_url, self.table.name)
+        self.digest_sql = digest_sql(self.columns, self.table, self.nullable)
+
+    def session_setup(self) -> list[tuple[str, tuple]]:
+        """Statements a delete connection runs first: the PII salt, when the digest hashes."""
+        hashed = any(how.value == "hash" for how in self.table.archive.pii.values())
+        return [salt_statement()] if hashed else []
 
     def _cutoff_sql(self) -> str:
         return f"'{self.cutoff:%Y-%m-%d %H:%M:%S.%f}'"
@@ -548,26 +566,35 @@ class TableArchiver:
     def delete(self, entry: LedgerEntry, rows, workers: DeleteWorkers | None = None) -> tuple[int, list[int]]:
         """Delete rows still identical to the archived copy, in small transactions by PK.
 
-        A row's identity is its change column (as a number: microseconds or the integer version)
-        or, without one, a 64-bit hash of the whole row computed by MySQL. The batch's archived
-        keys (ascending) are cut into chunks of <= ``delete_batch_rows``, each deleted in its own
+        ``rows`` is the batch as read back from the store (or already reduced by
+        ``with_digests``): each row's digest covers every archived column (``archive.digest``),
+        computed here from the Parquet and by MySQL from the live row. The batch's archived keys
+        (ascending) are cut into chunks of <= ``delete_batch_rows``, each deleted in its own
         transaction, on ``delete_workers`` connections side by side. Per chunk: lock the chunk's
         cold PK range (``... FOR UPDATE``, one range scan) and read back, computed by MySQL in
-        exact decimal arithmetic, the count, sum of keys, sum of identities and sum of
-        key x identity of the locked rows. When these equal the archived chunk's, one range
-        ``DELETE`` with the same predicate removes the rows and must report exactly that many,
-        else it is rolled back. Any difference (a row changed, added or gone, a new child row)
-        takes the exact per-key path, which compares row by row and keeps the changed rows.
+        exact decimal arithmetic, the count, sum of keys and sum of digests of the locked rows.
+        When these equal the archived chunk's, one range ``DELETE`` with the same predicate
+        removes the rows and must report exactly that many, else it is rolled back. Any
+        difference (a row changed or differing from its copy in any column, added or gone, a new
+        child row) takes the exact per-key path, which compares each row's digest and keeps the
+        rows that differ: they stay in MySQL and the next run archives them again.
         """
         import pyarrow.compute as pc
 
+        sql = self.digest_sql
+        if DIGEST_COLUMN not in rows.column_names:
+            # a batch resumed from an older schema is compared on the columns its copy has
+            present = [c for c in self.columns if c.name in rows.column_names]
+            if len(present) < len(self.columns):
+                sql = digest_sql(present, self.table, self.nullable)
+            rows = with_digests(rows, present, self.table)
         order = pc.sort_indices(rows.column(self.table.primary_key))
         keys = pc.take(rows.column(self.table.primary_key), order).to_pylist()
-        idents = identity_numbers(pc.take(rows.column(self.identity_column), order))
+        digests = pc.take(rows.column(DIGEST_COLUMN), order).to_pylist()
         step = self.delete_rows
-        chunks = [(keys[i : i + step], idents[i : i + step]) for i in range(0, len(keys), step)]
+        chunks = [(keys[i : i + step], digests[i : i + step], sql) for i in range(0, len(keys), step)]
         own = workers is None
-        workers = workers or DeleteWorkers(self.settings.mysql_url, 1)
+        workers = workers or DeleteWorkers(self.settings.mysql_url, 1, self.session_setup())
         try:
             results = workers.map(self._delete_chunk, chunks)
         finally:
@@ -579,7 +606,7 @@ class TableArchiver:
             changed.extend(kept)
         return deleted, changed
 
-    def _delete_chunk(self, conn, chunk: tuple[list[int], list[int]]) -> tuple[int, list[int]]:
+    def _delete_chunk(self, conn, chunk: tuple[list[int], list[int], str]) -> tuple[int, list[int]]:
         """One chunk in one transaction, tried again (up to 3 times) when MySQL picks it as a
         deadlock victim or its lock wait times out: (rows deleted, keys kept because changed)."""
         import MySQLdb
@@ -594,11 +621,11 @@ class TableArchiver:
                 time.sleep(0.2 * attempt)
         raise AssertionError("unreachable")
 
-    def _delete_chunk_once(self, conn, chunk: tuple[list[int], list[int]]) -> tuple[int, list[int]]:
-        keys, idents = chunk
+    def _delete_chunk_once(self, conn, chunk: tuple[list[int], list[int], str]) -> tuple[int, list[int]]:
+        keys, digests, digest = chunk
         cur = conn.cursor()
         try:
-            n = self._delete_range(cur, keys, idents)
+            n = self._delete_range(cur, keys, digests, digest)
             if n is not None:
                 conn.commit()
                 crash_point("delete_chunk")
@@ -606,10 +633,10 @@ class TableArchiver:
             conn.rollback()
             with self._summary_lock:
                 self.summary.delete_fallbacks += 1
-            expected = dict(zip(keys, idents, strict=True))
+            expected = dict(zip(keys, digests, strict=True))
             marks = ", ".join(["%s"] * len(keys))
             cur.execute(
-                f"SELECT {self.pk}, {self.identity_sql} FROM {self.q} WHERE {self.pk} IN ({marks}) FOR UPDATE",
+                f"SELECT {self.pk}, {digest} FROM {self.q} WHERE {self.pk} IN ({marks}) FOR UPDATE",
                 keys,
             )
             current = {int(k): int(v) for k, v in cur.fetchall()}
@@ -623,8 +650,10 @@ class TableArchiver:
             conn.rollback()
             raise
 
-    def _delete_range(self, cur, keys: list[int], idents: list[int]) -> int | None:
-        """The fast path: rows deleted, or None when the range is not exactly the archived rows."""
+    def _delete_range(self, cur, keys: list[int], digests: list[int], digest: str) -> int | None:
+        """The fast path: rows deleted, or None when the range is not exactly the archived rows.
+        The digest includes the key, so (count, sum of keys, sum of digests) ties each row's
+        content to its key; computing it in this locked read adds no statement to the chunk."""
         import MySQLdb
 
         in_range = (
@@ -633,13 +662,11 @@ class TableArchiver:
         )
         bounds = (keys[0], keys[-1])
         cur.execute(
-            f"SELECT COUNT(*), SUM({self.pk}), SUM({self.identity_sql}), "
-            f"SUM(CAST({self.pk} AS DECIMAL(65,0)) * {self.identity_sql}) "
-            f"FROM {self.q} WHERE {in_range} FOR UPDATE",
+            f"SELECT COUNT(*), SUM({self.pk}), SUM({digest}) FROM {self.q} WHERE {in_range} FOR UPDATE",
             bounds,
         )
         locked = tuple(int(v or 0) for v in cur.fetchone())
-        if locked != chunk_fingerprint(keys, idents):
+        if locked != (len(keys), sum(keys), sum(digests)):
             return None
         try:
             n = cur.execute(f"DELETE FROM {self.q} WHERE {in_range}", bounds)
@@ -791,7 +818,7 @@ class TableArchiver:
             self.finish_delete(entry, rows)
 
     # the loop ---------------------------------------------------------------------------------
-    def run(self, deadline: float | None = None, dry_run: bool = False) -> TableSummary:
+    def run(self, deadline: float | None = None) -> TableSummary:
         """Archive the table's cold rows batch by batch, stages overlapping.
 
         While batch N is written, gated and verified, batch N+1 is being read from MySQL and
@@ -801,10 +828,6 @@ class TableArchiver:
         """
         s = self.summary
         self.prepare()
-        if dry_run:
-            n, _, _ = self.cold_range()
-            s.rows, s.status = n, "dry-run"
-            return s
         self.resume()
         t = time.monotonic()
         n, lo, hi = self.cold_range()
@@ -819,11 +842,9 @@ class TableArchiver:
             gate_pool.submit(quality.warm_up, "archive", self.table.name)
         select_pool = ThreadPoolExecutor(1, thread_name_prefix="select")
         delete_pool = ThreadPoolExecutor(1, thread_name_prefix="finish-delete")
-        delete_workers = DeleteWorkers(url, self.delete_workers)
+        delete_workers = DeleteWorkers(url, self.delete_workers, self.session_setup())
         delete_ledger = Ledger(url)
         delete_conn = mysql.connect(url, autocommit=True)
-        # only the key and identity columns travel to the delete stage
-        needed = list(dict.fromkeys([self.table.primary_key, self.identity_column]))
         pending_delete = None
         next_select = None
         started = time.monotonic()
@@ -860,7 +881,8 @@ class TableArchiver:
                 s.seconds["gate"] += time.monotonic() - t
                 t = time.monotonic()
                 try:
-                    self.verify(batch.entry)
+                    # only the key and the digest of the copy read back travel to the delete stage
+                    back = with_digests(self.verify(batch.entry), self.columns, self.table)
                 except VerificationError as exc:
                     self.discard(batch.entry, "failed", str(exc))
                     raise
@@ -870,7 +892,7 @@ class TableArchiver:
                 pending_delete = delete_pool.submit(
                     self.finish_delete,
                     batch.entry,
-                    batch.rows.select(needed),
+                    back,
                     delete_ledger,
                     delete_conn,
                     delete_workers,
@@ -889,7 +911,7 @@ class TableArchiver:
                     rows=batch.entry.row_count,
                     bytes=batch.entry.bytes,
                 )
-                batch = None
+                batch = back = None
                 memory.release()
                 if next_select is None:
                     break
@@ -961,13 +983,23 @@ def parse_duration(text: str | None) -> float | None:
     return total
 
 
+def task_max_runtime(value: float | int | str | None) -> float | None:
+    """A DAG param's ``max_runtime``: seconds as a number, or a duration such as '15m'."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    return parse_duration(str(value))
+
+
 def run_archive(
     settings: Settings | None = None,
     *,
     tables: list[str] | None = None,
-    as_of: datetime | None = None,
+    as_of: datetime | date | str | None = None,
     max_runtime: float | None = None,
     dry_run: bool = False,
+    allow_large_run: bool = False,
     batch_rows: int | None = None,
     gate: bool = True,
     lock_wait: float = 0,
@@ -977,17 +1009,33 @@ def run_archive(
 ) -> RunSummary:
     """Archive the given tables (all archived tables by default), children before parents.
 
-    Returns a RunSummary; a failing table does not stop the others. Call
-    ``summary.raise_for_failures()`` to turn failures into an error.
+    ``as_of`` (default now, UTC) later than now is refused (FutureAsOfError). Before the first
+    batch, a run that would move more than ``archive.max_run_fraction`` of any table's rows is
+    refused (LargeRunError) unless ``allow_large_run``. A dry run reports what ``plan_archive``
+    counts and changes nothing. Returns a RunSummary; a failing table does not stop the others.
+    Call ``summary.raise_for_failures()`` to turn failures into an error.
     """
+    from tierflow.archive.ops import plan_tables
+
     settings = settings or Settings.from_env()
     policy = policy or load_policy(settings.policy_path)
-    as_of = as_of or datetime.now().replace(microsecond=0)
+    as_of = check_as_of(as_of)
     mysql.check_policy(policy, settings.mysql_url)
-    memory.bound_arenas()
     run_id = uuid.uuid4().hex
     summary = RunSummary(run_id=run_id, as_of=as_of)
     started = time.monotonic()
+    if dry_run:
+        for plan in plan_tables(settings, policy, tables, as_of):
+            summary.tables.append(
+                TableSummary(plan.table, status="dry-run", cutoff=plan.cutoff, rows=plan.rows, held=plan.held)
+            )
+        summary.wall_seconds = time.monotonic() - started
+        return summary
+    counts = [(p.table, p.rows, p.total) for p in plan_tables(settings, policy, tables, as_of, detail=False)]
+    check_run_sizes(
+        counts, policy.archive.max_run_fraction, allowed=allow_large_run, source=policy.source or "the policy"
+    )
+    memory.bound_arenas()
     deadline = started + max_runtime if max_runtime else None
     store = store_for(settings)
     fks = mysql.foreign_keys(settings.mysql_url)
@@ -1008,13 +1056,15 @@ def run_archive(
                 progress=progress,
             )
             with archiver:
-                if on_table_start and not dry_run:
+                if on_table_start:
                     archiver.prepare()
                     on_table_start(table.name, archiver.cold_range()[0])
-                result = archiver.run(deadline, dry_run=dry_run)
+                result = archiver.run(deadline)
         except Exception as exc:  # noqa: BLE001 - one table's failure must not stop the others
             result = archiver.summary if archiver else TableSummary(table.name)
-            result.status = "locked" if isinstance(exc, ArchiveLockedError) else "failed"
+            result.status = {ArchiveLockedError: "locked", ThrottledError: "throttled"}.get(
+                type(exc), "failed"
+            )
             result.error = describe_failure(exc)
             log.error("archive.table.failed", table=table.name, error=result.error)
         summary.tables.append(result)
@@ -1026,7 +1076,7 @@ def run_archive(
             deleted=result.deleted,
             seconds=round(result.total_seconds, 3),
         )
-        if result.status == "stopped":
+        if result.stops_the_run:
             break
     summary.wall_seconds = time.monotonic() - started
     return summary
@@ -1034,8 +1084,14 @@ def run_archive(
 
 def archive_table_task(table: str, params: dict[str, Any], settings: Settings) -> dict:
     """The DAG's per-table task body: run, log the summary, raise naming what failed."""
-    as_of = datetime.fromisoformat(params["as_of"]) if params.get("as_of") else None
-    summary = run_archive(settings, tables=[table], as_of=as_of, dry_run=bool(params.get("dry_run")))
+    summary = run_archive(
+        settings,
+        tables=[table],
+        as_of=check_as_of(params.get("as_of")),
+        dry_run=bool(params.get("dry_run")),
+        allow_large_run=bool(params.get("allow_large_run")),
+        max_runtime=task_max_runtime(params.get("max_runtime")),
+    )
     t = summary.tables[0]
     log.info(
         "archive.task",
