@@ -141,16 +141,21 @@ def restore_cmd(
     end: Annotated[str, typer.Option("--to", help="Last day (YYYY-MM-DD), inclusive.")],
     policy: PolicyOption = None,
 ) -> None:
-    """Copy archived rows back into MySQL (existing primary keys are skipped); recorded in the ledger."""
-    from tierflow.archive.ops import restore
-    from tierflow.cli import console
+    """Copy archived rows back into MySQL (existing primary keys are skipped); recorded in the ledger.
+    A row MySQL refuses or stores differently stays in the archive and is named; exit 1."""
+    from tierflow.archive.ops import RestoreError, restore
+    from tierflow.cli import console, err_console
 
     s, pol = _ctx(policy)
     try:
         first, last = date.fromisoformat(start), date.fromisoformat(end)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    r = restore(s, table=table, start=first, end=last, policy=pol)
+    try:
+        r = restore(s, table=table, start=first, end=last, policy=pol)
+    except RestoreError as exc:
+        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        sys.exit(1)
     console.print(
         f"restored {table} {first}..{last}: {r.rows_inserted:,} rows inserted, "
         f"{r.rows_skipped:,} already present, from {r.objects} object(s) in {r.seconds:.1f}s"

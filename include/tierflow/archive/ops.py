@@ -1,8 +1,9 @@
 """The archive's other commands: plan (preview), restore (archive -> MySQL), verify, lifecycle rules.
 
-Restore takes the same per-table MySQL lock as a run, inserts with INSERT IGNORE (existing primary
-keys are skipped) and then removes the restored rows from the archive, so every row lives in
-exactly one of MySQL or the archive and a later run re-archives it without duplicates.
+Restore takes the same per-table MySQL lock as a run, inserts in strict mode (existing primary keys
+are skipped; a refused, warned or altered row is an error naming it), checks each restored row
+against its archived copy and then removes the restored rows from the archive, so every row lives
+in exactly one of MySQL or the archive and a later run re-archives it without duplicates.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from tierflow.archive import layout
+from tierflow.archive.digest import digest_sql, nullable_columns, row_digests
 from tierflow.archive.guards import check_as_of, utc_now
 from tierflow.archive.ledger import Ledger, LedgerEntry
 from tierflow.archive.run import TableArchiver
@@ -160,6 +162,90 @@ class RestoreResult:
     rows_skipped: int = 0
     objects: int = 0
     seconds: float = 0.0
+    failures: list[str] = field(default_factory=list)  # per row: its key and what MySQL said
+
+
+class RestoreError(TierflowError):
+    """Some rows could not be restored exactly; they stay in the archive. ``.result`` has the rest."""
+
+    def __init__(self, message: str, result: RestoreResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+# Truncation, coercion, zero dates and bad values are errors, never warnings with altered data.
+RESTORE_SQL_MODE = (
+    "STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ZERO_DATE,NO_ZERO_IN_DATE,NO_ENGINE_SUBSTITUTION"
+)
+RESTORE_ROWS_PER_STATEMENT = 5000
+
+
+class _RowRefused(Exception):
+    pass
+
+
+def _insert_exactly(
+    conn, table: str, pk: str, part, digest: str, expected: list[int]
+) -> tuple[int, int, list[str]]:
+    """Insert the archived rows of ``part`` not yet in MySQL, one transaction per chunk:
+    (inserted, already present, failures). A chunk that raises or warns is retried row by row
+    under savepoints, so each failing row is named with MySQL's message and the others go in.
+    Before each commit, the inserted rows are read back and their digests compared with the
+    archived copy's: a row that MySQL stored differently (a trigger, a default, a conversion) is
+    taken out again and reported, so the archive never gives up a row MySQL does not hold as it was."""
+    import MySQLdb
+
+    q, qpk = mysql.quote_ident(table), mysql.quote_ident(pk)
+    cols = ", ".join(mysql.quote_ident(c) for c in part.column_names)
+    insert = f"INSERT INTO {q} ({cols}) VALUES ({', '.join(['%s'] * part.num_columns)})"
+    cur = conn.cursor()
+    inserted = present = 0
+    failures: list[str] = []
+    digests = dict(zip(part.column(pk).to_pylist(), expected, strict=True))
+    for batch in part.to_batches(max_chunksize=RESTORE_ROWS_PER_STATEMENT):
+        rows = list(zip(*(c.to_pylist() for c in batch.columns), strict=True))
+        key_at = part.column_names.index(pk)
+        keys = [r[key_at] for r in rows]
+        cur.execute(f"SELECT {qpk} FROM {q} WHERE {qpk} IN ({', '.join(['%s'] * len(keys))})", keys)
+        there = {r[0] for r in cur.fetchall()}
+        present += len(there)
+        rows = [r for r in rows if r[key_at] not in there]
+        if not rows:
+            continue
+        try:
+            cur.executemany(insert, rows)
+            if conn.warning_count():
+                raise _RowRefused
+            done = [r[key_at] for r in rows]
+        except (MySQLdb.Error, _RowRefused):
+            conn.rollback()
+            done = []
+            for row in rows:
+                cur.execute("SAVEPOINT tf_row")
+                try:
+                    cur.execute(insert, row)
+                    if conn.warning_count():
+                        cur.execute("SHOW WARNINGS")
+                        raise _RowRefused("; ".join(f"{w[1]}: {w[2]}" for w in cur.fetchall()))
+                    done.append(row[key_at])
+                except (MySQLdb.Error, _RowRefused) as exc:
+                    cur.execute("ROLLBACK TO SAVEPOINT tf_row")
+                    failures.append(f"{pk} {row[key_at]}: {exc}")
+        if done:
+            cur.execute(
+                f"SELECT {qpk}, {digest} FROM {q} WHERE {qpk} IN ({', '.join(['%s'] * len(done))})", done
+            )
+            differ = [k for k, d in cur.fetchall() if int(d) != digests[k]]
+            if differ:
+                cur.execute(f"DELETE FROM {q} WHERE {qpk} IN ({', '.join(['%s'] * len(differ))})", differ)
+                failures.extend(
+                    f"{pk} {k}: MySQL stored it differently from its archived copy (a trigger, default or "
+                    "conversion changed it); taken out again"
+                    for k in differ
+                )
+            inserted += len(done) - len(differ)
+        conn.commit()
+    return inserted, present, failures
 
 
 def _in_range(partition: str, start: date, end: date) -> bool:
@@ -177,7 +263,12 @@ def restore(
     policy: Policy | None = None,
     lock_wait: float = 30,
 ) -> RestoreResult:
-    """Copy archived rows with ``start <= time column <= end`` back into MySQL; idempotent."""
+    """Copy archived rows with ``start <= time column <= end`` back into MySQL; idempotent.
+
+    Rows whose key is in MySQL already are skipped. Each insert runs in strict SQL mode with
+    foreign keys checked; a row MySQL refuses, warns about or stores differently from its copy is
+    not restored, and RestoreError names every such row (with ``.result``); those rows stay in
+    the archive, which gives up only rows MySQL now holds exactly as archived."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -226,8 +317,10 @@ def restore(
         lo = datetime.combine(start, datetime.min.time())
         hi = datetime.combine(end + timedelta(days=1), datetime.min.time())
         conn = mysql.connect(settings.mysql_url, autocommit=False)
+        nullable = nullable_columns(settings.mysql_url, table)
         try:
-            cur = conn.cursor()
+            conn.cursor().execute(f"SET SESSION sql_mode = '{RESTORE_SQL_MODE}'")
+            conn.cursor().execute("SET SESSION foreign_key_checks = 1")
             for key in keys:
                 if not store.exists(key):
                     continue
@@ -243,21 +336,26 @@ def restore(
                 result.rows_read += part.num_rows
                 if not part.num_rows:
                     continue
-                cols = ", ".join(mysql.quote_ident(c) for c in part.column_names)
-                sql = (
-                    f"INSERT IGNORE INTO {mysql.quote_ident(table)} ({cols}) "
-                    f"VALUES ({', '.join(['%s'] * part.num_columns)})"
+                present = [c for c in archiver.columns if c.name in part.column_names]
+                inserted, skipped, failed = _insert_exactly(
+                    conn,
+                    table,
+                    tp.primary_key,
+                    part,
+                    digest_sql(present, tp, nullable),
+                    row_digests(part, present, tp),
                 )
-                for batch in part.to_batches(max_chunksize=5000):
-                    rows = list(zip(*(c.to_pylist() for c in batch.columns), strict=True))
-                    result.rows_inserted += cur.executemany(sql, rows) or 0
-                    conn.commit()
+                result.rows_inserted += inserted
+                result.rows_skipped += skipped
+                result.failures.extend(failed)
         finally:
             conn.close()
-        result.rows_skipped = result.rows_read - result.rows_inserted
         for entry in entries:
             archiver.reconcile(entry)
-        ledger.update(record, state="restored", row_count=result.rows_inserted)
+        error = None
+        if result.failures:
+            error = f"{len(result.failures)} row(s) not restored:\n" + "\n".join(result.failures)
+        ledger.update(record, state="restored", row_count=result.rows_inserted, error=error and error[:60000])
     result.seconds = time.monotonic() - started
     log.info(
         "archive.restore",
@@ -266,7 +364,17 @@ def restore(
         end=str(end),
         inserted=result.rows_inserted,
         skipped=result.rows_skipped,
+        failed=len(result.failures),
     )
+    if result.failures:
+        shown = "\n".join(f"  {line}" for line in result.failures[:20])
+        more = f"\n  ... and {len(result.failures) - 20} more" if len(result.failures) > 20 else ""
+        raise RestoreError(
+            f"restore {table} {start}..{end}: {result.rows_inserted:,} rows restored, "
+            f"{len(result.failures):,} not, and they stay in the archive:\n{shown}{more}\n"
+            "Fix what MySQL refused (a missing parent row, a narrowed column) and restore again.",
+            result,
+        )
     return result
 
 
