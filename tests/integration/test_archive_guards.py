@@ -24,6 +24,7 @@ from tierflow.stores import mysql
 from tierflow.stores.objects import open_store
 
 from tests.conftest import AS_OF as SEED_AS_OF
+from tests.conftest import NO_WAREHOUSE_URL
 from tests.integration.test_archive_run import AS_OF, archive_rows, assert_union_equals, make_rows, mysql_rows
 
 
@@ -32,6 +33,7 @@ def cli(settings: Settings, *args: str, tz: str | None = None) -> subprocess.Com
         **os.environ,
         "TIERFLOW_MYSQL_URL": settings.mysql_url,
         "TIERFLOW_ARCHIVE_URI": settings.archive_uri,
+        "TIERFLOW_WAREHOUSE_URL": NO_WAREHOUSE_URL,
         "COLUMNS": "200",
     }
     if tz:
@@ -55,7 +57,12 @@ def nothing_archived(settings: Settings) -> bool:
 @pytest.fixture
 def small_settings(mysql_url: str, file_archive_uri: str) -> Settings:
     make_rows(mysql_url)
-    return Settings(mysql_url=mysql_url, archive_uri=file_archive_uri, policy_path=DEFAULT_POLICY)
+    return Settings(
+        warehouse_url=NO_WAREHOUSE_URL,
+        mysql_url=mysql_url,
+        archive_uri=file_archive_uri,
+        policy_path=DEFAULT_POLICY,
+    )
 
 
 def test_future_as_of_is_refused_by_library_task_and_cli_and_nothing_changes(
@@ -149,7 +156,12 @@ def test_large_run_limit_comes_from_the_policy(small_settings: Settings) -> None
 def test_dry_run_and_plan_report_the_same_numbers_on_the_seeded_data(
     seeded_mysql_url: str, file_archive_uri: str
 ) -> None:
-    settings = Settings(mysql_url=seeded_mysql_url, archive_uri=file_archive_uri, policy_path=DEFAULT_POLICY)
+    settings = Settings(
+        warehouse_url=NO_WAREHOUSE_URL,
+        mysql_url=seeded_mysql_url,
+        archive_uri=file_archive_uri,
+        policy_path=DEFAULT_POLICY,
+    )
     planned = {p.table: (p.rows, p.held) for p in plan_archive(settings, as_of=SEED_AS_OF)}
     dry = run_archive(settings, as_of=SEED_AS_OF, dry_run=True)
     assert {t.table: (t.rows, t.held) for t in dry.tables} == planned

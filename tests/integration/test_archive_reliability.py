@@ -20,6 +20,7 @@ from tierflow.config import Settings
 from tierflow.paths import DEFAULT_POLICY
 from tierflow.stores import mysql
 
+from tests.conftest import NO_WAREHOUSE_URL
 from tests.integration.test_archive_run import (
     AS_OF,
     archive_rows,
@@ -38,7 +39,12 @@ def _child(settings: Settings, crash_at: str | None, batch_rows: int, policy) ->
         os.environ.pop("TIERFLOW_ARCHIVE_CRASH_AT", None)
     summary = run_archive(
         settings,
-        allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF, batch_rows=batch_rows, gate=False, policy=policy
+        allow_large_run=True,
+        tables=["loan_transactions"],
+        as_of=AS_OF,
+        batch_rows=batch_rows,
+        gate=False,
+        policy=policy,
     )
     os._exit(0 if summary.ok else 1)
 
@@ -74,7 +80,12 @@ def _fork_run(
 @pytest.fixture
 def kill_settings(mysql_url: str, file_archive_uri: str) -> Settings:
     make_rows(mysql_url, cold=1500, warm=5, days=4)
-    return Settings(mysql_url=mysql_url, archive_uri=file_archive_uri, policy_path=DEFAULT_POLICY)
+    return Settings(
+        warehouse_url=NO_WAREHOUSE_URL,
+        mysql_url=mysql_url,
+        archive_uri=file_archive_uri,
+        policy_path=DEFAULT_POLICY,
+    )
 
 
 @pytest.fixture
@@ -122,6 +133,7 @@ def test_s3_down_mid_run_deletes_nothing_and_rerun_resumes(
 
     make_rows(mysql_url, cold=40, warm=2)
     settings = Settings(
+        warehouse_url=NO_WAREHOUSE_URL,
         mysql_url=mysql_url,
         archive_uri=s3_archive_uri,
         policy_path=DEFAULT_POLICY,
@@ -130,7 +142,9 @@ def test_s3_down_mid_run_deletes_nothing_and_rerun_resumes(
     original = mysql_rows(mysql_url)
     moto_server.stop()
     try:
-        summary = run_archive(settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF, gate=False)
+        summary = run_archive(
+            settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF, gate=False
+        )
     finally:
         moto_server.start()
     t = summary.tables[0]
@@ -141,7 +155,9 @@ def test_s3_down_mid_run_deletes_nothing_and_rerun_resumes(
     boto3.client("s3", endpoint_url=moto_server.endpoint, region_name="ap-south-1").create_bucket(
         Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-south-1"}
     )
-    summary = run_archive(settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF, gate=False)
+    summary = run_archive(
+        settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF, gate=False
+    )
     assert summary.ok, summary.errors()
     assert summary.tables[0].resumed == 1 and summary.tables[0].rows == 40
     assert_union_equals(settings, original)
@@ -156,12 +172,15 @@ def test_s3_puts_are_encrypted_with_storage_class_and_lifecycle_applies(
 
     make_rows(mysql_url, cold=10, warm=1)
     settings = Settings(
+        warehouse_url=NO_WAREHOUSE_URL,
         mysql_url=mysql_url,
         archive_uri=s3_archive_uri,
         policy_path=DEFAULT_POLICY,
         aws_endpoint_url=moto_server.endpoint,
     )
-    run_archive(settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF).raise_for_failures()
+    run_archive(
+        settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF
+    ).raise_for_failures()
     s3 = boto3.client("s3", endpoint_url=moto_server.endpoint, region_name="ap-south-1")
     bucket = s3_archive_uri.split("/")[2]
     objects = s3.list_objects_v2(Bucket=bucket)["Contents"]
@@ -186,12 +205,15 @@ def test_glue_partitions_registered_once(mysql_url: str, s3_archive_uri: str, mo
 
     make_rows(mysql_url, cold=30, warm=1, days=3)
     settings = Settings(
+        warehouse_url=NO_WAREHOUSE_URL,
         mysql_url=mysql_url,
         archive_uri=s3_archive_uri,
         policy_path=DEFAULT_POLICY,
         aws_endpoint_url=moto_server.endpoint,
     )
-    summary = run_archive(settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF, gate=False)
+    summary = run_archive(
+        settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF, gate=False
+    )
     summary.raise_for_failures()
     glue = boto3.client("glue", endpoint_url=moto_server.endpoint, region_name="ap-south-1")
     table = load_policy(DEFAULT_POLICY).table("loan_transactions")

@@ -15,6 +15,7 @@ from tierflow.config import Settings
 from tierflow.paths import DEFAULT_POLICY
 from tierflow.stores import mysql
 
+from tests.conftest import NO_WAREHOUSE_URL
 from tests.integration.test_archive_run import (
     AS_OF,
     COLD_START,
@@ -44,7 +45,12 @@ def archived(mysql_url: str, file_archive_uri: str) -> tuple[Settings, dict]:
                 "'razorpay', %s, 'success', '2024-03-01 12:00:00', '2024-03-01 12:00:00')",
                 (i, f"l2-{i}"),
             )
-    settings = Settings(mysql_url=mysql_url, archive_uri=file_archive_uri, policy_path=DEFAULT_POLICY)
+    settings = Settings(
+        warehouse_url=NO_WAREHOUSE_URL,
+        mysql_url=mysql_url,
+        archive_uri=file_archive_uri,
+        policy_path=DEFAULT_POLICY,
+    )
     original = mysql_rows(mysql_url)
     run_archive(
         settings, tables=["loan_transactions"], as_of=AS_OF, allow_large_run=True

@@ -21,6 +21,8 @@ from tierflow.policy import load_policy, parse_policy
 from tierflow.stores import mysql
 from tierflow.stores.objects import open_store
 
+from tests.conftest import NO_WAREHOUSE_URL
+
 AS_OF = datetime(2026, 6, 30)
 COLD_START = datetime(2024, 3, 1, 0, 0, 0, 123456)
 
@@ -105,7 +107,12 @@ def assert_union_equals(settings: Settings, original: dict[int, tuple]) -> None:
 @pytest.fixture
 def small_settings(mysql_url: str, file_archive_uri: str) -> Settings:
     make_rows(mysql_url)
-    return Settings(mysql_url=mysql_url, archive_uri=file_archive_uri, policy_path=DEFAULT_POLICY)
+    return Settings(
+        warehouse_url=NO_WAREHOUSE_URL,
+        mysql_url=mysql_url,
+        archive_uri=file_archive_uri,
+        policy_path=DEFAULT_POLICY,
+    )
 
 
 def test_archive_moves_cold_rows_with_exact_types(small_settings: Settings) -> None:
@@ -113,7 +120,9 @@ def test_archive_moves_cold_rows_with_exact_types(small_settings: Settings) -> N
     import pyarrow.parquet as pq
 
     original = mysql_rows(small_settings.mysql_url)
-    summary = run_archive(small_settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF, batch_rows=25)
+    summary = run_archive(
+        small_settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF, batch_rows=25
+    )
     t = summary.tables[0]
     assert summary.ok, summary.errors()
     assert (t.rows, t.deleted, t.batches) == (60, 60, 3)
@@ -163,7 +172,11 @@ def test_day_partitions_follow_each_rows_own_date(small_settings: Settings) -> N
     original = mysql_rows(small_settings.mysql_url)
     summary = run_archive(
         small_settings,
-        allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF, batch_rows=25, policy=daily
+        allow_large_run=True,
+        tables=["loan_transactions"],
+        as_of=AS_OF,
+        batch_rows=25,
+        policy=daily,
     )
     assert summary.ok, summary.errors()
     store = open_store(small_settings.archive_uri)
@@ -245,7 +258,12 @@ def test_pii_is_hashed_or_dropped_and_parents_wait_for_children(
             "INSERT INTO loans VALUES (1,2,'bnpl',100.00,10.00,3,'applied','2026-06-01',"
             "NULL,NULL,NULL,'2026-06-01','2026-06-01')"
         )
-    settings = Settings(mysql_url=mysql_url, archive_uri=file_archive_uri, policy_path=DEFAULT_POLICY)
+    settings = Settings(
+        warehouse_url=NO_WAREHOUSE_URL,
+        mysql_url=mysql_url,
+        archive_uri=file_archive_uri,
+        policy_path=DEFAULT_POLICY,
+    )
     summary = run_archive(settings, allow_large_run=True, tables=["customers", "loans"], as_of=AS_OF)
     assert summary.ok, summary.errors()
     assert [t.table for t in summary.tables] == ["loans", "customers"]  # children first
@@ -343,7 +361,10 @@ def test_suite_violation_deletes_nothing_of_the_batch_and_names_expectation(
     before = mysql_rows(small_settings.mysql_url)
     summary = run_archive(
         small_settings,
-        allow_large_run=True, tables=["loan_transactions", "communications"], as_of=AS_OF, batch_rows=30
+        allow_large_run=True,
+        tables=["loan_transactions", "communications"],
+        as_of=AS_OF,
+        batch_rows=30,
     )
     lt, comm = summary.tables
     assert not summary.ok and lt.status == "failed" and comm.ok  # other tables unaffected
@@ -364,14 +385,15 @@ def test_schema_drift_new_column_and_dropped_column(small_settings: Settings, tm
 
     url = small_settings.mysql_url
     run_archive(
-        small_settings,
-        allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF, batch_rows=1000
+        small_settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF, batch_rows=1000
     ).raise_for_failures()
     with mysql.connection(url, autocommit=True) as conn:
         cur = conn.cursor()
         cur.execute("ALTER TABLE loan_transactions ADD COLUMN channel VARCHAR(16) NULL")
         cur.execute("UPDATE loan_transactions SET channel = 'app', created_at = '2024-04-01' WHERE id = 61")
-    run_archive(small_settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF).raise_for_failures()
+    run_archive(
+        small_settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF
+    ).raise_for_failures()
     with Ledger(url) as ledger:
         prints = {e.schema_fingerprint for e in ledger.entries("loan_transactions")}
     assert len(prints) == 2
@@ -396,7 +418,9 @@ def test_schema_drift_new_column_and_dropped_column(small_settings: Settings, tm
         1,
     )
     mapped = parse_policy(text)
-    summary = run_archive(small_settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF, policy=mapped)
+    summary = run_archive(
+        small_settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF, policy=mapped
+    )
     assert summary.ok, summary.errors()
     assert 62 not in mysql_rows(url)
 
@@ -419,7 +443,9 @@ def test_schema_drift_new_column_and_dropped_column(small_settings: Settings, tm
 
 def test_restore_then_archive_again_has_no_duplicates(small_settings: Settings) -> None:
     original = mysql_rows(small_settings.mysql_url)
-    run_archive(small_settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF).raise_for_failures()
+    run_archive(
+        small_settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF
+    ).raise_for_failures()
     result = restore(
         small_settings, table="loan_transactions", start=COLD_START.date(), end=COLD_START.date()
     )
@@ -432,7 +458,9 @@ def test_restore_then_archive_again_has_no_duplicates(small_settings: Settings) 
     with Ledger(small_settings.mysql_url) as ledger:
         assert [e.state for e in ledger.entries("loan_transactions")].count("restored") == 2
     assert verify_archive(small_settings).ok
-    run_archive(small_settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF).raise_for_failures()
+    run_archive(
+        small_settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF
+    ).raise_for_failures()
     assert set(mysql_rows(small_settings.mysql_url)) == set(range(61, 66))
     assert_union_equals(small_settings, original)
 
@@ -441,6 +469,7 @@ def test_second_run_on_a_locked_table_leaves_it_alone(small_settings: Settings) 
     env = {
         "TIERFLOW_MYSQL_URL": small_settings.mysql_url,
         "TIERFLOW_ARCHIVE_URI": small_settings.archive_uri,
+        "TIERFLOW_WAREHOUSE_URL": NO_WAREHOUSE_URL,
         "TIERFLOW_ARCHIVE_PAUSE_AT": "extracted:4",
         "PATH": "/usr/bin:/bin",
         "PYTHONPATH": os.environ.get("PYTHONPATH", ""),  # this checkout's tierflow
@@ -551,7 +580,9 @@ def test_restore_refuses_tables_whose_archive_altered_pii(small_settings: Settin
 def test_verify_counts_objects_past_retention_as_expired_not_missing(small_settings: Settings) -> None:
     """The lifecycle rule expires objects after the table's retention: once an entry is that old,
     its missing objects are expired, not damage; a younger entry's missing object still fails."""
-    run_archive(small_settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF, batch_rows=25).raise_for_failures()
+    run_archive(
+        small_settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF, batch_rows=25
+    ).raise_for_failures()
     store = open_store(small_settings.archive_uri)
     with Ledger(small_settings.mysql_url) as ledger:
         old, young, _ = ledger.entries("loan_transactions")
@@ -582,7 +613,9 @@ def test_verify_finds_a_missing_object_a_changed_object_and_a_row_back_in_mysql(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    run_archive(small_settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF, batch_rows=25).raise_for_failures()
+    run_archive(
+        small_settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF, batch_rows=25
+    ).raise_for_failures()
     assert verify_archive(small_settings, tables=["loan_transactions"]).ok
     store = open_store(small_settings.archive_uri)
     with Ledger(small_settings.mysql_url) as ledger:
@@ -622,6 +655,7 @@ def test_verify_finds_a_missing_object_a_changed_object_and_a_row_back_in_mysql(
         **os.environ,
         "TIERFLOW_MYSQL_URL": small_settings.mysql_url,
         "TIERFLOW_ARCHIVE_URI": small_settings.archive_uri,
+        "TIERFLOW_WAREHOUSE_URL": NO_WAREHOUSE_URL,
     }
     out = subprocess.run(
         [sys.executable, "-m", "tierflow.cli", "archive", "verify", "--table", "loan_transactions"],
@@ -658,7 +692,9 @@ def test_max_runtime_stops_between_batches_and_the_next_run_finishes(small_setti
     assert states == {"deleted"}  # nothing half done
     assert_union_equals(small_settings, original)
 
-    rest = run_archive(small_settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF, batch_rows=25)
+    rest = run_archive(
+        small_settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF, batch_rows=25
+    )
     assert rest.ok and rest.tables[0].rows == 60 - t.rows
     assert_union_equals(small_settings, original)
 

@@ -44,6 +44,7 @@ from tierflow.policy import Policy, TablePolicy, load_policy
 from tierflow.stores import mysql
 from tierflow.stores.objects import ObjectStore, store_for
 from tierflow.urls import redact
+from tierflow.warehouse.loaded import LoadedVersions
 
 log = get_logger("tierflow.archive")
 
@@ -90,6 +91,7 @@ class TableSummary:
     rows: int = 0
     deleted: int = 0
     kept_changed: int = 0
+    unloaded: int = 0  # cold, but the warehouse has not loaded them at this version yet: kept
     held: int = 0  # dry run: past the cutoff but kept, a child row stays (as `archive plan` counts)
     bytes: int = 0
     files: int = 0
@@ -141,6 +143,7 @@ class RunSummary:
             "status",
             "rows",
             "held",
+            "unloaded",
             "deleted",
             "kept",
             "bytes",
@@ -156,6 +159,7 @@ class RunSummary:
                 t.status,
                 f"{t.rows:,}",
                 f"{t.held:,}",
+                f"{t.unloaded:,}",
                 f"{t.deleted:,}",
                 f"{t.kept_changed:,}",
                 f"{t.bytes:,}",
@@ -304,6 +308,9 @@ class Throttle:
             waited += self.limits.pause_seconds
 
 
+_NOT_LOADED = object()  # no version equals it: a key the warehouse does not hold
+
+
 def identity_number_sql(table: TablePolicy, columns: list[SourceColumn]) -> str:
     """SQL for a row's identity as an integer: the change column in microseconds (date/time
     types) or as is (integer versions), else the whole-row hash. Never NULL (NULL is -1)."""
@@ -373,6 +380,13 @@ class DeleteWorkers:
 
 
 @dataclass
+class _Selection:
+    rows: Any  # the Arrow rows to archive (rows the warehouse has not loaded are left out)
+    scanned: int  # rows the keyset page read: a short page is the last one
+    last_key: int  # where the next page starts
+
+
+@dataclass
 class _Batch:
     entry: LedgerEntry
     rows: Any  # the shaped Arrow table
@@ -417,6 +431,7 @@ class TableArchiver:
         self.conn = mysql.connect(settings.mysql_url, autocommit=True)
         self.lock_name = f"tierflow_archive.{self.database}.{table.name}"[:64]
         self.ledger: Ledger | None = None
+        self.loaded: LoadedVersions | None = None  # the warehouse's rows, for warehouse tables
 
     # lock -------------------------------------------------------------------------------------
     def __enter__(self) -> TableArchiver:
@@ -439,6 +454,8 @@ class TableArchiver:
             self.conn.close()
             if self.ledger:
                 self.ledger.close()
+            if self.loaded:
+                self.loaded.__exit__()
 
     # schema -----------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -465,6 +482,23 @@ class TableArchiver:
         identity_number_sql(self.table, self.columns)  # a change column must be a time or a version
         self.nullable = nullable_columns(self.settings.mysql_url, self.table.name)
         self.digest_sql = digest_sql(self.columns, self.table, self.nullable)
+        if self.table.warehouse and self.loaded is None:
+            self.loaded = self._open_warehouse()
+
+    def _open_warehouse(self) -> LoadedVersions | None:
+        """The warehouse's view of this table; None when there is no warehouse database (a
+        deployment without a warehouse: rows are archived unchecked, and the log says so). A
+        warehouse that cannot be reached fails the table here, before anything is written."""
+        loaded = LoadedVersions(self.settings.warehouse_url, self.table).__enter__()
+        if loaded.present:
+            return loaded
+        log.warning(
+            "archive.warehouse.unchecked",
+            table=self.table.name,
+            warehouse=redact(self.settings.warehouse_url),
+            reason="the warehouse database does not exist",
+        )
+        return None
 
     def session_setup(self) -> list[tuple[str, tuple]]:
         """Statements a delete connection runs first: the PII salt, when the digest hashes."""
@@ -484,19 +518,48 @@ class TableArchiver:
         return int(n), lo, hi
 
     # select -----------------------------------------------------------------------------------
-    def select_batch(self, after: int, upto: int):
+    def select_batch(self, after: int, upto: int) -> _Selection:
+        """The next keyset page of cold rows after key ``after``. For a table loaded into the
+        warehouse only rows ``raw.<table>`` holds at their current version are kept; pages
+        whose every row is held back are passed over."""
+        import pyarrow.compute as pc
+
         tc = mysql.quote_ident(self.table.time_column)
-        where = [
-            f"t.{self.pk} > {int(after)}",
-            f"t.{self.pk} <= {int(upto)}",
-            f"t.{tc} < {self._cutoff_sql()}",
-            *self.child_guards,
-        ]
-        sql = (
-            f"SELECT {self.select_list} FROM {self.q} AS t WHERE {' AND '.join(where)} "
-            f"ORDER BY t.{self.pk} LIMIT {int(self.batch_rows)}"
-        )
-        return _read_arrow(self.settings.mysql_url, sql)
+        while True:
+            where = [
+                f"t.{self.pk} > {int(after)}",
+                f"t.{self.pk} <= {int(upto)}",
+                f"t.{tc} < {self._cutoff_sql()}",
+                *self.child_guards,
+            ]
+            sql = (
+                f"SELECT {self.select_list} FROM {self.q} AS t WHERE {' AND '.join(where)} "
+                f"ORDER BY t.{self.pk} LIMIT {int(self.batch_rows)}"
+            )
+            raw = _read_arrow(self.settings.mysql_url, sql)
+            if not raw.num_rows:
+                return _Selection(raw, 0, after)
+            last = int(pc.max(raw.column(self.table.primary_key)).as_py())
+            if self.loaded is None:
+                return _Selection(raw, raw.num_rows, last)
+            kept = self._loaded_only(raw)
+            if kept.num_rows or raw.num_rows < self.batch_rows:
+                return _Selection(kept, raw.num_rows, last)
+            after = last
+
+    def _loaded_only(self, raw):
+        """The rows of ``raw`` that the warehouse holds at the version MySQL has now."""
+        import pyarrow as pa
+
+        keys = raw.column(self.table.primary_key).to_pylist()
+        versions = self.loaded.versions(min(keys), max(keys))
+        current = raw.column(self.loaded.column).to_pylist()
+        mask = pa.array([versions.get(k, _NOT_LOADED) == v for k, v in zip(keys, current, strict=True)])
+        kept = raw.filter(mask)
+        if kept.num_rows < raw.num_rows:
+            with self._summary_lock:
+                self.summary.unloaded += raw.num_rows - kept.num_rows
+        return kept
 
     # one batch --------------------------------------------------------------------------------
     def extract(self, raw) -> _Batch:
@@ -853,19 +916,19 @@ class TableArchiver:
             t = time.monotonic()
             raw = self.select_batch(int(lo) - 1, hi)
             s.seconds["select"] += time.monotonic() - t
-            while raw is not None and raw.num_rows:
+            while raw is not None and raw.rows.num_rows:
                 if deadline and time.monotonic() > deadline:
                     s.status = "stopped"
                     s.error = "stopped at --max-runtime; the next run continues"
                     log.info("archive.max_runtime", table=self.table.name, rows=s.rows)
                     break
                 t = time.monotonic()
-                batch = self.extract(raw)
-                selected = raw.num_rows
+                batch = self.extract(raw.rows)
+                selected = raw.scanned
                 # a short batch is the last one: no row after it passes the cold filter
                 if selected >= self.batch_rows:
                     throttle.wait(deadline)
-                    next_select = select_pool.submit(self.select_batch, batch.entry.key_max, hi)
+                    next_select = select_pool.submit(self.select_batch, raw.last_key, hi)
                 raw = None
                 gate_job = gate_pool.submit(self._gate, batch.rows) if self.gate_on else None
                 self.upload(batch)
