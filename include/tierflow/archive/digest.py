@@ -23,6 +23,7 @@ DIGEST_COLUMN = "_tf_digest"
 SEPARATOR = "\x1f"
 NULL_TEXT = "\\N"
 SALT_VARIABLE = "@tierflow_pii_salt"
+DIGEST_SLICE_ROWS = 10_000
 _INEXACT = {"float", "double", "real"}
 _BINARY = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "bit"}
 
@@ -100,13 +101,19 @@ def _as_text(values, col: SourceColumn, table: TablePolicy):
 
 
 def row_digests(rows, columns: list[SourceColumn], table: TablePolicy) -> list[int]:
-    """The digest of every row of ``rows`` (the archived Arrow table), as MySQL computes it."""
+    """The digest of every row of ``rows`` (the archived Arrow table), as MySQL computes it.
+    Slice by slice, so that the rows' text never exists for a whole batch at once."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    parts = [_as_text(rows.column(c.name), c, table) for c in digest_columns(columns, table)]
-    joined = pc.binary_join_element_wise(*parts, SEPARATOR)
-    return list(map(zlib.crc32, joined.cast(pa.binary()).to_pylist()))
+    covered = digest_columns(columns, table)
+    out: list[int] = []
+    for start in range(0, rows.num_rows, DIGEST_SLICE_ROWS):
+        part = rows.slice(start, DIGEST_SLICE_ROWS)
+        texts = [_as_text(part.column(c.name), c, table) for c in covered]
+        joined = pc.binary_join_element_wise(*texts, SEPARATOR)
+        out.extend(map(zlib.crc32, joined.cast(pa.binary()).to_pylist()))
+    return out
 
 
 def with_digests(rows, columns: list[SourceColumn], table: TablePolicy):

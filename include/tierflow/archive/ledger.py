@@ -103,6 +103,8 @@ class Ledger:
     def __init__(self, url: str) -> None:
         self.url = url
         self.conn = mysql.connect(url, autocommit=True)
+        # created_at / updated_at are written by MySQL's clock: in UTC, like every time tierflow keeps
+        self.conn.cursor().execute("SET time_zone = '+00:00'")
         self.conn.cursor().execute(DDL)
 
     def close(self) -> None:

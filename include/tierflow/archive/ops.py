@@ -409,7 +409,7 @@ def verify_archive(
 
     Objects of an entry older than its table's retention (plus a day: S3 expires at the next
     midnight UTC) are the lifecycle rule's to remove: missing, they are reported as expired, not
-    as a problem. ``now`` defaults to MySQL's clock, the one the ledger's timestamps come from.
+    as a problem. ``now`` defaults to MySQL's clock in UTC, the one the ledger's timestamps come from.
     """
     settings = settings or Settings.from_env()
     policy = policy or load_policy(settings.policy_path)
@@ -419,7 +419,7 @@ def verify_archive(
     with Ledger(settings.mysql_url) as ledger, mysql.connection(settings.mysql_url) as conn:
         cur = conn.cursor()
         if now is None:
-            cur.execute("SELECT NOW()")
+            cur.execute("SELECT UTC_TIMESTAMP(6)")
             now = cur.fetchone()[0]
         for tp in policy.select(tables):
             expires_after = timedelta(days=retention_days(tp) + 1)

@@ -1162,6 +1162,7 @@ def archive_table_task(table: str, params: dict[str, Any], settings: Settings) -
         status=t.status,
         rows=t.rows,
         deleted=t.deleted,
+        unloaded=t.unloaded,
         bytes=t.bytes,
         files=t.files,
         **{f"{p}_s": round(v, 3) for p, v in t.seconds.items()},
