@@ -18,7 +18,12 @@ TablesOption = Annotated[
     list[str] | None, typer.Option("--table", "-t", help="Table (repeatable); default: all archived.")
 ]
 AsOfOption = Annotated[
-    str | None, typer.Option("--as-of", help="Judge windows as of this date (YYYY-MM-DD); default now.")
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="Judge windows as of this date or ISO time, UTC (an offset is converted); default now. "
+        "A future value is refused.",
+    ),
 ]
 PolicyOption = Annotated[Path | None, typer.Option("--policy", help="Tier policy file.")]
 
