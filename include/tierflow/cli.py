@@ -53,7 +53,7 @@ def settings(policy: Path | None = None) -> Settings:
 def parse_as_of(value: str | None) -> datetime:
     """``--as-of`` accepts YYYY-MM-DD or an ISO timestamp; default: now. Naive UTC: a value with
     an offset (``2026-06-30T05:30+05:30``) is converted to UTC, never cut off."""
-    from tierflow.archive.guards import to_utc, utc_now
+    from tierflow.clock import to_utc, utc_now
 
     if value is None:
         return utc_now()

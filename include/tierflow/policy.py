@@ -7,7 +7,7 @@ schema so that no SQL is ever built from a table or column name that was not ver
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from tierflow.clock import to_utc
 from tierflow.errors import PolicyError
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
@@ -117,12 +118,12 @@ class TablePolicy(_Strict):
     def cutoff(self, as_of: date | datetime) -> datetime:
         """Rows whose time column is strictly before this moment belong to the archive (naive
         UTC: an aware ``as_of`` is converted, never cut off)."""
-        return _naive_utc(as_of) - timedelta(days=self.warm_window_days)
+        return to_utc(as_of) - timedelta(days=self.warm_window_days)
 
     def hot_cutoff(self, as_of: date | datetime) -> datetime | None:
         if self.hot_window_days is None:
             return None
-        return _naive_utc(as_of) - timedelta(days=self.hot_window_days)
+        return to_utc(as_of) - timedelta(days=self.hot_window_days)
 
     @property
     def referenced_columns(self) -> list[str]:
@@ -131,13 +132,6 @@ class TablePolicy(_Strict):
             cols.append(self.change_column)
         cols.extend(self.archive.pii)
         return cols
-
-
-def _naive_utc(as_of: date | datetime) -> datetime:
-    """Times are compared as naive UTC: a date is its midnight, an aware datetime is converted."""
-    if not isinstance(as_of, datetime):
-        return datetime.combine(as_of, datetime.min.time())
-    return as_of.astimezone(UTC).replace(tzinfo=None) if as_of.tzinfo else as_of
 
 
 class Policy(_Strict):

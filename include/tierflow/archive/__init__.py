@@ -5,7 +5,7 @@ Public entry points: ``run_archive`` (``tierflow archive run``), ``plan_archive`
 params too). Heavy imports (pyarrow, GX, duckdb) stay inside them.
 """
 
-from tierflow.archive.guards import FutureAsOfError, LargeRunError, check_as_of, utc_now
+from tierflow.archive.guards import FutureAsOfError, LargeRunError, check_as_of
 from tierflow.archive.run import (
     ArchiveLockedError,
     RunSummary,
@@ -15,6 +15,7 @@ from tierflow.archive.run import (
     parse_duration,
     run_archive,
 )
+from tierflow.clock import utc_now
 
 __all__ = [
     "ArchiveLockedError",

@@ -6,8 +6,9 @@ move too large a share of a table, and the one time convention (naive datetimes 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
+from tierflow.clock import to_utc, utc_now
 from tierflow.errors import TierflowError
 
 ALLOW_LARGE_RUN_FLAG = "--allow-large-run"
@@ -19,18 +20,6 @@ class FutureAsOfError(TierflowError):
 
 class LargeRunError(TierflowError):
     """A run would move more of a table than ``archive.max_run_fraction`` allows."""
-
-
-def utc_now() -> datetime:
-    """Now, as tierflow compares times: naive, UTC, whole seconds."""
-    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-
-
-def to_utc(moment: datetime) -> datetime:
-    """A naive UTC datetime: an aware one is converted, a naive one is taken as UTC already."""
-    if moment.tzinfo is None:
-        return moment
-    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def check_as_of(as_of: datetime | date | str | None, *, now: datetime | None = None) -> datetime:
@@ -52,11 +41,9 @@ def check_as_of(as_of: datetime | date | str | None, *, now: datetime | None = N
             raise TierflowError(
                 f"as_of {text!r} is not a date (YYYY-MM-DD) or an ISO timestamp (YYYY-MM-DDTHH:MM[:SS][+HH:MM])"
             ) from None
-    if not isinstance(as_of, datetime):
-        as_of = datetime.combine(as_of, datetime.min.time())
     moment = to_utc(as_of)
     if moment > now:
-        shown = text or as_of.isoformat(sep=" ")
+        shown = text or str(as_of)
         raise FutureAsOfError(
             f"as_of {shown} ({moment:%Y-%m-%d %H:%M:%S} UTC) is later than now "
             f"({now:%Y-%m-%d %H:%M:%S} UTC): a future as_of makes rows that are still in use look "

@@ -16,10 +16,11 @@ from typing import Any
 
 from tierflow.archive import layout
 from tierflow.archive.digest import digest_sql, nullable_columns, row_digests
-from tierflow.archive.guards import check_as_of, utc_now
+from tierflow.archive.guards import check_as_of
 from tierflow.archive.ledger import Ledger, LedgerEntry
 from tierflow.archive.run import TableArchiver
 from tierflow.archive.schema import ROW_HASH_COLUMN, content_checksum
+from tierflow.clock import utc_now
 from tierflow.config import Settings
 from tierflow.errors import TierflowError
 from tierflow.log import get_logger
