@@ -129,7 +129,14 @@ fi
 
 step "Seeding the source database: tierflow seed --scale $SCALE --years $YEARS --seed $SEED --publish-events"
 seed_started=$(now)
-tierflow seed --scale "$SCALE" --years "$YEARS" --seed "$SEED" --publish-events
+# When the reset emptied the demo's local archive, the old ledger describes nothing: the seed may
+# drop the database by name. Otherwise the seed refuses to drop a database whose ledger is not empty.
+drop_existing=()
+if [ "$RESET" = 1 ] && [[ "$TIERFLOW_ARCHIVE_URI" == "file://$PWD/.data/"* ]]; then
+  db_name=${TIERFLOW_MYSQL_URL##*/}
+  drop_existing=(--drop-existing "${db_name%%\?*}")
+fi
+tierflow seed --scale "$SCALE" --years "$YEARS" --seed "$SEED" --publish-events "${drop_existing[@]}"
 seed_seconds=$(elapsed "$seed_started" "$(now)")
 python - "$seed_seconds" >"$LOG_DIR/rows.txt" <<'PY'
 import os

@@ -45,6 +45,11 @@ def unique_name(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
 
 
+# A warehouse database that is never created: archive tests that take no warehouse into account
+# point at it (the archive checks rows against a warehouse only when its database exists).
+NO_WAREHOUSE_URL = f"{PG_SERVER}/{unique_name('tfnowh')}"
+
+
 @pytest.fixture
 def mysql_url() -> Iterator[str]:
     """A fresh MySQL database with the lending schema applied, dropped afterwards."""
@@ -194,7 +199,12 @@ def file_archive_uri(tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(mysql_url: str, file_archive_uri: str) -> Settings:
-    return Settings(mysql_url=mysql_url, archive_uri=file_archive_uri, policy_path=DEFAULT_POLICY)
+    return Settings(
+        mysql_url=mysql_url,
+        archive_uri=file_archive_uri,
+        policy_path=DEFAULT_POLICY,
+        warehouse_url=NO_WAREHOUSE_URL,
+    )
 
 
 @pytest.fixture

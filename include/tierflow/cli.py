@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -86,11 +86,14 @@ def settings(policy: Path | None = None) -> Settings:
 
 
 def parse_as_of(value: str | None) -> datetime:
-    """``--as-of`` accepts YYYY-MM-DD or an ISO timestamp; default: now."""
+    """``--as-of`` accepts YYYY-MM-DD or an ISO timestamp; default: now. Naive UTC: a value with
+    an offset (``2026-06-30T05:30+05:30``) is converted to UTC, never cut off."""
+    from tierflow.clock import to_utc, utc_now
+
     if value is None:
-        return datetime.now().replace(microsecond=0)
+        return utc_now()
     try:
-        return datetime.fromisoformat(value)
+        return to_utc(datetime.fromisoformat(value))
     except ValueError:
         raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD) or ISO timestamp") from None
 
@@ -167,6 +170,15 @@ def seed_cmd(
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same data.")] = 42,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Last day of data (YYYY-MM-DD).")] = None,
     recreate: Annotated[bool, typer.Option(help="Drop and recreate the database first.")] = True,
+    drop_existing: Annotated[
+        str | None,
+        typer.Option(
+            "--drop-existing",
+            metavar="DATABASE",
+            help="Name the database to let the seed drop it although it holds an archive ledger "
+            "or is not on this machine.",
+        ),
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     publish_events: Annotated[
         bool, typer.Option(help="Publish the hot window's rows as events for `tierflow hot consume`.")
@@ -178,7 +190,7 @@ def seed_cmd(
     if scale not in SCALES:
         raise typer.BadParameter(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     console = _console(stderr=False)
-    end = parse_as_of(as_of).date() if as_of else date.today()
+    end = parse_as_of(as_of).date()  # default: today, UTC
     report = seed_database(
         settings().mysql_url,
         scale=scale,
@@ -186,6 +198,7 @@ def seed_cmd(
         seed=seed,
         as_of=end,
         recreate=recreate,
+        drop_existing=drop_existing,
         progress=progress,
         console=console,
     )

@@ -18,7 +18,12 @@ TablesOption = Annotated[
     list[str] | None, typer.Option("--table", "-t", help="Table (repeatable); default: all archived.")
 ]
 AsOfOption = Annotated[
-    str | None, typer.Option("--as-of", help="Judge windows as of this date (YYYY-MM-DD); default now.")
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="Judge windows as of this date or ISO time, UTC (an offset is converted); default now. "
+        "A future value is refused.",
+    ),
 ]
 PolicyOption = Annotated[Path | None, typer.Option("--policy", help="Tier policy file.")]
 
@@ -70,6 +75,13 @@ def run_cmd(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Count what would move; change nothing.")
     ] = False,
+    allow_large_run: Annotated[
+        bool,
+        typer.Option(
+            "--allow-large-run",
+            help="Let the run move more than archive.max_run_fraction of a table (default 0.5).",
+        ),
+    ] = False,
     batch_rows: Annotated[int | None, typer.Option(min=1, help="Rows per batch (default: policy).")] = None,
     lock_wait: Annotated[float, typer.Option(help="Seconds to wait for another run's table lock.")] = 0,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
@@ -113,6 +125,7 @@ def run_cmd(
             policy=pol,
             max_runtime=parse_duration(max_runtime),
             dry_run=dry_run,
+            allow_large_run=allow_large_run,
             batch_rows=batch_rows,
             lock_wait=lock_wait,
             gate=gate,
@@ -133,16 +146,21 @@ def restore_cmd(
     end: Annotated[str, typer.Option("--to", help="Last day (YYYY-MM-DD), inclusive.")],
     policy: PolicyOption = None,
 ) -> None:
-    """Copy archived rows back into MySQL (existing primary keys are skipped); recorded in the ledger."""
-    from tierflow.archive.ops import restore
-    from tierflow.cli import console
+    """Copy archived rows back into MySQL (existing primary keys are skipped); recorded in the ledger.
+    A row MySQL refuses or stores differently stays in the archive and is named; exit 1."""
+    from tierflow.archive.ops import RestoreError, restore
+    from tierflow.cli import console, err_console
 
     s, pol = _ctx(policy)
     try:
         first, last = date.fromisoformat(start), date.fromisoformat(end)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    r = restore(s, table=table, start=first, end=last, policy=pol)
+    try:
+        r = restore(s, table=table, start=first, end=last, policy=pol)
+    except RestoreError as exc:
+        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        sys.exit(1)
     console.print(
         f"restored {table} {first}..{last}: {r.rows_inserted:,} rows inserted, "
         f"{r.rows_skipped:,} already present, from {r.objects} object(s) in {r.seconds:.1f}s"

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from tierflow.clock import to_utc
 from tierflow.errors import PolicyError
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
@@ -36,6 +37,8 @@ class Throttle(_Strict):
     max_replica_lag_seconds: float = Field(10, gt=0)
     check_every_batches: int = Field(4, gt=0)
     pause_seconds: float = Field(2, gt=0)
+    # Longest wait in one go before the run stops (it never waits without end on a busy server).
+    max_wait_seconds: float = Field(600, ge=0)
     replica_urls: list[str] = Field(default_factory=list)
 
 
@@ -99,6 +102,9 @@ class ArchiveDefaults(_Strict):
     delete_batch_rows: int = Field(5_000, gt=0, le=50_000)
     # Connections deleting one batch's chunks side by side (each chunk its own transaction).
     delete_workers: int = Field(2, ge=1, le=16)
+    # A run that would move more than this share of a table's rows stops before its first batch
+    # (a mistyped as_of or window); --allow-large-run lets it through.
+    max_run_fraction: float = Field(0.5, gt=0, le=1)
     storage_class: Literal["STANDARD", "STANDARD_IA", "INTELLIGENT_TIERING", "ONEZONE_IA", "GLACIER_IR"] = (
         "STANDARD_IA"
     )
@@ -150,15 +156,14 @@ class TablePolicy(_Strict):
         return self
 
     def cutoff(self, as_of: date | datetime) -> datetime:
-        """Rows whose time column is strictly before this moment belong to the archive."""
-        moment = as_of if isinstance(as_of, datetime) else datetime.combine(as_of, datetime.min.time())
-        return moment - timedelta(days=self.warm_window_days)
+        """Rows whose time column is strictly before this moment belong to the archive (naive
+        UTC: an aware ``as_of`` is converted, never cut off)."""
+        return to_utc(as_of) - timedelta(days=self.warm_window_days)
 
     def hot_cutoff(self, as_of: date | datetime) -> datetime | None:
         if self.hot_window_days is None:
             return None
-        moment = as_of if isinstance(as_of, datetime) else datetime.combine(as_of, datetime.min.time())
-        return moment - timedelta(days=self.hot_window_days)
+        return to_utc(as_of) - timedelta(days=self.hot_window_days)
 
     @property
     def referenced_columns(self) -> list[str]:

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from tierflow.errors import TierflowError
 from tierflow.stores import mysql
 
 US_PER_DAY = 86_400_000_000
@@ -1089,6 +1090,58 @@ def _restore_indexes(conn, table: str, definitions: list[str]) -> None:
         conn.cursor().execute(f"ALTER TABLE {mysql.quote_ident(table)} {adds}")
 
 
+class DropRefusedError(TierflowError):
+    """The seed would drop a database that may hold rows nobody can bring back."""
+
+
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+def check_drop_allowed(url: str, drop_existing: str | None = None) -> None:
+    """Raise DropRefusedError unless dropping the database in ``url`` is harmless or named.
+
+    Harmless: the database is on a loopback host and does not exist or holds no archive ledger
+    rows (rows in the ledger live only in the archive now). Anything else must be named by
+    ``drop_existing``; a remote host is refused before any connection is made.
+    """
+    from tierflow.archive.ledger import LEDGER_TABLE
+    from tierflow.urls import parse, redact
+
+    name = mysql.database_of(url)
+    if drop_existing is not None and drop_existing != name:
+        raise DropRefusedError(
+            f"--drop-existing names {drop_existing!r}, but the seed's database is {name!r} "
+            f"({redact(url)}); nothing was dropped"
+        )
+    if drop_existing == name:
+        return
+    advice = (
+        f"Nothing was dropped. To replace it anyway, pass --drop-existing {name} "
+        f"(library: drop_existing={name!r}); to keep it, pass --no-recreate."
+    )
+    host = (parse(url).host or "localhost").strip("[]").lower()
+    if host not in LOOPBACK_HOSTS:
+        raise DropRefusedError(
+            f"the seed would drop database {name!r} on {host} ({redact(url)}), which is not this "
+            f"machine. {advice}"
+        )
+    with mysql.connection(url, database=False) as conn:
+        cur = conn.cursor()
+        cur.execute(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
+            (name, LEDGER_TABLE),
+        )
+        if not cur.fetchone()[0]:
+            return
+        cur.execute(f"SELECT COUNT(*) FROM {mysql.quote_ident(name)}.{LEDGER_TABLE}")
+        entries = int(cur.fetchone()[0])
+    if entries:
+        raise DropRefusedError(
+            f"the seed would drop database {name!r} ({redact(url)}), but it holds {entries:,} "
+            f"archive ledger entries: the rows they describe live only in the archive now. {advice}"
+        )
+
+
 def seed_database(
     url: str,
     *,
@@ -1097,12 +1150,20 @@ def seed_database(
     seed: int = 42,
     as_of: date | None = None,
     recreate: bool = True,
+    drop_existing: str | None = None,
     progress: bool = True,
     console=None,
 ) -> SeedReport:
-    """Fill the database in ``url`` with ``years`` of data ending on ``as_of`` (default today)."""
-    end = as_of or date.today()
+    """Fill the database in ``url`` with ``years`` of data ending on ``as_of`` (default today,
+    UTC). ``recreate`` drops the database first, and is refused (DropRefusedError) for a
+    database that holds archive ledger rows or is not on loopback unless ``drop_existing``
+    names it."""
+    from datetime import UTC
+
+    end = as_of or datetime.now(UTC).date()
     start = end - timedelta(days=365 * years)
+    if recreate:
+        check_drop_allowed(url, drop_existing)
     mysql.init_schema(url, recreate=recreate)
     gen = _Generator(SCALES[scale], start, end, seed)
     report = SeedReport(database=mysql.database_of(url), scale=scale, start=start, end=end)

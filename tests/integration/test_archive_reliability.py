@@ -23,6 +23,7 @@ from tierflow.config import Settings
 from tierflow.paths import DEFAULT_POLICY
 from tierflow.stores import mysql
 
+from tests.conftest import NO_WAREHOUSE_URL
 from tests.integration.test_archive_run import (
     AS_OF,
     archive_rows,
@@ -50,7 +51,13 @@ def _set_crash(crash_at: str | None, settings: Settings) -> None:
 def _child(settings: Settings, crash_at: str | None, batch_rows: int, policy) -> None:
     _set_crash(crash_at, settings)
     summary = run_archive(
-        settings, tables=["loan_transactions"], as_of=AS_OF, batch_rows=batch_rows, gate=False, policy=policy
+        settings,
+        allow_large_run=True,
+        tables=["loan_transactions"],
+        as_of=AS_OF,
+        batch_rows=batch_rows,
+        gate=False,
+        policy=policy,
     )
     os._exit(0 if summary.ok else 1)
 
@@ -179,12 +186,19 @@ def kill_settings(request, mysql_url: str, tmp_path) -> Settings:
     make_rows(mysql_url, cold=1500, warm=5, days=4)
     if request.param == "file":
         return Settings(
-            mysql_url=mysql_url, archive_uri=(tmp_path / "archive").as_uri(), policy_path=DEFAULT_POLICY
+            warehouse_url=NO_WAREHOUSE_URL,
+            mysql_url=mysql_url,
+            archive_uri=(tmp_path / "archive").as_uri(),
+            policy_path=DEFAULT_POLICY,
         )
     moto = request.getfixturevalue("moto_server")
     uri = request.getfixturevalue("s3_archive_uri")
     return Settings(
-        mysql_url=mysql_url, archive_uri=uri, policy_path=DEFAULT_POLICY, aws_endpoint_url=moto.endpoint
+        warehouse_url=NO_WAREHOUSE_URL,
+        mysql_url=mysql_url,
+        archive_uri=uri,
+        policy_path=DEFAULT_POLICY,
+        aws_endpoint_url=moto.endpoint,
     )
 
 
@@ -328,6 +342,7 @@ def test_s3_down_mid_run_deletes_nothing_and_rerun_resumes(
 
     make_rows(mysql_url, cold=40, warm=2)
     settings = Settings(
+        warehouse_url=NO_WAREHOUSE_URL,
         mysql_url=mysql_url,
         archive_uri=s3_archive_uri,
         policy_path=DEFAULT_POLICY,
@@ -336,7 +351,9 @@ def test_s3_down_mid_run_deletes_nothing_and_rerun_resumes(
     original = mysql_rows(mysql_url)
     moto_server.stop()
     try:
-        summary = run_archive(settings, tables=["loan_transactions"], as_of=AS_OF, gate=False)
+        summary = run_archive(
+            settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF, gate=False
+        )
     finally:
         moto_server.start()
     t = summary.tables[0]
@@ -347,7 +364,9 @@ def test_s3_down_mid_run_deletes_nothing_and_rerun_resumes(
     boto3.client("s3", endpoint_url=moto_server.endpoint, region_name="ap-south-1").create_bucket(
         Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-south-1"}
     )
-    summary = run_archive(settings, tables=["loan_transactions"], as_of=AS_OF, gate=False)
+    summary = run_archive(
+        settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF, gate=False
+    )
     assert summary.ok, summary.errors()
     assert summary.tables[0].resumed == 1 and summary.tables[0].rows == 40
     assert_union_equals(settings, original)
@@ -362,12 +381,15 @@ def test_s3_puts_are_encrypted_with_storage_class_and_lifecycle_applies(
 
     make_rows(mysql_url, cold=10, warm=1)
     settings = Settings(
+        warehouse_url=NO_WAREHOUSE_URL,
         mysql_url=mysql_url,
         archive_uri=s3_archive_uri,
         policy_path=DEFAULT_POLICY,
         aws_endpoint_url=moto_server.endpoint,
     )
-    run_archive(settings, tables=["loan_transactions"], as_of=AS_OF).raise_for_failures()
+    run_archive(
+        settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF
+    ).raise_for_failures()
     s3 = boto3.client("s3", endpoint_url=moto_server.endpoint, region_name="ap-south-1")
     bucket = s3_archive_uri.split("/")[2]
     objects = s3.list_objects_v2(Bucket=bucket)["Contents"]
@@ -392,12 +414,15 @@ def test_glue_partitions_registered_once(mysql_url: str, s3_archive_uri: str, mo
 
     make_rows(mysql_url, cold=30, warm=1, days=3)
     settings = Settings(
+        warehouse_url=NO_WAREHOUSE_URL,
         mysql_url=mysql_url,
         archive_uri=s3_archive_uri,
         policy_path=DEFAULT_POLICY,
         aws_endpoint_url=moto_server.endpoint,
     )
-    summary = run_archive(settings, tables=["loan_transactions"], as_of=AS_OF, gate=False)
+    summary = run_archive(
+        settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF, gate=False
+    )
     summary.raise_for_failures()
     glue = boto3.client("glue", endpoint_url=moto_server.endpoint, region_name="ap-south-1")
     table = load_policy(DEFAULT_POLICY).table("loan_transactions")

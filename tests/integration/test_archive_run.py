@@ -21,6 +21,8 @@ from tierflow.policy import load_policy, parse_policy
 from tierflow.stores import mysql
 from tierflow.stores.objects import open_store
 
+from tests.conftest import NO_WAREHOUSE_URL
+
 AS_OF = datetime(2026, 6, 30)
 COLD_START = datetime(2024, 3, 1, 0, 0, 0, 123456)
 
@@ -141,7 +143,12 @@ def assert_union_equals(settings: Settings, original: dict[int, dict]) -> None:
 @pytest.fixture
 def small_settings(mysql_url: str, file_archive_uri: str) -> Settings:
     make_rows(mysql_url)
-    return Settings(mysql_url=mysql_url, archive_uri=file_archive_uri, policy_path=DEFAULT_POLICY)
+    return Settings(
+        warehouse_url=NO_WAREHOUSE_URL,
+        mysql_url=mysql_url,
+        archive_uri=file_archive_uri,
+        policy_path=DEFAULT_POLICY,
+    )
 
 
 def test_archive_moves_cold_rows_with_exact_types(small_settings: Settings) -> None:
@@ -149,7 +156,9 @@ def test_archive_moves_cold_rows_with_exact_types(small_settings: Settings) -> N
     import pyarrow.parquet as pq
 
     original = mysql_rows(small_settings.mysql_url)
-    summary = run_archive(small_settings, tables=["loan_transactions"], as_of=AS_OF, batch_rows=25)
+    summary = run_archive(
+        small_settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF, batch_rows=25
+    )
     t = summary.tables[0]
     assert summary.ok, summary.errors()
     assert (t.rows, t.deleted, t.batches) == (60, 60, 3)
@@ -186,7 +195,7 @@ def test_archive_moves_cold_rows_with_exact_types(small_settings: Settings) -> N
     assert verify_archive(small_settings, tables=["loan_transactions"]).ok
 
     # rerun: nothing left to move, archive unchanged
-    again = run_archive(small_settings, tables=["loan_transactions"], as_of=AS_OF)
+    again = run_archive(small_settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF)
     assert again.tables[0].rows == 0
     assert_union_equals(small_settings, original)
 
@@ -198,7 +207,12 @@ def test_day_partitions_follow_each_rows_own_date(small_settings: Settings) -> N
     daily = parse_policy(text.replace(month, month.replace("month", "day"), 1))
     original = mysql_rows(small_settings.mysql_url)
     summary = run_archive(
-        small_settings, tables=["loan_transactions"], as_of=AS_OF, batch_rows=25, policy=daily
+        small_settings,
+        allow_large_run=True,
+        tables=["loan_transactions"],
+        as_of=AS_OF,
+        batch_rows=25,
+        policy=daily,
     )
     assert summary.ok, summary.errors()
     store = open_store(small_settings.archive_uri)
@@ -218,11 +232,13 @@ def _rows_of(store, key: str) -> list[tuple[int, tuple]]:
     return [(r["id"], (r["amount"], r["metadata"], r["created_at"], r["updated_at"])) for r in t.to_pylist()]
 
 
-def test_delete_fingerprint_is_what_mysql_computes(small_settings: Settings) -> None:
-    """The range delete's check: MySQL's sums over the locked rows equal the archived rows' sums,
-    for a change column (microseconds, before 1970 too) and for the whole-row hash."""
-    from tierflow.archive.run import _read_arrow, chunk_fingerprint, identity_number_sql, identity_numbers
-    from tierflow.archive.schema import ROW_HASH_COLUMN, row_hash_expression, source_columns
+def test_delete_digest_is_what_mysql_computes(small_settings: Settings) -> None:
+    """The delete's check: MySQL's digest of each live row equals the digest of its archived
+    copy, for every column type of the lending schema (DECIMAL, DATETIME(6) before 1970 too,
+    ENUM, JSON, NULLs), and for a table without a change column."""
+    from tierflow.archive.digest import digest_sql, nullable_columns, row_digests
+    from tierflow.archive.run import _read_arrow
+    from tierflow.archive.schema import archived_schema, select_expression, shape, source_columns
 
     url = small_settings.mysql_url
     with mysql.connection(url, autocommit=True) as conn:
@@ -238,24 +254,25 @@ def test_delete_fingerprint_is_what_mysql_computes(small_settings: Settings) -> 
             "(3, 1, 'clicked', NULL, '2024-01-01 10:05:00')"
         )
     policy = load_policy(DEFAULT_POLICY)
-    for table in ("loan_transactions", "communication_events"):
+    for table in ("loan_transactions", "communication_events", "loans", "customers"):
         tp = policy.table(table)
         columns = source_columns(url, table)
-        ident_sql = identity_number_sql(tp, columns)
-        extracted = tp.change_column or f"{row_hash_expression(columns)} AS {ROW_HASH_COLUMN}"
-        # what the archive holds: the change column as Arrow reads it, or MySQL's row hash
-        rows = _read_arrow(url, f"SELECT {tp.primary_key}, {extracted} FROM {table} ORDER BY 1")
-        keys = rows.column(0).to_pylist()
-        idents = identity_numbers(rows.column(1))
+        schema = archived_schema(columns, tp)
+        exprs = ", ".join(select_expression(c) for c in columns if c.name in schema.names)
+        raw = _read_arrow(url, f"SELECT {exprs} FROM {table} AS t ORDER BY t.{tp.primary_key}")
+        if "_tf_row_hash" in schema.names:
+            import pyarrow as pa
+
+            raw = raw.append_column("_tf_row_hash", pa.nulls(raw.num_rows, pa.uint64()))
+        archived = shape(raw, columns, tp, schema)  # as written to Parquet (PII hashed or dropped)
         with mysql.connection(url) as conn:
             cur = conn.cursor()
-            cur.execute(
-                f"SELECT COUNT(*), SUM({tp.primary_key}), SUM({ident_sql}), "
-                f"SUM(CAST({tp.primary_key} AS DECIMAL(65,0)) * {ident_sql}) FROM {table}"
-            )
-            in_mysql = tuple(int(v or 0) for v in cur.fetchone())
-        assert in_mysql[0] == len(keys) > 0
-        assert in_mysql == chunk_fingerprint(keys, idents), table
+            cur.execute("SET @tierflow_pii_salt = %s", ("tierflow",))
+            sql = digest_sql(columns, tp, nullable_columns(url, table))
+            cur.execute(f"SELECT {sql} FROM {table} ORDER BY {tp.primary_key}")
+            in_mysql = [int(r[0]) for r in cur.fetchall()]
+        assert len(in_mysql) == archived.num_rows > 0, table
+        assert in_mysql == row_digests(archived, columns, tp), table
 
 
 def test_pii_is_hashed_or_dropped_and_parents_wait_for_children(
@@ -277,8 +294,13 @@ def test_pii_is_hashed_or_dropped_and_parents_wait_for_children(
             "INSERT INTO loans VALUES (1,2,'bnpl',100.00,10.00,3,'applied','2026-06-01',"
             "NULL,NULL,NULL,'2026-06-01','2026-06-01')"
         )
-    settings = Settings(mysql_url=mysql_url, archive_uri=file_archive_uri, policy_path=DEFAULT_POLICY)
-    summary = run_archive(settings, tables=["customers", "loans"], as_of=AS_OF)
+    settings = Settings(
+        warehouse_url=NO_WAREHOUSE_URL,
+        mysql_url=mysql_url,
+        archive_uri=file_archive_uri,
+        policy_path=DEFAULT_POLICY,
+    )
+    summary = run_archive(settings, allow_large_run=True, tables=["customers", "loans"], as_of=AS_OF)
     assert summary.ok, summary.errors()
     assert [t.table for t in summary.tables] == ["loans", "customers"]  # children first
     with mysql.connection(mysql_url) as conn:
@@ -309,7 +331,7 @@ def test_row_updated_between_extract_and_delete_survives(small_settings: Setting
         return real_delete(self, entry, rows, workers)
 
     monkeypatch.setattr(TableArchiver, "delete", delete_after_an_update)
-    summary = run_archive(small_settings, tables=["loan_transactions"], as_of=AS_OF)
+    summary = run_archive(small_settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF)
     t = summary.tables[0]
     assert summary.ok and t.kept_changed == 1 and t.deleted == 59
     assert t.delete_fallbacks == 1  # the chunk with the changed row took the per-key path
@@ -321,7 +343,7 @@ def test_row_updated_between_extract_and_delete_survives(small_settings: Setting
     assert verify_archive(small_settings).ok
     monkeypatch.setattr(TableArchiver, "delete", real_delete)
     # the next run takes the updated row
-    run_archive(small_settings, tables=["loan_transactions"], as_of=AS_OF)
+    run_archive(small_settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF)
     assert 7 not in mysql_rows(small_settings.mysql_url)
     assert_union_equals(small_settings, original)
 
@@ -349,7 +371,7 @@ def test_row_inserted_into_an_archived_key_range_is_not_deleted(
         return real_delete(self, entry, rows, workers)
 
     monkeypatch.setattr(TableArchiver, "delete", delete_after_an_insert)
-    summary = run_archive(small_settings, tables=["loan_transactions"], as_of=AS_OF)
+    summary = run_archive(small_settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF)
     t = summary.tables[0]
     assert summary.ok and t.deleted == 59 and t.delete_fallbacks == 1
     assert 30 in mysql_rows(url)  # the late row stays in MySQL ...
@@ -374,7 +396,11 @@ def test_suite_violation_deletes_nothing_of_the_batch_and_names_expectation(
     monkeypatch.setenv("TIERFLOW_EXPECTATIONS_DIR", str(tmp_path))
     before = mysql_rows(small_settings.mysql_url)
     summary = run_archive(
-        small_settings, tables=["loan_transactions", "communications"], as_of=AS_OF, batch_rows=30
+        small_settings,
+        allow_large_run=True,
+        tables=["loan_transactions", "communications"],
+        as_of=AS_OF,
+        batch_rows=30,
     )
     lt, comm = summary.tables
     assert not summary.ok and lt.status == "failed" and comm.ok  # other tables unaffected
@@ -395,13 +421,15 @@ def test_schema_drift_new_column_and_dropped_column(small_settings: Settings, tm
 
     url = small_settings.mysql_url
     run_archive(
-        small_settings, tables=["loan_transactions"], as_of=AS_OF, batch_rows=1000
+        small_settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF, batch_rows=1000
     ).raise_for_failures()
     with mysql.connection(url, autocommit=True) as conn:
         cur = conn.cursor()
         cur.execute("ALTER TABLE loan_transactions ADD COLUMN channel VARCHAR(16) NULL")
         cur.execute("UPDATE loan_transactions SET channel = 'app', created_at = '2024-04-01' WHERE id = 61")
-    run_archive(small_settings, tables=["loan_transactions"], as_of=AS_OF).raise_for_failures()
+    run_archive(
+        small_settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF
+    ).raise_for_failures()
     with Ledger(url) as ledger:
         prints = {e.schema_fingerprint for e in ledger.entries("loan_transactions")}
     assert len(prints) == 2
@@ -414,7 +442,7 @@ def test_schema_drift_new_column_and_dropped_column(small_settings: Settings, tm
         cur = conn.cursor()
         cur.execute("ALTER TABLE loan_transactions CHANGE gateway_ref gateway_reference VARCHAR(40) NOT NULL")
         cur.execute("UPDATE loan_transactions SET created_at = '2024-04-02' WHERE id = 62")
-    summary = run_archive(small_settings, tables=["loan_transactions"], as_of=AS_OF)
+    summary = run_archive(small_settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF)
     assert summary.tables[0].status == "failed"
     assert "gateway_ref" in summary.tables[0].error and "column_map" in summary.tables[0].error
     assert 62 in mysql_rows(url)  # nothing moved
@@ -426,7 +454,9 @@ def test_schema_drift_new_column_and_dropped_column(small_settings: Settings, tm
         1,
     )
     mapped = parse_policy(text)
-    summary = run_archive(small_settings, tables=["loan_transactions"], as_of=AS_OF, policy=mapped)
+    summary = run_archive(
+        small_settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF, policy=mapped
+    )
     assert summary.ok, summary.errors()
     assert 62 not in mysql_rows(url)
 
@@ -449,7 +479,9 @@ def test_schema_drift_new_column_and_dropped_column(small_settings: Settings, tm
 
 def test_restore_then_archive_again_has_no_duplicates(small_settings: Settings) -> None:
     original = mysql_rows(small_settings.mysql_url)
-    run_archive(small_settings, tables=["loan_transactions"], as_of=AS_OF).raise_for_failures()
+    run_archive(
+        small_settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF
+    ).raise_for_failures()
     result = restore(
         small_settings, table="loan_transactions", start=COLD_START.date(), end=COLD_START.date()
     )
@@ -462,7 +494,9 @@ def test_restore_then_archive_again_has_no_duplicates(small_settings: Settings) 
     with Ledger(small_settings.mysql_url) as ledger:
         assert [e.state for e in ledger.entries("loan_transactions")].count("restored") == 2
     assert verify_archive(small_settings).ok
-    run_archive(small_settings, tables=["loan_transactions"], as_of=AS_OF).raise_for_failures()
+    run_archive(
+        small_settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF
+    ).raise_for_failures()
     assert set(mysql_rows(small_settings.mysql_url)) == set(range(61, 66))
     assert_union_equals(small_settings, original)
 
@@ -471,8 +505,10 @@ def test_second_run_on_a_locked_table_leaves_it_alone(small_settings: Settings) 
     env = {
         "TIERFLOW_MYSQL_URL": small_settings.mysql_url,
         "TIERFLOW_ARCHIVE_URI": small_settings.archive_uri,
+        "TIERFLOW_WAREHOUSE_URL": NO_WAREHOUSE_URL,
         "TIERFLOW_ARCHIVE_PAUSE_AT": "extracted:4",
         "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),  # this checkout's tierflow
     }
     cmd = [
         sys.executable,
@@ -486,6 +522,7 @@ def test_second_run_on_a_locked_table_leaves_it_alone(small_settings: Settings) 
         "2026-06-30",
         "--no-progress",
         "--no-gate",
+        "--allow-large-run",
     ]
     first = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
@@ -520,16 +557,15 @@ def test_plan_changes_nothing(small_settings: Settings) -> None:
 
 def test_plan_counts_parents_held_by_child_rows_that_stay(small_settings: Settings) -> None:
     """A parent row past its window is held while a child row stays in MySQL (warm, of a table
-    the run does not take, or held itself): the plan counts what the run would actually move."""
-    from tierflow.archive.ops import plan_archive
+    the run does not take, or held itself): the plan counts what the run would actually move.
+    Moments after today are planned with ``plan_tables``, the count behind ``plan_archive``
+    (which refuses a future as_of)."""
+    from tierflow.archive.ops import plan_tables
 
     policy = load_policy(DEFAULT_POLICY)
 
     def plan(as_of: datetime, tables: list[str] | None = None) -> dict[str, tuple[int, int]]:
-        return {
-            p.table: (p.rows, p.held)
-            for p in plan_archive(small_settings, tables=tables, as_of=as_of, policy=policy)
-        }
+        return {p.table: (p.rows, p.held) for p in plan_tables(small_settings, policy, tables, as_of)}
 
     # loan 1 is past its 730 days but keeps 5 warm transactions; customer 1 is inside its 10 years
     now = plan(AS_OF)
@@ -561,7 +597,7 @@ def test_policy_naming_a_missing_column_stops_before_anything_is_written(small_s
     typo = parse_policy(text.replace("pan: hash", "pann: hash", 1), source="typo.yaml")
     before = mysql_rows(small_settings.mysql_url)
     with pytest.raises(PolicyError) as err:
-        run_archive(small_settings, as_of=AS_OF, policy=typo)
+        run_archive(small_settings, allow_large_run=True, as_of=AS_OF, policy=typo)
     assert "typo.yaml" in str(err.value) and "tables.customers.archive.pii.pann" in str(err.value)
     with mysql.connection(small_settings.mysql_url) as conn:
         cur = conn.cursor()
@@ -580,7 +616,9 @@ def test_restore_refuses_tables_whose_archive_altered_pii(small_settings: Settin
 def test_verify_counts_objects_past_retention_as_expired_not_missing(small_settings: Settings) -> None:
     """The lifecycle rule expires objects after the table's retention: once an entry is that old,
     its missing objects are expired, not damage; a younger entry's missing object still fails."""
-    run_archive(small_settings, tables=["loan_transactions"], as_of=AS_OF, batch_rows=25).raise_for_failures()
+    run_archive(
+        small_settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF, batch_rows=25
+    ).raise_for_failures()
     store = open_store(small_settings.archive_uri)
     with Ledger(small_settings.mysql_url) as ledger:
         old, young, _ = ledger.entries("loan_transactions")
@@ -611,7 +649,9 @@ def test_verify_finds_a_missing_object_a_changed_object_and_a_row_back_in_mysql(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    run_archive(small_settings, tables=["loan_transactions"], as_of=AS_OF, batch_rows=25).raise_for_failures()
+    run_archive(
+        small_settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF, batch_rows=25
+    ).raise_for_failures()
     assert verify_archive(small_settings, tables=["loan_transactions"]).ok
     store = open_store(small_settings.archive_uri)
     with Ledger(small_settings.mysql_url) as ledger:
@@ -651,6 +691,7 @@ def test_verify_finds_a_missing_object_a_changed_object_and_a_row_back_in_mysql(
         **os.environ,
         "TIERFLOW_MYSQL_URL": small_settings.mysql_url,
         "TIERFLOW_ARCHIVE_URI": small_settings.archive_uri,
+        "TIERFLOW_WAREHOUSE_URL": NO_WAREHOUSE_URL,
     }
     out = subprocess.run(
         [sys.executable, "-m", "tierflow.cli", "archive", "verify", "--table", "loan_transactions"],
@@ -672,6 +713,7 @@ def test_max_runtime_stops_between_batches_and_the_next_run_finishes(small_setti
 
     summary = run_archive(
         small_settings,
+        allow_large_run=True,
         tables=["loan_transactions"],
         as_of=AS_OF,
         batch_rows=25,
@@ -686,7 +728,9 @@ def test_max_runtime_stops_between_batches_and_the_next_run_finishes(small_setti
     assert states == {"deleted"}  # nothing half done
     assert_union_equals(small_settings, original)
 
-    rest = run_archive(small_settings, tables=["loan_transactions"], as_of=AS_OF, batch_rows=25)
+    rest = run_archive(
+        small_settings, allow_large_run=True, tables=["loan_transactions"], as_of=AS_OF, batch_rows=25
+    )
     assert rest.ok and rest.tables[0].rows == 60 - t.rows
     assert_union_equals(small_settings, original)
 

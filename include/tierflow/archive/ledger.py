@@ -132,6 +132,8 @@ class Ledger:
         # update that happens to change no value
         self.conn = mysql.connect(url, autocommit=True, client_flag=CLIENT.FOUND_ROWS)
         cur = self.conn.cursor()
+        # created_at / updated_at are written by MySQL's clock: in UTC, like every time tierflow keeps
+        cur.execute("SET time_zone = '+00:00'")
         cur.execute(DDL)
         cur.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() "

@@ -18,12 +18,14 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from functools import partial
 from typing import Any
 
 from tierflow import memory, quality
 from tierflow.archive import layout
+from tierflow.archive.digest import DIGEST_COLUMN, digest_sql, nullable_columns, salt_statement, with_digests
+from tierflow.archive.guards import check_as_of, check_run_sizes
 from tierflow.archive.ledger import LEDGER_TABLE, Ledger, LedgerEntry, LedgerOwnershipError
 from tierflow.archive.schema import (
     PII_SALT_ENV,
@@ -46,6 +48,7 @@ from tierflow.policy import Policy, TablePolicy, load_policy
 from tierflow.stores import mysql
 from tierflow.stores.objects import ObjectStore, store_for
 from tierflow.urls import redact
+from tierflow.warehouse.loaded import LoadedVersions
 
 log = get_logger("tierflow.archive")
 
@@ -62,6 +65,10 @@ class ArchiveLockedError(TierflowError):
 
 class LockLostError(TierflowError):
     """The run no longer holds its table lock (or another run owns the entry): it stops."""
+
+
+class ThrottledError(TierflowError):
+    """MySQL stayed busy (or a replica stayed behind) for longer than the throttle waits."""
 
 
 class VerificationError(TierflowError):
@@ -92,6 +99,8 @@ class TableSummary:
     rows: int = 0
     deleted: int = 0
     kept_changed: int = 0
+    unloaded: int = 0  # cold, but the warehouse has not loaded them at this version yet: kept
+    held: int = 0  # dry run: past the cutoff but kept, a child row stays (as `archive plan` counts)
     bytes: int = 0
     files: int = 0
     batches: int = 0
@@ -107,6 +116,12 @@ class TableSummary:
     @property
     def ok(self) -> bool:
         return self.status in {"ok", "dry-run", "stopped", "nothing to do"}
+
+    @property
+    def stops_the_run(self) -> bool:
+        """Stopped at --max-runtime or by a throttle wait that never cleared: the tables after
+        it are left for the next run."""
+        return self.status in {"stopped", "throttled"}
 
     @property
     def total_seconds(self) -> float:
@@ -137,6 +152,8 @@ class RunSummary:
             "table",
             "status",
             "rows",
+            "held",
+            "unloaded",
             "deleted",
             "kept",
             "bytes",
@@ -151,6 +168,8 @@ class RunSummary:
                 t.table,
                 t.status,
                 f"{t.rows:,}",
+                f"{t.held:,}",
+                f"{t.unloaded:,}",
                 f"{t.deleted:,}",
                 f"{t.kept_changed:,}",
                 f"{t.bytes:,}",
@@ -268,20 +287,38 @@ class Throttle:
         return worst
 
     def wait(self, deadline: float | None) -> None:
+        """Return once MySQL and the replicas are within the limits, or ``deadline`` passed;
+        raise ThrottledError after ``max_wait_seconds`` of waiting in one go."""
         self.batches += 1
         if self.batches % self.limits.check_every_batches:
             return
+        waited = 0.0
         while True:
             running, lag = self._threads_running(), self._replica_lag()
             if running <= self.limits.max_threads_running and lag <= self.limits.max_replica_lag_seconds:
                 return
             if deadline and time.monotonic() > deadline:
                 return
+            if waited >= self.limits.max_wait_seconds:
+                log.warning(
+                    "throttle.wait.exhausted", threads_running=running, replica_lag=lag, seconds=waited
+                )
+                raise ThrottledError(
+                    f"MySQL stayed over the throttle limits for {waited:g}s (Threads_running "
+                    f"{running} > {self.limits.max_threads_running} or replica lag {lag:g}s > "
+                    f"{self.limits.max_replica_lag_seconds:g}s): the run stopped between batches "
+                    "with every finished batch deleted and nothing half done; the next run "
+                    "continues. Raise database.throttle.max_wait_seconds to wait longer."
+                )
             log.info(
                 "throttle.pause", threads_running=running, replica_lag=lag, seconds=self.limits.pause_seconds
             )
             time.sleep(self.limits.pause_seconds)
             self.paused_seconds += self.limits.pause_seconds
+            waited += self.limits.pause_seconds
+
+
+_NOT_LOADED = object()  # no version equals it: a key the warehouse does not hold
 
 
 def identity_number_sql(table: TablePolicy, columns: list[SourceColumn]) -> str:
@@ -303,31 +340,11 @@ def identity_number_sql(table: TablePolicy, columns: list[SourceColumn]) -> str:
     )
 
 
-def identity_numbers(values) -> list[int]:
-    """The archived identity column as the integers ``identity_number_sql`` computes in MySQL."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    if pa.types.is_date(values.type):
-        values = pc.cast(values, pa.timestamp("us"))
-    if pa.types.is_timestamp(values.type):
-        values = pc.cast(values, pa.timestamp("us")).cast(pa.int64())
-    return [-1 if v is None else int(v) for v in values.to_pylist()]
-
-
-def chunk_fingerprint(keys: list[int], idents: list[int]) -> tuple[int, int, int, int]:
-    """(count, sum of keys, sum of identities, sum of key x identity): what the locked range must
-    show for the range delete. Exact integers, as MySQL's DECIMAL sums are."""
-    return len(keys), sum(keys), sum(idents), sum(k * v for k, v in zip(keys, idents, strict=True))
-
-
 class DeleteWorkers:
     """``n`` MySQL connections (autocommit off) and a thread each: a batch's delete chunks run on
     them side by side. Chunks are independent transactions, so their order does not matter."""
 
-    def __init__(self, url: str, n: int) -> None:
+    def __init__(self, url: str, n: int, setup: list[tuple[str, tuple]] | None = None) -> None:
         import queue
 
         self.n = max(1, n)
@@ -338,6 +355,8 @@ class DeleteWorkers:
             # Safe because a range delete must remove exactly the rows the locking read counted
             # (a row inserted into the range in between makes the counts differ: rollback).
             conn.cursor().execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            for statement, params in setup or []:  # e.g. the PII salt the digest hashes with
+                conn.cursor().execute(statement, params)
             self._idle.put(conn)
         self._pool = ThreadPoolExecutor(self.n, thread_name_prefix="delete") if self.n > 1 else None
 
@@ -368,6 +387,13 @@ class DeleteWorkers:
             self._pool.shutdown(wait=True)
         for conn in self._conns:
             conn.close()
+
+
+@dataclass
+class _Selection:
+    rows: Any  # the Arrow rows to archive (rows the warehouse has not loaded are left out)
+    scanned: int  # rows the keyset page read: a short page is the last one
+    last_key: int  # where the next page starts
 
 
 @dataclass
@@ -420,6 +446,7 @@ class TableArchiver:
         self.lock_id: int | None = None
         self.lock_name = f"tierflow_archive.{self.database}.{table.name}"[:64]
         self.ledger: Ledger | None = None
+        self.loaded: LoadedVersions | None = None  # the warehouse's rows, for warehouse tables
 
     # lock -------------------------------------------------------------------------------------
     def __enter__(self) -> TableArchiver:
@@ -449,6 +476,8 @@ class TableArchiver:
             self.conn.close()
             if self.ledger:
                 self.ledger.close()
+            if self.loaded:
+                self.loaded.__exit__()
 
     def _lock_lost(self, step: str) -> LockLostError:
         return LockLostError(
@@ -514,8 +543,31 @@ class TableArchiver:
         if not self.table.change_column:
             exprs.append(f"{row_hash_expression(self.columns, 't')} AS {ROW_HASH_COLUMN}")
         self.select_list = ", ".join(exprs)
-        self.identity_column = self.table.change_column or ROW_HASH_COLUMN
-        self.identity_sql = identity_number_sql(self.table, self.columns)
+        identity_number_sql(self.table, self.columns)  # a change column must be a time or a version
+        self.nullable = nullable_columns(self.settings.mysql_url, self.table.name)
+        self.digest_sql = digest_sql(self.columns, self.table, self.nullable)
+        if self.table.warehouse and self.loaded is None:
+            self.loaded = self._open_warehouse()
+
+    def _open_warehouse(self) -> LoadedVersions | None:
+        """The warehouse's view of this table; None when there is no warehouse database (a
+        deployment without a warehouse: rows are archived unchecked, and the log says so). A
+        warehouse that cannot be reached fails the table here, before anything is written."""
+        loaded = LoadedVersions(self.settings.warehouse_url, self.table).__enter__()
+        if loaded.present:
+            return loaded
+        log.warning(
+            "archive.warehouse.unchecked",
+            table=self.table.name,
+            warehouse=redact(self.settings.warehouse_url),
+            reason="the warehouse database does not exist",
+        )
+        return None
+
+    def session_setup(self) -> list[tuple[str, tuple]]:
+        """Statements a delete connection runs first: the PII salt, when the digest hashes."""
+        hashed = any(how.value == "hash" for how in self.table.archive.pii.values())
+        return [salt_statement()] if hashed else []
 
     def _cutoff_sql(self) -> str:
         return f"'{self.cutoff:%Y-%m-%d %H:%M:%S.%f}'"
@@ -530,19 +582,48 @@ class TableArchiver:
         return int(n), lo, hi
 
     # select -----------------------------------------------------------------------------------
-    def select_batch(self, after: int, upto: int):
+    def select_batch(self, after: int, upto: int) -> _Selection:
+        """The next keyset page of cold rows after key ``after``. For a table loaded into the
+        warehouse only rows ``raw.<table>`` holds at their current version are kept; pages
+        whose every row is held back are passed over."""
+        import pyarrow.compute as pc
+
         tc = mysql.quote_ident(self.table.time_column)
-        where = [
-            f"t.{self.pk} > {int(after)}",
-            f"t.{self.pk} <= {int(upto)}",
-            f"t.{tc} < {self._cutoff_sql()}",
-            *self.child_guards,
-        ]
-        sql = (
-            f"SELECT {self.select_list} FROM {self.q} AS t WHERE {' AND '.join(where)} "
-            f"ORDER BY t.{self.pk} LIMIT {int(self.batch_rows)}"
-        )
-        return _read_arrow(self.settings.mysql_url, sql)
+        while True:
+            where = [
+                f"t.{self.pk} > {int(after)}",
+                f"t.{self.pk} <= {int(upto)}",
+                f"t.{tc} < {self._cutoff_sql()}",
+                *self.child_guards,
+            ]
+            sql = (
+                f"SELECT {self.select_list} FROM {self.q} AS t WHERE {' AND '.join(where)} "
+                f"ORDER BY t.{self.pk} LIMIT {int(self.batch_rows)}"
+            )
+            raw = _read_arrow(self.settings.mysql_url, sql)
+            if not raw.num_rows:
+                return _Selection(raw, 0, after)
+            last = int(pc.max(raw.column(self.table.primary_key)).as_py())
+            if self.loaded is None:
+                return _Selection(raw, raw.num_rows, last)
+            kept = self._loaded_only(raw)
+            if kept.num_rows or raw.num_rows < self.batch_rows:
+                return _Selection(kept, raw.num_rows, last)
+            after = last
+
+    def _loaded_only(self, raw):
+        """The rows of ``raw`` that the warehouse holds at the version MySQL has now."""
+        import pyarrow as pa
+
+        keys = raw.column(self.table.primary_key).to_pylist()
+        versions = self.loaded.versions(min(keys), max(keys))
+        current = raw.column(self.loaded.column).to_pylist()
+        mask = pa.array([versions.get(k, _NOT_LOADED) == v for k, v in zip(keys, current, strict=True)])
+        kept = raw.filter(mask)
+        if kept.num_rows < raw.num_rows:
+            with self._summary_lock:
+                self.summary.unloaded += raw.num_rows - kept.num_rows
+        return kept
 
     # one batch --------------------------------------------------------------------------------
     def extract(self, raw) -> _Batch:
@@ -628,26 +709,35 @@ class TableArchiver:
     def delete(self, entry: LedgerEntry, rows, workers: DeleteWorkers | None = None) -> tuple[int, list[int]]:
         """Delete rows still identical to the archived copy, in small transactions by PK.
 
-        A row's identity is its change column (as a number: microseconds or the integer version)
-        or, without one, a 64-bit hash of the whole row computed by MySQL. The batch's archived
-        keys (ascending) are cut into chunks of <= ``delete_batch_rows``, each deleted in its own
+        ``rows`` is the batch as read back from the store (or already reduced by
+        ``with_digests``): each row's digest covers every archived column (``archive.digest``),
+        computed here from the Parquet and by MySQL from the live row. The batch's archived keys
+        (ascending) are cut into chunks of <= ``delete_batch_rows``, each deleted in its own
         transaction, on ``delete_workers`` connections side by side. Per chunk: lock the chunk's
         cold PK range (``... FOR UPDATE``, one range scan) and read back, computed by MySQL in
-        exact decimal arithmetic, the count, sum of keys, sum of identities and sum of
-        key x identity of the locked rows. When these equal the archived chunk's, one range
-        ``DELETE`` with the same predicate removes the rows and must report exactly that many,
-        else it is rolled back. Any difference (a row changed, added or gone, a new child row)
-        takes the exact per-key path, which compares row by row and keeps the changed rows.
+        exact decimal arithmetic, the count, sum of keys and sum of digests of the locked rows.
+        When these equal the archived chunk's, one range ``DELETE`` with the same predicate
+        removes the rows and must report exactly that many, else it is rolled back. Any
+        difference (a row changed or differing from its copy in any column, added or gone, a new
+        child row) takes the exact per-key path, which compares each row's digest and keeps the
+        rows that differ: they stay in MySQL and the next run archives them again.
         """
         import pyarrow.compute as pc
 
+        sql = self.digest_sql
+        if DIGEST_COLUMN not in rows.column_names:
+            # a batch resumed from an older schema is compared on the columns its copy has
+            present = [c for c in self.columns if c.name in rows.column_names]
+            if len(present) < len(self.columns):
+                sql = digest_sql(present, self.table, self.nullable)
+            rows = with_digests(rows, present, self.table)
         order = pc.sort_indices(rows.column(self.table.primary_key))
         keys = pc.take(rows.column(self.table.primary_key), order).to_pylist()
-        idents = identity_numbers(pc.take(rows.column(self.identity_column), order))
+        digests = pc.take(rows.column(DIGEST_COLUMN), order).to_pylist()
         step = self.delete_rows
-        chunks = [(keys[i : i + step], idents[i : i + step]) for i in range(0, len(keys), step)]
+        chunks = [(keys[i : i + step], digests[i : i + step], sql) for i in range(0, len(keys), step)]
         own = workers is None
-        workers = workers or DeleteWorkers(self.settings.mysql_url, 1)
+        workers = workers or DeleteWorkers(self.settings.mysql_url, 1, self.session_setup())
         try:
             self.check_lock("the delete")
             results = workers.map(partial(self._delete_chunk, entry_id=entry.id), chunks)
@@ -660,7 +750,9 @@ class TableArchiver:
             changed.extend(kept)
         return deleted, changed
 
-    def _delete_chunk(self, conn, chunk: tuple[list[int], list[int]], entry_id: int) -> tuple[int, list[int]]:
+    def _delete_chunk(
+        self, conn, chunk: tuple[list[int], list[int], str], entry_id: int
+    ) -> tuple[int, list[int]]:
         """One chunk in one transaction, tried again (up to 3 times) when MySQL picks it as a
         deadlock victim or its lock wait times out: (rows deleted, keys kept because changed)."""
         import MySQLdb
@@ -676,13 +768,13 @@ class TableArchiver:
         raise AssertionError("unreachable")
 
     def _delete_chunk_once(
-        self, conn, chunk: tuple[list[int], list[int]], entry_id: int
+        self, conn, chunk: tuple[list[int], list[int], str], entry_id: int
     ) -> tuple[int, list[int]]:
-        keys, idents = chunk
+        keys, digests, digest = chunk
         cur = conn.cursor()
         try:
             self._fence(cur, entry_id)
-            n = self._delete_range(cur, keys, idents)
+            n = self._delete_range(cur, keys, digests, digest)
             if n is not None:
                 conn.commit()
                 crash_point("delete_chunk")
@@ -690,10 +782,10 @@ class TableArchiver:
             conn.rollback()
             with self._summary_lock:
                 self.summary.delete_fallbacks += 1
-            expected = dict(zip(keys, idents, strict=True))
+            expected = dict(zip(keys, digests, strict=True))
             marks = ", ".join(["%s"] * len(keys))
             cur.execute(
-                f"SELECT {self.pk}, {self.identity_sql} FROM {self.q} WHERE {self.pk} IN ({marks}) FOR UPDATE",
+                f"SELECT {self.pk}, {digest} FROM {self.q} WHERE {self.pk} IN ({marks}) FOR UPDATE",
                 keys,
             )
             current = {int(k): int(v) for k, v in cur.fetchall()}
@@ -707,8 +799,10 @@ class TableArchiver:
             conn.rollback()
             raise
 
-    def _delete_range(self, cur, keys: list[int], idents: list[int]) -> int | None:
-        """The fast path: rows deleted, or None when the range is not exactly the archived rows."""
+    def _delete_range(self, cur, keys: list[int], digests: list[int], digest: str) -> int | None:
+        """The fast path: rows deleted, or None when the range is not exactly the archived rows.
+        The digest includes the key, so (count, sum of keys, sum of digests) ties each row's
+        content to its key; computing it in this locked read adds no statement to the chunk."""
         import MySQLdb
 
         in_range = (
@@ -717,13 +811,11 @@ class TableArchiver:
         )
         bounds = (keys[0], keys[-1])
         cur.execute(
-            f"SELECT COUNT(*), SUM({self.pk}), SUM({self.identity_sql}), "
-            f"SUM(CAST({self.pk} AS DECIMAL(65,0)) * {self.identity_sql}) "
-            f"FROM {self.q} WHERE {in_range} FOR UPDATE",
+            f"SELECT COUNT(*), SUM({self.pk}), SUM({digest}) FROM {self.q} WHERE {in_range} FOR UPDATE",
             bounds,
         )
         locked = tuple(int(v or 0) for v in cur.fetchone())
-        if locked != chunk_fingerprint(keys, idents):
+        if locked != (len(keys), sum(keys), sum(digests)):
             return None
         try:
             n = cur.execute(f"DELETE FROM {self.q} WHERE {in_range}", bounds)
@@ -951,7 +1043,7 @@ class TableArchiver:
             self.finish_delete(entry, rows)
 
     # the loop ---------------------------------------------------------------------------------
-    def run(self, deadline: float | None = None, dry_run: bool = False) -> TableSummary:
+    def run(self, deadline: float | None = None) -> TableSummary:
         """Archive the table's cold rows batch by batch, stages overlapping.
 
         While batch N is written, gated and verified, batch N+1 is being read from MySQL and
@@ -961,10 +1053,6 @@ class TableArchiver:
         """
         s = self.summary
         self.prepare()
-        if dry_run:
-            n, _, _ = self.cold_range()
-            s.rows, s.status = n, "dry-run"
-            return s
         self.resume()
         t = time.monotonic()
         n, lo, hi = self.cold_range()
@@ -979,11 +1067,9 @@ class TableArchiver:
             gate_pool.submit(quality.warm_up, "archive", self.table.name)
         select_pool = ThreadPoolExecutor(1, thread_name_prefix="select")
         delete_pool = ThreadPoolExecutor(1, thread_name_prefix="finish-delete")
-        delete_workers = DeleteWorkers(url, self.delete_workers)
+        delete_workers = DeleteWorkers(url, self.delete_workers, self.session_setup())
         delete_ledger = Ledger(url)
         delete_conn = mysql.connect(url, autocommit=True)
-        # only the key and identity columns travel to the delete stage
-        needed = list(dict.fromkeys([self.table.primary_key, self.identity_column]))
         pending_delete = None
         next_select = None
         started = time.monotonic()
@@ -992,7 +1078,7 @@ class TableArchiver:
             t = time.monotonic()
             raw = self.select_batch(int(lo) - 1, hi)
             s.seconds["select"] += time.monotonic() - t
-            while raw is not None and raw.num_rows:
+            while raw is not None and raw.rows.num_rows:
                 self.check_lock("the next batch")
                 if deadline and time.monotonic() > deadline:
                     s.status = "stopped"
@@ -1000,12 +1086,12 @@ class TableArchiver:
                     log.info("archive.max_runtime", table=self.table.name, rows=s.rows)
                     break
                 t = time.monotonic()
-                batch = self.extract(raw)
-                selected = raw.num_rows
+                batch = self.extract(raw.rows)
+                selected = raw.scanned
                 # a short batch is the last one: no row after it passes the cold filter
                 if selected >= self.batch_rows:
                     throttle.wait(deadline)
-                    next_select = select_pool.submit(self.select_batch, batch.entry.key_max, hi)
+                    next_select = select_pool.submit(self.select_batch, raw.last_key, hi)
                 raw = None
                 gate_job = gate_pool.submit(self._gate, batch.rows) if self.gate_on else None
                 self.upload(batch)
@@ -1021,7 +1107,8 @@ class TableArchiver:
                 s.seconds["gate"] += time.monotonic() - t
                 t = time.monotonic()
                 try:
-                    self.verify(batch.entry)
+                    # only the key and the digest of the copy read back travel to the delete stage
+                    back = with_digests(self.verify(batch.entry), self.columns, self.table)
                 except VerificationError as exc:
                     self.discard(batch.entry, "failed", str(exc))
                     raise
@@ -1031,7 +1118,7 @@ class TableArchiver:
                 pending_delete = delete_pool.submit(
                     self.finish_delete,
                     batch.entry,
-                    batch.rows.select(needed),
+                    back,
                     delete_ledger,
                     delete_conn,
                     delete_workers,
@@ -1050,7 +1137,7 @@ class TableArchiver:
                     rows=batch.entry.row_count,
                     bytes=batch.entry.bytes,
                 )
-                batch = None
+                batch = back = None
                 memory.release()
                 if next_select is None:
                     break
@@ -1122,13 +1209,23 @@ def parse_duration(text: str | None) -> float | None:
     return total
 
 
+def task_max_runtime(value: float | int | str | None) -> float | None:
+    """A DAG param's ``max_runtime``: seconds as a number, or a duration such as '15m'."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    return parse_duration(str(value))
+
+
 def run_archive(
     settings: Settings | None = None,
     *,
     tables: list[str] | None = None,
-    as_of: datetime | None = None,
+    as_of: datetime | date | str | None = None,
     max_runtime: float | None = None,
     dry_run: bool = False,
+    allow_large_run: bool = False,
     batch_rows: int | None = None,
     gate: bool = True,
     lock_wait: float = 0,
@@ -1138,17 +1235,33 @@ def run_archive(
 ) -> RunSummary:
     """Archive the given tables (all archived tables by default), children before parents.
 
-    Returns a RunSummary; a failing table does not stop the others. Call
-    ``summary.raise_for_failures()`` to turn failures into an error.
+    ``as_of`` (default now, UTC) later than now is refused (FutureAsOfError). Before the first
+    batch, a run that would move more than ``archive.max_run_fraction`` of any table's rows is
+    refused (LargeRunError) unless ``allow_large_run``. A dry run reports what ``plan_archive``
+    counts and changes nothing. Returns a RunSummary; a failing table does not stop the others.
+    Call ``summary.raise_for_failures()`` to turn failures into an error.
     """
+    from tierflow.archive.ops import plan_tables
+
     settings = settings or Settings.from_env()
     policy = policy or load_policy(settings.policy_path)
-    as_of = as_of or datetime.now().replace(microsecond=0)
+    as_of = check_as_of(as_of)
     mysql.check_policy(policy, settings.mysql_url)
-    memory.bound_arenas()
     run_id = uuid.uuid4().hex
     summary = RunSummary(run_id=run_id, as_of=as_of)
     started = time.monotonic()
+    if dry_run:
+        for plan in plan_tables(settings, policy, tables, as_of):
+            summary.tables.append(
+                TableSummary(plan.table, status="dry-run", cutoff=plan.cutoff, rows=plan.rows, held=plan.held)
+            )
+        summary.wall_seconds = time.monotonic() - started
+        return summary
+    counts = [(p.table, p.rows, p.total) for p in plan_tables(settings, policy, tables, as_of, detail=False)]
+    check_run_sizes(
+        counts, policy.archive.max_run_fraction, allowed=allow_large_run, source=policy.source or "the policy"
+    )
+    memory.bound_arenas()
     deadline = started + max_runtime if max_runtime else None
     store = store_for(settings)
     fks = mysql.foreign_keys(settings.mysql_url)
@@ -1169,13 +1282,15 @@ def run_archive(
                 progress=progress,
             )
             with archiver:
-                if on_table_start and not dry_run:
+                if on_table_start:
                     archiver.prepare()
                     on_table_start(table.name, archiver.cold_range()[0])
-                result = archiver.run(deadline, dry_run=dry_run)
+                result = archiver.run(deadline)
         except Exception as exc:  # noqa: BLE001 - one table's failure must not stop the others
             result = archiver.summary if archiver else TableSummary(table.name)
-            result.status = "locked" if isinstance(exc, ArchiveLockedError) else "failed"
+            result.status = {ArchiveLockedError: "locked", ThrottledError: "throttled"}.get(
+                type(exc), "failed"
+            )
             result.error = describe_failure(exc)
             result.failure = exc
             log.error("archive.table.failed", table=table.name, error=result.error)
@@ -1188,7 +1303,7 @@ def run_archive(
             deleted=result.deleted,
             seconds=round(result.total_seconds, 3),
         )
-        if result.status == "stopped":
+        if result.stops_the_run:
             break
     summary.wall_seconds = time.monotonic() - started
     return summary
