@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from tierflow.archive import run_archive
+from tierflow.archive import layout, run_archive
 from tierflow.archive.ledger import Ledger
 from tierflow.archive.ops import restore, verify_archive
 from tierflow.config import Settings
@@ -129,9 +129,13 @@ def test_archive_moves_cold_rows_with_exact_types(small_settings: Settings) -> N
     assert len(parquet) == 3  # one object per batch and partition
     assert sum(k.endswith(".json") for k in keys) == 3  # one manifest per batch
     schema = pq.read_schema(pa.BufferReader(store.get_bytes(parquet[0])))
-    assert schema.field("id").type == pa.uint64()
+    assert schema.field("id").type == pa.int64()  # BIGINT UNSIGNED written as the catalog's bigint
     assert schema.field("amount").type == pa.decimal128(14, 2)
-    assert schema.field("created_at").type == pa.timestamp("us")
+    # timestamps are INT96 (what Athena, Spectrum and both Spark readers read), and come back
+    # from the archive's own reader as the microseconds MySQL holds
+    physical = pq.ParquetFile(pa.BufferReader(store.get_bytes(parquet[0]))).schema
+    assert physical.column(schema.get_field_index("created_at")).physical_type == "INT96"
+    assert layout.read_object(store, parquet[0]).schema.field("created_at").type == pa.timestamp("us")
     assert schema.field("txn_type").type == pa.string()
     assert schema.field("metadata").type == pa.string()
     assert (
@@ -698,3 +702,29 @@ def test_throttle_pauses_while_mysql_is_busy(small_settings: Settings) -> None:
             t0 = time.monotonic()
             throttle.wait(time.monotonic() + 0.3)
             assert time.monotonic() - t0 < 1.2
+
+
+def test_ddl_out_writes_the_ddl_elsewhere_and_leaves_the_repository_alone(
+    mysql_url: str, tmp_path: Path
+) -> None:
+    athena = PROJECT_ROOT / "sql" / "athena"
+    before = {p.name: p.read_bytes() for p in athena.glob("*.sql")}
+    env = {
+        **os.environ,
+        "TIERFLOW_MYSQL_URL": mysql_url,
+        "TIERFLOW_ARCHIVE_URI": (tmp_path / "archive").as_uri(),
+        "TIERFLOW_POLICY": str(DEFAULT_POLICY),
+    }
+    out = tmp_path / "ddl" / "nested"
+    cli = [sys.executable, "-m", "tierflow.cli", "archive", "ddl", "--out"]
+    done = subprocess.run([*cli, str(out)], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    written = sorted(p.name for p in out.glob("*.sql"))
+    assert written == sorted(before)  # one file per archived table, as in sql/athena/
+    assert "`_tf_row_hash` bigint" in (out / "api_request_logs.sql").read_text()
+    assert {p.name: p.read_bytes() for p in athena.glob("*.sql")} == before
+    a_file = tmp_path / "not-a-dir"
+    a_file.write_text("")
+    bad = subprocess.run([*cli, str(a_file)], env=env, capture_output=True, text=True, timeout=120)
+    message = " ".join((bad.stdout + bad.stderr).split())  # the console wraps long lines
+    assert bad.returncode == 2 and f"DDL directory {a_file} is a file: give a directory" in message
