@@ -275,3 +275,30 @@ def test_quality_gate_names_expectation_column_and_samples() -> None:
     assert "sample rows [2]" in text
     with pytest.raises(TierflowError, match="no expectation suite"):
         load_suite("archive", "no_such_table")
+
+
+def test_query_reads_old_unsigned_and_new_signed_objects_in_the_catalogs_types(policy, tmp_path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from tierflow.config import Settings
+    from tierflow.query import run_query
+
+    part = tmp_path / "archive" / "lending" / "api_request_logs" / "dt=2024-01-01"
+    part.mkdir(parents=True)
+    old = {"id": pa.array([1], pa.uint64()), "_tf_row_hash": pa.array([2**64 - 1], pa.uint64())}
+    pq.write_table(pa.table(old), part / "part-old.parquet")
+    new = {"id": pa.array([2], pa.int64()), "_tf_row_hash": pa.array([-5], pa.int64())}
+    pq.write_table(pa.table(new), part / "part-new.parquet")
+    settings = Settings(
+        mysql_url="mysql://root@127.0.0.1:3306/lending", archive_uri=(tmp_path / "archive").as_uri()
+    )
+    got = run_query(
+        "SELECT typeof(id) AS t, typeof(_tf_row_hash) AS h, id, _tf_row_hash FROM api_request_logs ORDER BY id",
+        settings,
+        policy=policy,
+    ).to_pylist()
+    # an unsigned row hash reads as the signed value MySQL computes today (same 64 bits)
+    assert [(r["t"], r["h"], r["id"], r["_tf_row_hash"]) for r in got] == [
+        ("BIGINT", "BIGINT", 1, -1),
+        ("BIGINT", "BIGINT", 2, -5),
+    ]
