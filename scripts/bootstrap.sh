@@ -13,6 +13,8 @@ py_include=$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["includ
 [ -f "$py_include/Python.h" ] || need_os+=(python3-dev)
 "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1 || need_os+=(python3-venv)
 command -v make >/dev/null 2>&1 || need_os+=(make)
+# the Spark SQL test of the archive's catalog (tests/integration/test_archive_spark.py) needs Java 17+
+command -v java >/dev/null 2>&1 || need_os+=(openjdk-17-jre-headless)
 if [ ${#need_os[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     echo "==> installing OS packages: ${need_os[*]}"

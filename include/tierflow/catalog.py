@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tierflow.config import Settings
+from tierflow.errors import TierflowError
 from tierflow.paths import SQL_DIR
 from tierflow.policy import Policy, TablePolicy
 
@@ -19,13 +20,10 @@ PLACEHOLDER_LOCATION = "s3://tierflow-archive/lake"
 
 
 def catalog_fields(schema) -> list[Any]:
-    """The archived columns the catalog declares: all but ``_tf_row_hash``, the archive's own
-    verification hash. It is an unsigned 64-bit value, which Athena has no type for (it would read
-    half of them as negative or refuse the column's statistics); analysts never need it, and Athena
-    matches Parquet columns by name, so leaving it out of the table leaves the files readable."""
-    from tierflow.archive.schema import ROW_HASH_COLUMN
-
-    return [f for f in schema if f.name != ROW_HASH_COLUMN]
+    """The archived columns the catalog declares: every one, ``_tf_row_hash`` (the archive's own
+    verification hash, a signed bigint) included, so the table and the files agree column for
+    column."""
+    return list(schema)
 
 
 def hive_type(arrow_type) -> str:
@@ -48,7 +46,8 @@ def hive_type(arrow_type) -> str:
         return "double"
     if pa.types.is_boolean(t):
         return "boolean"
-    # unsigned widen by one step; uint64 stays bigint (keys here stay far below 2^63)
+    # objects written before every integer was signed: their unsigned columns are declared as
+    # the signed type they are read as (``archive.schema.current_encoding``)
     return {
         "int8": "tinyint",
         "int16": "smallint",
@@ -167,6 +166,8 @@ def write_ddl(
     out_dir: Path = ATHENA_DIR,
     glue_database: str = DEFAULT_GLUE_DATABASE,
 ) -> list[Path]:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise TierflowError(f"DDL directory {out_dir} is a file: give a directory (it is created if missing)")
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for t in policy.select(tables):

@@ -206,13 +206,19 @@ def lifecycle_cmd(
 
 
 @archive_app.command("ddl")
-def ddl_cmd(tables: TablesOption = None, policy: PolicyOption = None) -> None:
-    """Write Athena/Glue DDL for each archived table into sql/athena/."""
-    from tierflow.catalog import write_ddl
+def ddl_cmd(
+    tables: TablesOption = None,
+    policy: PolicyOption = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Directory for the <table>.sql files; default sql/athena/.")
+    ] = None,
+) -> None:
+    """Write Athena/Glue DDL for each archived table into sql/athena/ (or --out DIR)."""
+    from tierflow.catalog import ATHENA_DIR, write_ddl
     from tierflow.cli import console
 
     s, pol = _ctx(policy)
-    for path in write_ddl(s, pol, tables=tables):
+    for path in write_ddl(s, pol, tables=tables, out_dir=out or ATHENA_DIR):
         console.print(f"wrote {path}")
 
 

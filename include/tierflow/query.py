@@ -40,6 +40,30 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+_SIGNED = {"UTINYINT": "SMALLINT", "USMALLINT": "INTEGER", "UINTEGER": "BIGINT", "UBIGINT": "BIGINT"}
+
+
+def _signed(con, source: str) -> str:
+    """A ``REPLACE`` clause giving every integer column the signed type the catalog declares.
+
+    Objects written before every integer was signed hold unsigned columns; read together with
+    newer ones DuckDB widens such a column (UBIGINT with BIGINT is HUGEINT). ``_tf_row_hash``
+    is reinterpreted as the signed 64-bit value MySQL computes, as ``archive.schema`` does."""
+    from tierflow.archive.schema import ROW_HASH_COLUMN
+
+    replace = []
+    for name, typ, *_ in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall():
+        if name == ROW_HASH_COLUMN and typ in {"UBIGINT", "HUGEINT"}:
+            q = _quote(name)
+            replace.append(
+                f"CAST(CASE WHEN {q} > 9223372036854775807 THEN {q}::HUGEINT - 18446744073709551616 "
+                f"ELSE {q} END AS BIGINT) AS {q}"
+            )
+        elif typ in _SIGNED or typ == "HUGEINT":
+            replace.append(f"CAST({_quote(name)} AS {_SIGNED.get(typ, 'BIGINT')}) AS {_quote(name)}")
+    return f" REPLACE ({', '.join(replace)})" if replace else ""
+
+
 def connect(settings: Settings | None = None, *, cache_dir: Path | None = None, policy: Any = None):
     """A DuckDB connection with one view per archived table (and ``<table>_v`` where the policy
     maps renamed columns); returns (connection, view names)."""
@@ -59,9 +83,9 @@ def connect(settings: Settings | None = None, *, cache_dir: Path | None = None, 
             if not any(table_dir.glob("dt=*/*.parquet")):
                 continue
             pattern = str(table_dir / "dt=*" / "*.parquet").replace("'", "''")
+            source = f"read_parquet('{pattern}', hive_partitioning = true, union_by_name = true)"
             con.execute(
-                f"CREATE VIEW \"{table_dir.name}\" AS SELECT * FROM read_parquet('{pattern}', "
-                "hive_partitioning = true, union_by_name = true)"
+                f"CREATE VIEW {_quote(table_dir.name)} AS SELECT *{_signed(con, source)} FROM {source}"
             )
             views.append(table_dir.name)
             table = policy.tables.get(table_dir.name)

@@ -10,7 +10,8 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `tierflow_archive`.`api_request_logs` (
   `latency_ms` bigint,
   `client_ip` string,
   `user_agent` string,
-  `created_at` timestamp
+  `created_at` timestamp,
+  `_tf_row_hash` bigint
 )
 PARTITIONED BY (`dt` string)
 STORED AS PARQUET

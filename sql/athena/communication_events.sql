@@ -5,7 +5,8 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `tierflow_archive`.`communication_events` (
   `communication_id` bigint,
   `event_type` string,
   `metadata` string,
-  `created_at` timestamp
+  `created_at` timestamp,
+  `_tf_row_hash` bigint
 )
 PARTITIONED BY (`dt` string)
 STORED AS PARQUET

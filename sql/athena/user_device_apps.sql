@@ -7,7 +7,8 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `tierflow_archive`.`user_device_apps` (
   `app_name` string,
   `category` string,
   `installed_at` timestamp,
-  `created_at` timestamp
+  `created_at` timestamp,
+  `_tf_row_hash` bigint
 )
 PARTITIONED BY (`dt` string)
 STORED AS PARQUET

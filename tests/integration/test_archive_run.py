@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from tierflow.archive import run_archive
+from tierflow.archive import layout, run_archive
 from tierflow.archive.ledger import Ledger
 from tierflow.archive.ops import restore, verify_archive
 from tierflow.config import Settings
@@ -174,9 +174,13 @@ def test_archive_moves_cold_rows_with_exact_types(small_settings: Settings) -> N
     assert len(parquet) == 3  # one object per batch and partition
     assert sum(k.endswith(".json") for k in keys) == 3  # one manifest per batch
     schema = pq.read_schema(pa.BufferReader(store.get_bytes(parquet[0])))
-    assert schema.field("id").type == pa.uint64()
+    assert schema.field("id").type == pa.int64()  # BIGINT UNSIGNED written as the catalog's bigint
     assert schema.field("amount").type == pa.decimal128(14, 2)
-    assert schema.field("created_at").type == pa.timestamp("us")
+    # timestamps are INT96 (what Athena, Spectrum and both Spark readers read), and come back
+    # from the archive's own reader as the microseconds MySQL holds
+    physical = pq.ParquetFile(pa.BufferReader(store.get_bytes(parquet[0]))).schema
+    assert physical.column(schema.get_field_index("created_at")).physical_type == "INT96"
+    assert layout.read_object(store, parquet[0]).schema.field("created_at").type == pa.timestamp("us")
     assert schema.field("txn_type").type == pa.string()
     assert schema.field("metadata").type == pa.string()
     assert (
@@ -778,3 +782,72 @@ def test_throttle_pauses_while_mysql_is_busy(small_settings: Settings) -> None:
             t0 = time.monotonic()
             throttle.wait(time.monotonic() + 0.3)
             assert time.monotonic() - t0 < 1.2
+
+
+def test_ddl_out_writes_the_ddl_elsewhere_and_leaves_the_repository_alone(
+    mysql_url: str, tmp_path: Path
+) -> None:
+    athena = PROJECT_ROOT / "sql" / "athena"
+    before = {p.name: p.read_bytes() for p in athena.glob("*.sql")}
+    env = {
+        **os.environ,
+        "TIERFLOW_MYSQL_URL": mysql_url,
+        "TIERFLOW_ARCHIVE_URI": (tmp_path / "archive").as_uri(),
+        "TIERFLOW_POLICY": str(DEFAULT_POLICY),
+    }
+    out = tmp_path / "ddl" / "nested"
+    cli = [sys.executable, "-m", "tierflow.cli", "archive", "ddl", "--out"]
+    done = subprocess.run([*cli, str(out)], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    written = sorted(p.name for p in out.glob("*.sql"))
+    assert written == sorted(before)  # one file per archived table, as in sql/athena/
+    assert "`_tf_row_hash` bigint" in (out / "api_request_logs.sql").read_text()
+    assert {p.name: p.read_bytes() for p in athena.glob("*.sql")} == before
+    a_file = tmp_path / "not-a-dir"
+    a_file.write_text("")
+    bad = subprocess.run([*cli, str(a_file)], env=env, capture_output=True, text=True, timeout=120)
+    message = " ".join((bad.stdout + bad.stderr).split())  # the console wraps long lines
+    assert bad.returncode == 2 and f"DDL directory {a_file} is a file: give a directory" in message
+
+
+def test_objects_written_unsigned_before_still_verify_query_and_restore(small_settings: Settings) -> None:
+    """Objects of the earlier encoding (UINT_64 ids, INT64 microsecond timestamps) beside new ones."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    from tierflow.query import run_query
+
+    original = mysql_rows(small_settings.mysql_url)
+    run_archive(small_settings, tables=["loan_transactions"], as_of=AS_OF, batch_rows=25).raise_for_failures()
+    store = open_store(small_settings.archive_uri)
+    keys = sorted(k.key for k in store.list("") if k.key.endswith(".parquet"))
+    assert len(keys) == 3
+    old_key = keys[0]
+    part = layout.read_object(store, old_key)
+    unsigned = {"id", "loan_id", "customer_id"}
+    for name in unsigned:
+        i = part.schema.get_field_index(name)
+        part = part.set_column(i, pa.field(name, pa.uint64()), pc.cast(part.column(i), pa.uint64()))
+    buf = pa.BufferOutputStream()
+    pq.write_table(part, buf, compression="zstd")  # the encoding objects were written in before
+    store.put_bytes(old_key, buf.getvalue().to_pybytes())
+    written = pq.ParquetFile(pa.BufferReader(store.get_bytes(old_key))).schema_arrow
+    assert written.field("id").type == pa.uint64() and written.field("created_at").type == pa.timestamp("us")
+
+    # the ledger's checksums still hold for the old object
+    assert verify_archive(small_settings, tables=["loan_transactions"]).ok
+    # tierflow query reads old and new files together, ids as the catalog's bigint
+    got = run_query(
+        "SELECT typeof(id) AS t, count(*) AS n, sum(id) AS s, min(created_at) AS first "
+        "FROM loan_transactions GROUP BY 1",
+        small_settings,
+    ).to_pylist()
+    assert got == [{"t": "BIGINT", "n": 60, "s": sum(range(1, 61)), "first": COLD_START}]
+    # and the restore brings the old object's rows back exactly
+    result = restore(
+        small_settings, table="loan_transactions", start=COLD_START.date(), end=COLD_START.date()
+    )
+    assert result.rows_inserted == 20
+    live = mysql_rows(small_settings.mysql_url)
+    assert {k: live[k] for k in range(1, 21)} == {k: original[k] for k in range(1, 21)}
+    assert_union_equals(small_settings, original)

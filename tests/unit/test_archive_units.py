@@ -35,8 +35,11 @@ def col(name, data_type, column_type=None, p=None, s=None):
 def test_exact_arrow_types() -> None:
     import pyarrow as pa
 
-    assert arrow_type(col("id", "bigint", "bigint(20) unsigned")) == pa.uint64()
-    assert arrow_type(col("n", "smallint", "smallint(5) unsigned")) == pa.uint16()
+    # every integer signed, as the catalog declares it: unsigned widen one step, BIGINT stays 64
+    assert arrow_type(col("id", "bigint", "bigint(20) unsigned")) == pa.int64()
+    assert arrow_type(col("n", "smallint", "smallint(5) unsigned")) == pa.int32()
+    assert arrow_type(col("n", "tinyint", "tinyint(3) unsigned")) == pa.int16()
+    assert arrow_type(col("n", "int", "int(10) unsigned")) == pa.int64()
     assert arrow_type(col("n", "int")) == pa.int32()
     assert arrow_type(col("amount", "decimal", "decimal(14,2)", 14, 2)) == pa.decimal128(14, 2)
     assert arrow_type(col("t", "datetime", "datetime(6)")) == pa.timestamp("us")
@@ -80,6 +83,43 @@ def test_shape_casts_safely_and_hashes_pii(policy) -> None:
     )
     with pytest.raises(pa.ArrowInvalid):
         shape(bad, dcols, lt, dschema)
+
+
+def test_unsigned_bigint_above_int64_is_refused(policy) -> None:
+    import pyarrow as pa
+    from tierflow.archive.schema import UnsignedRangeError
+
+    lt = policy.table("loan_transactions")
+    cols = [col("id", "bigint", "bigint unsigned"), col("amount", "decimal", "decimal(5,2)", 5, 2)]
+    schema = archived_schema(cols, lt)
+    fits = pa.table({"id": pa.array([2**63 - 1], pa.uint64()), "amount": [Decimal("1.00")]})
+    assert shape(fits, cols, lt, schema).column("id").type == pa.int64()
+    big = pa.table({"id": pa.array([1, 2**63], pa.uint64()), "amount": [Decimal("1.00")] * 2})
+    with pytest.raises(
+        UnsignedRangeError, match=r"'loan_transactions' column 'id': value 9223372036854775808"
+    ):
+        shape(big, cols, lt, schema)
+
+
+def test_old_unsigned_objects_read_in_todays_types_with_the_same_checksum() -> None:
+    import pyarrow as pa
+    from tierflow.archive.schema import current_encoding
+
+    hashes = [1, 2**63, 2**64 - 1]
+    old = pa.table(
+        {
+            "id": pa.array([1, 2, 3], pa.uint64()),
+            "n": pa.array([1, 2, 65535], pa.uint16()),
+            "_tf_row_hash": pa.array(hashes, pa.uint64()),
+        }
+    )
+    now = current_encoding(old)
+    assert [f.type for f in now.schema] == [pa.int64(), pa.int32(), pa.int64()]
+    assert now.column("id").to_pylist() == [1, 2, 3]
+    # the row hash is the same 64 bits, read as MySQL's CAST(... AS SIGNED) gives them
+    assert now.column("_tf_row_hash").to_pylist() == [1, -(2**63), -1]
+    # ledger checksums of objects written before stay valid
+    assert content_checksum(now) == content_checksum(old)
 
 
 def test_checksum_is_order_and_split_independent() -> None:
@@ -188,10 +228,10 @@ def test_athena_ddl(policy) -> None:
 
     schema = pa.schema(
         [
-            ("id", pa.uint64()),
+            ("id", pa.int64()),
             ("amount", pa.decimal128(14, 2)),
             ("created_at", pa.timestamp("us")),
-            ("_tf_row_hash", pa.uint64()),
+            ("_tf_row_hash", pa.int64()),
         ]
     )
     ddl = athena_ddl(
@@ -201,8 +241,8 @@ def test_athena_ddl(policy) -> None:
         glue_database="arch",
     )
     assert "`amount` decimal(14,2)" in ddl and "PARTITIONED BY (`dt` string)" in ddl
-    assert "`created_at` timestamp\n)" in ddl  # the unsigned verification hash is not declared
-    assert "_tf_row_hash" not in ddl
+    assert "`id` bigint" in ddl
+    assert "`created_at` timestamp,\n  `_tf_row_hash` bigint\n)" in ddl  # every archived column
     assert "STORED AS PARQUET" in ddl and "projection.dt.format' = 'yyyy-MM'" in ddl  # monthly
     assert "projection.dt.interval.unit' = 'MONTHS'" in ddl
     daily = athena_ddl(
@@ -241,3 +281,30 @@ def test_quality_gate_names_expectation_column_and_samples() -> None:
     assert "sample rows [2]" in text
     with pytest.raises(TierflowError, match="no expectation suite"):
         load_suite("archive", "no_such_table")
+
+
+def test_query_reads_old_unsigned_and_new_signed_objects_in_the_catalogs_types(policy, tmp_path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from tierflow.config import Settings
+    from tierflow.query import run_query
+
+    part = tmp_path / "archive" / "lending" / "api_request_logs" / "dt=2024-01-01"
+    part.mkdir(parents=True)
+    old = {"id": pa.array([1], pa.uint64()), "_tf_row_hash": pa.array([2**64 - 1], pa.uint64())}
+    pq.write_table(pa.table(old), part / "part-old.parquet")
+    new = {"id": pa.array([2], pa.int64()), "_tf_row_hash": pa.array([-5], pa.int64())}
+    pq.write_table(pa.table(new), part / "part-new.parquet")
+    settings = Settings(
+        mysql_url="mysql://root@127.0.0.1:3306/lending", archive_uri=(tmp_path / "archive").as_uri()
+    )
+    got = run_query(
+        "SELECT typeof(id) AS t, typeof(_tf_row_hash) AS h, id, _tf_row_hash FROM api_request_logs ORDER BY id",
+        settings,
+        policy=policy,
+    ).to_pylist()
+    # an unsigned row hash reads as the signed value MySQL computes today (same 64 bits)
+    assert [(r["t"], r["h"], r["id"], r["_tf_row_hash"]) for r in got] == [
+        ("BIGINT", "BIGINT", 1, -1),
+        ("BIGINT", "BIGINT", 2, -5),
+    ]

@@ -14,6 +14,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from tierflow.archive.schema import current_encoding
 from tierflow.policy import Policy, TablePolicy
 from tierflow.stores.objects import ObjectStore, PutOptions
 
@@ -97,6 +98,9 @@ def parquet_bytes(table, policy: Policy, table_policy: TablePolicy) -> bytes:
         row_group_size=policy.archive.row_group_rows,
         use_dictionary=True,
         write_statistics=True,
+        # INT96: the one timestamp encoding that Athena, Redshift Spectrum and both of Spark's
+        # Parquet readers read (docs/archive.md, "Types and readers")
+        use_deprecated_int96_timestamps=True,
     )
     return buf.getvalue()
 
@@ -105,7 +109,10 @@ def parquet_table(data: bytes):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    return pq.read_table(pa.BufferReader(data))
+    # INT96 timestamps come back as written (microseconds), objects of older encodings mapped to
+    # today's types
+    table = pq.read_table(pa.BufferReader(data), coerce_int96_timestamp_unit="us")
+    return current_encoding(table)
 
 
 def read_object(store: ObjectStore, key: str):
