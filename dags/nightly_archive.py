@@ -20,6 +20,8 @@ unless `dry_run` is unticked**. Params:
 - `as_of`: archive as of this date (YYYY-MM-DD); empty: now. A future date is refused by
   `check_archive_run` before any table is touched.
 - `dry_run`: count what would move, change nothing (default on).
+- `allow_large_run`: let a table move more than `archive.max_run_fraction` of its rows (default
+  off: such a table stops before its first batch, naming the count).
 
 **Run window.** A run that would delete rows outside the policy's `archive.run_window`
 (include/tiers.yaml: 01:00-05:00 Asia/Kolkata) does nothing and says so in its log and summary.
@@ -78,6 +80,12 @@ POLICY_TABLES = policy_table_names()
             True,
             type="boolean",
             description="Count what would move and change nothing. Untick to archive and delete.",
+        ),
+        "allow_large_run": Param(
+            False,
+            type="boolean",
+            description="Let a table move more than the policy's archive.max_run_fraction of its rows "
+            "(a first archive of an old database). Off: such a table stops before its first batch.",
         ),
     },
 )

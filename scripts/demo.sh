@@ -32,7 +32,7 @@ RESET=${TIERFLOW_DEMO_RESET:-1}
 # archive, so the marts hold the whole seeded history; any other DAG file runs after them.
 DAG_ORDER=(warehouse_refresh nightly_archive hot_tier_reconcile tier_audit)
 # What each DAG is triggered with: the archive for real (its form defaults to a dry run).
-declare -A DAG_CONF=([nightly_archive]='{"dry_run": false}' [warehouse_refresh]='{"full_refresh": true}')
+declare -A DAG_CONF=([nightly_archive]='{"dry_run": false, "allow_large_run": true}' [warehouse_refresh]='{"full_refresh": true}')
 LOG_DIR="$AIRFLOW_HOME/demo-logs"
 DATA_DIR=.data
 mkdir -p "$LOG_DIR"

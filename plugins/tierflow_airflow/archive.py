@@ -69,6 +69,7 @@ def plan_run(params: dict[str, Any], run_type: str, policy: Policy, now: datetim
         "tables": tables,
         "as_of": parse_as_of(params.get("as_of"), now) if manual else None,
         "dry_run": bool(params.get("dry_run", True)) if manual else False,
+        "allow_large_run": bool(params.get("allow_large_run")) if manual else False,
         "skipped": None,
     }
     window = policy.archive.run_window
@@ -88,7 +89,13 @@ def archive_one_table(table: str, plan: dict[str, Any], settings) -> dict[str, A
     from tierflow.stores import mysql
 
     as_of = datetime.fromisoformat(plan["as_of"]) if plan.get("as_of") else None
-    summary = run_archive(settings, tables=[table], as_of=as_of, dry_run=bool(plan["dry_run"]))
+    summary = run_archive(
+        settings,
+        tables=[table],
+        as_of=as_of,
+        dry_run=bool(plan["dry_run"]),
+        allow_large_run=bool(plan.get("allow_large_run")),
+    )
     t = summary.tables[0]
     log.info(
         "archive.task.done",

@@ -21,14 +21,28 @@ MIDDAY = datetime(2026, 6, 30, 8, 0, tzinfo=UTC)  # 13:30 IST
 
 def test_manual_run_is_a_dry_run_by_default_and_runs_any_time() -> None:
     plan = plan_run({}, "manual", POLICY, MIDDAY)
-    assert plan == {"run_type": "manual", "tables": [], "as_of": None, "dry_run": True, "skipped": None}
+    assert plan == {
+        "run_type": "manual",
+        "tables": [],
+        "as_of": None,
+        "dry_run": True,
+        "allow_large_run": False,
+        "skipped": None,
+    }
 
 
 def test_scheduled_run_archives_as_the_policy_says_whatever_the_defaults() -> None:
     plan = plan_run(
         {"tables": ["loans"], "dry_run": True, "as_of": "2020-01-01"}, "scheduled", POLICY, IN_WINDOW
     )
-    assert plan == {"run_type": "scheduled", "tables": [], "as_of": None, "dry_run": False, "skipped": None}
+    assert plan == {
+        "run_type": "scheduled",
+        "tables": [],
+        "as_of": None,
+        "dry_run": False,
+        "allow_large_run": False,
+        "skipped": None,
+    }
 
 
 def test_a_run_that_would_delete_outside_the_window_does_nothing() -> None:
@@ -92,7 +106,7 @@ def test_s3_throttling_is_transient() -> None:
 
 
 def test_summary_fails_the_tables_that_failed_and_keeps_the_others() -> None:
-    plan = {"dry_run": False, "skipped": None}
+    plan = {"dry_run": False, "allow_large_run": False, "skipped": None}
     results = [
         {"table": "api_request_logs", "status": "ok", "rows": 30, "deleted": 30, "error": None},
         {"table": "communication_events", "status": "failed", "rows": 0, "deleted": 0, "error": "gate"},

@@ -371,7 +371,7 @@ POLICY_TABLES = list(load_policy(DEFAULT_POLICY).tables)
 SCHEDULES = {
     "nightly_archive": (
         "CronTriggerTimetable(expression='0 2 * * *', timezone='Asia/Kolkata'",
-        {"tables": [], "as_of": None, "dry_run": True},
+        {"tables": [], "as_of": None, "dry_run": True, "allow_large_run": False},
     ),
     "hot_tier_reconcile": ("CronTriggerTimetable(expression='30 3 * * *', timezone='Asia/Kolkata'", {}),
     "tier_audit": (

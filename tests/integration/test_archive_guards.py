@@ -16,12 +16,12 @@ import pytest
 from tierflow.archive import FutureAsOfError, LargeRunError, check_as_of, run_archive
 from tierflow.archive.ledger import Ledger
 from tierflow.archive.ops import plan_archive
-from tierflow.archive.run import archive_table_task
 from tierflow.config import Settings
 from tierflow.paths import DEFAULT_POLICY
 from tierflow.policy import load_policy
 from tierflow.stores import mysql
 from tierflow.stores.objects import open_store
+from tierflow_airflow.archive import archive_one_table
 
 from tests.conftest import AS_OF as SEED_AS_OF
 from tests.conftest import NO_WAREHOUSE_URL
@@ -74,7 +74,9 @@ def test_future_as_of_is_refused_by_library_task_and_cli_and_nothing_changes(
         lambda: plan_archive(small_settings, as_of=datetime(2099, 1, 1)),
         lambda: run_archive(small_settings, as_of=datetime(2099, 1, 1), allow_large_run=True),
         lambda: run_archive(small_settings, as_of=future, dry_run=True),
-        lambda: archive_table_task("loan_transactions", {"as_of": "2099-01-01"}, small_settings),
+        lambda: archive_one_table(
+            "loan_transactions", {"as_of": "2099-01-01", "dry_run": False}, small_settings
+        ),
     ):
         with pytest.raises(FutureAsOfError, match="later than now"):
             call()
@@ -136,10 +138,12 @@ def test_large_run_stops_before_the_first_batch_and_the_flag_lets_it_through(
 
     # the DAG's task refuses alike, and takes the same switch from its params
     with pytest.raises(LargeRunError):
-        archive_table_task("loan_transactions", {"as_of": "2026-06-30"}, small_settings)
-    done = archive_table_task(
-        "loan_transactions", {"as_of": "2026-06-30", "allow_large_run": True}, small_settings
-    )
+        archive_one_table("loan_transactions", {"as_of": "2026-06-30", "dry_run": False}, small_settings)
+    done = archive_one_table(
+        "loan_transactions",
+        {"as_of": "2026-06-30", "dry_run": False, "allow_large_run": True},
+        small_settings,
+    )["result"]
     assert done["rows"] == done["deleted"] == 60
     assert_union_equals(small_settings, original)
 
@@ -234,7 +238,7 @@ def test_a_row_changed_without_its_change_column_stays_in_mysql(
     t = summary.tables[0]
     assert summary.ok and (t.deleted, t.kept_changed) == (59, 1), summary.errors()
     live = mysql_rows(url)
-    assert live[7][0] == Decimal("1.00")  # the fix survived in MySQL ...
+    assert live[7]["amount"] == Decimal("1.00")  # the fix survived in MySQL ...
     assert 7 not in {k for k, _ in archive_rows(small_settings)}  # ... and the stale copy left the archive
     original[7] = live[7]
     assert_union_equals(small_settings, original)

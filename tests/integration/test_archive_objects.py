@@ -15,6 +15,7 @@ from tierflow.config import Settings
 from tierflow.paths import DEFAULT_POLICY
 
 from tests.conftest import AS_OF as SEED_AS_OF
+from tests.conftest import NO_WAREHOUSE_URL
 from tests.integration.test_archive_run import archive_rows, assert_union_equals, mysql_rows
 
 pytestmark = pytest.mark.integration
@@ -27,15 +28,22 @@ def test_restore_of_first_and_last_cold_day_then_a_run_loses_no_row(
 ) -> None:
     """The batch after a restore can have the same first and last key as the batch that archived
     those rows; its objects must not replace the objects whose other rows already left MySQL."""
-    settings = Settings(mysql_url=seeded_mysql_url, archive_uri=file_archive_uri, policy_path=DEFAULT_POLICY)
+    settings = Settings(
+        warehouse_url=NO_WAREHOUSE_URL,
+        mysql_url=seeded_mysql_url,
+        archive_uri=file_archive_uri,
+        policy_path=DEFAULT_POLICY,
+    )
     original = mysql_rows(seeded_mysql_url)
-    run_archive(settings, tables=["loan_transactions"], as_of=AS_OF, gate=False).raise_for_failures()
+    run_archive(
+        settings, tables=["loan_transactions"], as_of=AS_OF, gate=False, allow_large_run=True
+    ).raise_for_failures()
     days = sorted({r["created_at"].date() for _, r in archive_rows(settings)})
     assert len(days) > 30
     for day in (days[0], days[-1]):
         assert restore(settings, table="loan_transactions", start=day, end=day).rows_inserted > 0
     assert_union_equals(settings, original)
-    again = run_archive(settings, tables=["loan_transactions"], as_of=AS_OF, gate=False)
+    again = run_archive(settings, tables=["loan_transactions"], as_of=AS_OF, gate=False, allow_large_run=True)
     assert again.ok, again.errors()
     assert again.tables[0].rows > 0
     assert_union_equals(settings, original)

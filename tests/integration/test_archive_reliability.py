@@ -266,7 +266,12 @@ def test_restore_and_archive_alternate_on_random_days_with_kills(
     from tierflow.policy import parse_policy
 
     make_rows(mysql_url, cold=240, warm=5, days=6)
-    settings = Settings(mysql_url=mysql_url, archive_uri=file_archive_uri, policy_path=DEFAULT_POLICY)
+    settings = Settings(
+        warehouse_url=NO_WAREHOUSE_URL,
+        mysql_url=mysql_url,
+        archive_uri=file_archive_uri,
+        policy_path=DEFAULT_POLICY,
+    )
     text = DEFAULT_POLICY.read_text()
     month = "archive: {partition_by: month, retention_years: 8}\n    warehouse: true"
     daily = parse_policy(text.replace(month, month.replace("month", "day"), 1))

@@ -818,7 +818,9 @@ def test_objects_written_unsigned_before_still_verify_query_and_restore(small_se
     from tierflow.query import run_query
 
     original = mysql_rows(small_settings.mysql_url)
-    run_archive(small_settings, tables=["loan_transactions"], as_of=AS_OF, batch_rows=25).raise_for_failures()
+    run_archive(
+        small_settings, tables=["loan_transactions"], as_of=AS_OF, batch_rows=25, allow_large_run=True
+    ).raise_for_failures()
     store = open_store(small_settings.archive_uri)
     keys = sorted(k.key for k in store.list("") if k.key.endswith(".parquet"))
     assert len(keys) == 3
