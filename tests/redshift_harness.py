@@ -267,16 +267,17 @@ def problems(sql: str) -> list[str]:
         if name not in SHOW_PARAMETERS:
             found.append(f"SHOW {name}: not a Redshift configuration parameter")
         return found
-    for name, rx in _FEATURES.items():
-        if rx.search(bare):
-            found.append(f"unsupported feature: {name}")
-    for fn in {m.group(1).lower() for m in _CALL.finditer(bare)} & UNSUPPORTED_FUNCTIONS:
-        found.append(f"unsupported function: {fn}()")
     try:
         trees = sqlglot.parse(sql, read="redshift")
     except sqlglot.errors.ParseError as exc:
         found.append(f"sqlglot redshift parse error: {str(exc).splitlines()[0]}")
         return found
+    if not on_leader_node(trees):
+        for name, rx in _FEATURES.items():
+            if rx.search(bare):
+                found.append(f"unsupported feature: {name}")
+        for fn in {m.group(1).lower() for m in _CALL.finditer(bare)} & UNSUPPORTED_FUNCTIONS:
+            found.append(f"unsupported function: {fn}()")
     for tree in trees:
         if tree is None:
             continue
@@ -293,6 +294,38 @@ def problems(sql: str) -> list[str]:
     for match in _TYPE_WORDS.finditer(bare):
         found.append(f"unsupported data type: {match.group(0).lower()}")
     return sorted(set(found))
+
+
+# "SQL functions supported on the leader node" (docs.aws.amazon.com/redshift/latest/dg/
+# c_sql-functions-leader-node.html): a query that reads only the system catalog runs on the leader
+# node, which keeps PostgreSQL's catalog functions and array values (sqlalchemy-redshift's and
+# dbt-redshift's reflection queries rely on it); only a user table sends a query to the compute nodes.
+CATALOG_SCHEMAS = frozenset({"pg_catalog", "information_schema"})
+CATALOG_PREFIXES = ("pg_", "svv_", "stv_", "stl_", "svl_", "sys_")
+
+
+def _relation_name(table: exp.Table) -> str:
+    """A table's name, or a table function's (``from pg_get_late_binding_view_cols() cols(...)``)."""
+    if isinstance(table.this, exp.Func):
+        return (table.this.name if isinstance(table.this, exp.Anonymous) else table.this.sql_name()).lower()
+    return table.name.lower()
+
+
+def on_leader_node(trees: list[exp.Expression | None]) -> bool:
+    """True when the statements read nothing but the system catalog."""
+    parsed = [tree for tree in trees if tree is not None]
+    if any(
+        isinstance(tree, exp.Create | exp.Insert | exp.Delete | exp.Update | exp.Merge) for tree in parsed
+    ):
+        return False
+    ctes = {c.alias.lower() for tree in parsed for c in tree.find_all(exp.CTE)}
+    tables = [t for tree in parsed for t in tree.find_all(exp.Table)]
+    return bool(tables) and all(
+        _relation_name(t) in ctes
+        or t.db.lower() in CATALOG_SCHEMAS
+        or _relation_name(t).startswith(CATALOG_PREFIXES)
+        for t in tables
+    )
 
 
 # Statements sqlglot keeps whole without parsing them; their syntax is Redshift's own.
@@ -520,6 +553,8 @@ class Recorder:
             return self._columns(raw)
         if "svv_tables" in bare or "pg_tables" in bare or "information_schema.tables" in bare:
             return self._relations(raw)
+        if "format_encoding(" in bare and "pg_attribute" in bare:  # sqlalchemy-redshift reflection
+            return self._reflected_columns(raw)
         if "from pg_namespace" in bare or "information_schema.schemata" in low or "svv_all_schemas" in low:
             schemas = sorted({s for s, _ in self.catalog.relations})
             return [("nspname", VARCHAR_OID)], [(s,) for s in schemas]
@@ -530,8 +565,68 @@ class Recorder:
                 ("2026-06-27", self.catalog.newest_day)
             ]
         if low.startswith(("select", "with", "(")):
-            return self._output_columns(sql), []  # a query: its columns, no rows
+            return self._output_columns(sql), self._empty_table_rows(sql)
         return [], []
+
+    def _reflected_columns(self, raw: str) -> tuple[list[tuple[str, int]], list[tuple]]:
+        names = [
+            "schema",
+            "table_name",
+            "name",
+            "encode",
+            "type",
+            "distkey",
+            "sortkey",
+            "notnull",
+            "comment",
+            "adsrc",
+            "attnum",
+            "format_type",
+            "DEFAULT",
+            "schema_oid",
+            "table_oid",
+        ]
+        rows = []
+        for (schema, table), columns in self.catalog.relations.items():
+            if f"'{schema}'" in raw or "nspname =" not in raw:
+                for i, c in enumerate(columns, 1):
+                    rows.append(
+                        (
+                            schema,
+                            table,
+                            c.name,
+                            "lzo",
+                            c.data_type,
+                            False,
+                            0,
+                            False,
+                            None,
+                            None,
+                            i,
+                            c.data_type,
+                            None,
+                            100,
+                            200,
+                        )
+                    )
+        return [(n, VARCHAR_OID) for n in names], rows
+
+    def _empty_table_rows(self, sql: str) -> list[tuple]:
+        """What a query returns over empty tables: no rows, except an aggregate without GROUP BY,
+        which returns one row (count 0, every other aggregate NULL)."""
+        try:
+            select = final_select(sqlglot.parse_one(sql, read="redshift"))
+        except sqlglot.errors.ParseError:
+            return []
+        if select is None or select.args.get("group") or not select.selects:
+            return []
+        values = []
+        for e in select.selects:
+            agg = e.find(exp.AggFunc)
+            if agg is None:
+                return []
+            values.append(0 if isinstance(agg, exp.Count) else None)
+        return [tuple(values)]
 
     def _output_columns(self, sql: str) -> list[tuple[str, int]]:
         """The columns of ``select * from (<query>) as __dbt_sbq where false limit 0`` (dbt's
@@ -542,8 +637,14 @@ class Recorder:
         except sqlglot.errors.ParseError:
             return []  # reported by the checks
         if inner is None:
-            return []
+            return self._star_columns(sql)
         return [(c.name, type_oid(c.data_type)) for c in map(self.catalog.column_of, inner.selects)]
+
+    def _star_columns(self, sql: str) -> list[tuple[str, int]]:
+        """``select * from schema.table``: the columns the catalog holds for that table."""
+        table = sqlglot.parse_one(sql, read="redshift").find(exp.Table)
+        columns = self.catalog.relations.get((table.db, table.name), []) if table is not None else []
+        return [(c.name, type_oid(c.data_type)) for c in columns]
 
     def _relations(self, raw: str) -> tuple[list[tuple[str, int]], list[tuple]]:
         desc = [
@@ -661,7 +762,7 @@ class RecordedConnection:
         self.recorder = recorder
         self.kwargs = kwargs
         self.autocommit = False
-        self.py_types: dict = {}
+        self.py_types: dict = {str: (VARCHAR_OID, str)}  # sqlalchemy-redshift aliases quoted_name to it
         self.backend_pid = 4242
 
     def cursor(self) -> RecordedCursor:
