@@ -65,6 +65,13 @@
     {{ return(adapter.dispatch('delete_days_not_in', 'tierflow')(relation, day_column, days_relation)) }}
 {%- endmacro %}
 
+{#- Redshift (and any adapter without PostgreSQL's arrays and data-modifying WITH): one plain
+    delete; the day column is the sort key, so the scan skips blocks by their zone maps. dbt-redshift
+    names postgres as its parent, so without this version it would dispatch to postgres__. -#}
+{% macro redshift__delete_days_not_in(relation, day_column, days_relation) -%}
+    {{ tierflow.default__delete_days_not_in(relation, day_column, days_relation) }}
+{%- endmacro %}
+
 {% macro default__delete_days_not_in(relation, day_column, days_relation) -%}
     delete from {{ relation }}
     where {{ day_column }} not in (select {{ day_column }} from {{ days_relation }})

@@ -27,15 +27,24 @@ _assets: dict[tuple[str, str, str], Any] = {}
 
 
 def sqlalchemy_url(warehouse_url: str) -> str:
-    """GX talks SQLAlchemy; Redshift speaks the PostgreSQL protocol, so one driver serves both."""
-    u = parse(warehouse_url)
-    port = u.port or (5439 if u.scheme.startswith("redshift") else 5432)
-    auth = u.user or "postgres"
-    if u.password:
-        from urllib.parse import quote
+    """The SQLAlchemy URL GX connects with, its dialect chosen by the target: Redshift's own
+    (sqlalchemy-redshift over redshift_connector) for ``redshift://``, psycopg2 for PostgreSQL.
+    SQLAlchemy's PostgreSQL dialect opens each connection with ``show standard_conforming_strings``,
+    which Redshift refuses (sqlalchemy#9442); the Redshift dialect does not send it."""
+    from sqlalchemy.engine import URL
 
-        auth += ":" + quote(u.password, safe="")
-    return f"postgresql+psycopg2://{auth}@{u.host}:{port}/{u.database}"
+    from tierflow.stores.warehouse import is_redshift
+
+    u = parse(warehouse_url)
+    redshift = is_redshift(warehouse_url)
+    return URL.create(
+        "redshift+redshift_connector" if redshift else "postgresql+psycopg2",
+        username=u.user or "postgres",
+        password=u.password,
+        host=u.host,
+        port=u.port or (5439 if redshift else 5432),
+        database=u.database,
+    ).render_as_string(hide_password=False)
 
 
 def _batch_definition(warehouse_url: str, schema: str, table: str):
@@ -48,10 +57,17 @@ def _batch_definition(warehouse_url: str, schema: str, table: str):
         _context = gx.get_context(mode="ephemeral")
         _context.variables.progress_bars = ProgressBarsConfig(globally=False)
     if warehouse_url not in _sources:
+        from tierflow.stores.warehouse import is_redshift
+
         name = f"warehouse_{len(_sources)}"
-        _sources[warehouse_url] = _context.data_sources.add_postgres(
-            name, connection_string=sqlalchemy_url(warehouse_url)
+        # GX's own Redshift data source accepts only redshift+psycopg2: the generic SQL one takes
+        # the Redshift dialect's URL
+        add = (
+            _context.data_sources.add_sql
+            if is_redshift(warehouse_url)
+            else _context.data_sources.add_postgres
         )
+        _sources[warehouse_url] = add(name, connection_string=sqlalchemy_url(warehouse_url))
     key = (warehouse_url, schema, table)
     if key not in _assets:
         asset = _sources[warehouse_url].add_table_asset(
