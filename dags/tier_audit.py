@@ -62,7 +62,7 @@ def tier_audit():
         from datetime import datetime
 
         from tierflow import report as tier_report
-        from tierflow.chart import render_png
+        from tierflow.report.chart import render_png
         from tierflow.stores.objects import store_for
         from tierflow_airflow.hooks import TierflowHook
 

@@ -40,7 +40,7 @@ def report_cmd(
     else:
         tier_report.render_table(result, console)
     if chart:
-        from tierflow.chart import draw
+        from tierflow.report.chart import draw
 
         draw(result, chart)
         if not as_json:

@@ -231,7 +231,7 @@ def test_seeded_dataset_lists_every_table(
     # Nothing archived yet: three years of data break every window shorter than three years.
     overdue = {v.table for v in r.red if v.kind == "mysql_past_window"}
     assert "api_request_logs" in overdue and "customers" not in overdue
-    from tierflow.chart import draw
+    from tierflow.report.chart import draw
 
     png = draw(r, tmp_path / "chart.png")
     assert png.stat().st_size > 10_000

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from tierflow.chart import render_png, violation_months
 from tierflow.paths import DEFAULT_POLICY
 from tierflow.policy import load_policy
 from tierflow.report import (
@@ -12,13 +11,14 @@ from tierflow.report import (
     DatabaseSize,
     Report,
     TierStats,
-    _table_report,
     evaluate,
     growth,
     hot_table_of,
     month_range,
     partition_value,
+    table_report,
 )
+from tierflow.report.chart import render_png, violation_months
 
 POLICY = load_policy(DEFAULT_POLICY)
 AS_OF = datetime(2026, 6, 30)
@@ -26,7 +26,7 @@ AS_OF = datetime(2026, 6, 30)
 
 def make_report(mysql=None, redis=None, archive=None, db_bytes=10 * 1024**2, hot=None) -> Report:
     tables = [
-        _table_report(t, AS_OF, mysql or {}, redis or {}, archive or {}, {}) for t in POLICY.tables.values()
+        table_report(t, AS_OF, mysql or {}, redis or {}, archive or {}, {}) for t in POLICY.tables.values()
     ]
     report = Report(
         generated_at="2026-06-30 01:00:00",

@@ -131,7 +131,7 @@ def report_json(live: bool = Query(False)) -> JSONResponse:
 
 @app.get("/storage-tiers/chart.png")
 def chart_png(live: bool = Query(False)) -> Response:
-    from tierflow.chart import render_png
+    from tierflow.report.chart import render_png
 
     report, _ = current_report(live)
     return Response(render_png(report), media_type="image/png", headers={"Cache-Control": "no-store"})

@@ -7,7 +7,7 @@ from __future__ import annotations
 from io import BytesIO
 from pathlib import Path
 
-from tierflow.report import Report, TableReport, month_range
+from tierflow.report.model import Report, TableReport, month_range
 
 TIERS = [
     ("redis", "hot (Redis)", "#d62728"),
