@@ -106,9 +106,9 @@ def nightly_archive():
     @task
     def list_archived_tables(plan: dict) -> list[list[str]]:
         """Archived tables by foreign-key wave (children first); none when the run is skipped."""
-        from tierflow.archive.run import fk_waves
         from tierflow.policy import load_policy
         from tierflow.stores import mysql
+        from tierflow.stores.mysql_graph import fk_waves
         from tierflow_airflow.failures import retry_only_transient
         from tierflow_airflow.hooks import TierflowHook
 

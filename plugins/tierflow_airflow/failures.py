@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
-from tierflow.archive.run import ArchiveLockedError
+from tierflow.archive.errors import ArchiveLockedError
 from tierflow.errors import ServiceUnavailable
 from tierflow.log import get_logger
 

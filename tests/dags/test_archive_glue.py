@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
-from tierflow.archive.run import ArchiveLockedError
+from tierflow.archive.errors import ArchiveLockedError
 from tierflow.errors import PolicyError, ServiceUnavailable
 from tierflow.paths import DEFAULT_POLICY
 from tierflow.policy import load_policy

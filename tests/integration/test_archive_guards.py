@@ -219,7 +219,7 @@ def test_a_row_changed_without_its_change_column_stays_in_mysql(
 ) -> None:
     """A data fix that keeps updated_at (``SET amount = 1, updated_at = updated_at``) between
     extract and delete: only the content digest sees it; the fixed row stays, the next run takes it."""
-    from tierflow.archive.run import TableArchiver
+    from tierflow.archive.archiver import TableArchiver
 
     url = small_settings.mysql_url
     original = mysql_rows(url)
@@ -255,7 +255,7 @@ def test_a_copy_that_differs_from_mysql_keeps_the_row_for_a_table_without_change
     conversion would make it) while the store returns exactly what was written: the digest
     computed from the Parquet read back differs from MySQL's, so that row is not deleted."""
     import pyarrow as pa
-    from tierflow.archive import run as run_module
+    from tierflow.archive import archiver as run_module
 
     url = small_settings.mysql_url
     with mysql.connection(url, autocommit=True) as conn:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tierflow.archive.run import Throttle, replica_lag
+from tierflow.archive.throttle import Throttle, replica_lag
 from tierflow.paths import DEFAULT_POLICY
 from tierflow.policy import Throttle as Limits
 from tierflow.policy import load_policy

@@ -241,7 +241,6 @@ def test_delete_digest_is_what_mysql_computes(small_settings: Settings) -> None:
     copy, for every column type of the lending schema (DECIMAL, DATETIME(6) before 1970 too,
     ENUM, JSON, NULLs), and for a table without a change column."""
     from tierflow.archive.digest import digest_sql, nullable_columns, row_digests
-    from tierflow.archive.run import _read_arrow
     from tierflow.archive.schema import archived_schema, select_expression, shape, source_columns
 
     url = small_settings.mysql_url
@@ -263,7 +262,7 @@ def test_delete_digest_is_what_mysql_computes(small_settings: Settings) -> None:
         columns = source_columns(url, table)
         schema = archived_schema(columns, tp)
         exprs = ", ".join(select_expression(c) for c in columns if c.name in schema.names)
-        raw = _read_arrow(url, f"SELECT {exprs} FROM {table} AS t ORDER BY t.{tp.primary_key}")
+        raw = mysql.read_arrow(url, f"SELECT {exprs} FROM {table} AS t ORDER BY t.{tp.primary_key}")
         if "_tf_row_hash" in schema.names:
             import pyarrow as pa
 
@@ -322,7 +321,7 @@ def test_pii_is_hashed_or_dropped_and_parents_wait_for_children(
 
 
 def test_row_updated_between_extract_and_delete_survives(small_settings: Settings, monkeypatch) -> None:
-    from tierflow.archive.run import TableArchiver
+    from tierflow.archive.archiver import TableArchiver
 
     original = mysql_rows(small_settings.mysql_url)
     real_delete = TableArchiver.delete
@@ -356,7 +355,7 @@ def test_row_inserted_into_an_archived_key_range_is_not_deleted(
     small_settings: Settings, monkeypatch
 ) -> None:
     """A cold row that appears inside a batch's key range after extraction was never archived."""
-    from tierflow.archive.run import TableArchiver
+    from tierflow.archive.archiver import TableArchiver
 
     url = small_settings.mysql_url
     with mysql.connection(url, autocommit=True) as conn:
@@ -744,7 +743,7 @@ def test_throttle_pauses_while_mysql_is_busy(small_settings: Settings) -> None:
     import contextlib
     import threading
 
-    from tierflow.archive.run import Throttle
+    from tierflow.archive.throttle import Throttle
     from tierflow.policy import Throttle as Limits
 
     policy = load_policy(DEFAULT_POLICY)

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 from tierflow.archive import layout
-from tierflow.archive.run import fk_waves, ordered_tables, parse_duration
+from tierflow.archive.run import parse_duration
 from tierflow.archive.schema import (
     SchemaDriftError,
     SourceColumn,
@@ -21,6 +21,7 @@ from tierflow.config import Settings
 from tierflow.errors import TierflowError
 from tierflow.paths import DEFAULT_POLICY
 from tierflow.policy import load_policy
+from tierflow.stores.mysql_graph import fk_waves, ordered_tables
 
 
 @pytest.fixture(scope="module")

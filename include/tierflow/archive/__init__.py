@@ -5,17 +5,10 @@ Public entry points: ``run_archive`` (``tierflow archive run``), ``plan_archive`
 params too). Heavy imports (pyarrow, GX, duckdb) stay inside them.
 """
 
+from tierflow.archive.errors import ArchiveLockedError, LockLostError, ThrottledError, VerificationError
 from tierflow.archive.guards import FutureAsOfError, LargeRunError, check_as_of
-from tierflow.archive.run import (
-    ArchiveLockedError,
-    LockLostError,
-    RunSummary,
-    TableSummary,
-    ThrottledError,
-    VerificationError,
-    parse_duration,
-    run_archive,
-)
+from tierflow.archive.run import parse_duration, run_archive
+from tierflow.archive.summary import RunSummary, TableSummary
 from tierflow.clock import utc_now
 
 __all__ = [

@@ -15,10 +15,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from tierflow.archive import layout
+from tierflow.archive.archiver import TableArchiver
 from tierflow.archive.digest import digest_sql, nullable_columns, row_digests
 from tierflow.archive.guards import check_as_of
 from tierflow.archive.ledger import Ledger, LedgerEntry
-from tierflow.archive.run import TableArchiver
 from tierflow.archive.schema import ROW_HASH_COLUMN, content_checksum
 from tierflow.clock import utc_now
 from tierflow.config import Settings
@@ -77,7 +77,7 @@ def plan_tables(
     """The plan of ``tables`` (children first) for a checked policy and ``as_of``: the one count
     behind ``archive plan``, ``archive run --dry-run`` and the run's size limit. Without
     ``detail`` only rows, held and total are counted (no partitions, bytes or first/last)."""
-    from tierflow.archive.run import ordered_tables
+    from tierflow.stores.mysql_graph import ordered_tables
 
     sizes = mysql.table_sizes(settings.mysql_url) if detail else {}
     plans = []
