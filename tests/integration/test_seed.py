@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from tierflow.seed import LOAD_ORDER, seed_database
+from tierflow.devdata import LOAD_ORDER, seed_database
 from tierflow.stores import mysql
 
 from tests.conftest import AS_OF
