@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tierflow.seed import seed_database  # noqa: E402
+from tierflow.devdata import seed_database  # noqa: E402
 from tierflow.stores import mysql  # noqa: E402
 
 from bench.machine import mysqld_cpu  # noqa: E402

@@ -116,7 +116,7 @@ def main() -> None:
     parser.add_argument("--reseed", action="store_true", help="seed the medium dataset again")
     args = parser.parse_args()
     if args.reseed or not seeded():
-        from tierflow.seed import seed_database
+        from tierflow.devdata import seed_database
 
         t0 = time.perf_counter()
         seed_database(MYSQL_URL, scale=SCALE, years=3, seed=42, as_of=AS_OF, recreate=True, progress=False)

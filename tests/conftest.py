@@ -65,7 +65,7 @@ def mysql_url() -> Iterator[str]:
 @pytest.fixture
 def seeded_mysql_url(mysql_url: str) -> str:
     """``mysql_url`` filled with the deterministic tiny dataset (3 years to AS_OF)."""
-    from tierflow.seed import seed_database
+    from tierflow.devdata import seed_database
 
     seed_database(mysql_url, scale="tiny", years=3, seed=7, as_of=AS_OF, recreate=False, progress=False)
     return mysql_url

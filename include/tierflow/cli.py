@@ -185,7 +185,7 @@ def seed_cmd(
     ] = False,
 ) -> None:
     """Fill the source database with a deterministic, realistic multi-year lending dataset."""
-    from tierflow.seed import SCALES, seed_database
+    from tierflow.devdata import SCALES, seed_database
 
     if scale not in SCALES:
         raise typer.BadParameter(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")

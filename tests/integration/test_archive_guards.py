@@ -294,7 +294,7 @@ def test_a_copy_that_differs_from_mysql_keeps_the_row_for_a_table_without_change
 def test_seed_refuses_to_drop_a_database_with_an_archive_ledger_or_off_loopback(
     seeded_mysql_url: str,
 ) -> None:
-    from tierflow.seed import DropRefusedError, check_drop_allowed, seed_database
+    from tierflow.devdata import DropRefusedError, check_drop_allowed, seed_database
 
     name = mysql.database_of(seeded_mysql_url)
     check_drop_allowed(seeded_mysql_url)  # seeded, nothing archived yet: a local re-seed is fine

@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def archived(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, Path]]:
     """A tiny dataset archived to a file:// archive, and its generated DDL in a temp dir."""
-    from tierflow.seed import seed_database
+    from tierflow.devdata import seed_database
 
     url = f"{MYSQL_SERVER}/{unique_name('tfspark')}"
     mysql.init_schema(url)

@@ -13,7 +13,7 @@ from tierflow.paths import PROJECT_ROOT
 
 
 def test_hot_tier_reconcile_dag_rebuilds_the_hot_tier(mysql_url: str, redis_url: str) -> None:
-    from tierflow.seed import seed_database
+    from tierflow.devdata import seed_database
 
     seed_database(
         mysql_url, scale="tiny", years=1, seed=3, as_of=date.today(), recreate=False, progress=False

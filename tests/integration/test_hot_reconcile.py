@@ -121,8 +121,8 @@ def test_a_seed_of_today_published_and_consumed_leaves_no_drift(
 ) -> None:
     """`make demo`: seed up to today, publish its hot window, consume on the real clock, reconcile
     on the real clock. Every row inside the window now must have been published: no drift."""
+    from tierflow.devdata import seed_database
     from tierflow.events import utc_now
-    from tierflow.seed import seed_database
 
     today = utc_now().date()
     seed_database(mysql_url, scale="tiny", years=1, seed=7, as_of=today, recreate=False, progress=False)

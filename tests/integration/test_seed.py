@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from tierflow.seed import LOAD_ORDER, seed_database
+from tierflow.devdata import LOAD_ORDER, seed_database
 from tierflow.stores import mysql
 
 from tests.conftest import AS_OF
@@ -136,6 +136,21 @@ def test_cli_prints_rows_per_table_and_overall_rate(mysql_url: str) -> None:
     assert result.returncode == 0, result.stderr
     assert "loan_transactions" in result.stdout
     assert "rows/s overall" in result.stdout
+
+
+def test_progress_bar_counts_every_table_as_its_indexes_are_built(mysql_url: str) -> None:
+    import io
+
+    from rich.console import Console
+
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=False, width=120)
+    report = seed_database(
+        mysql_url, scale="tiny", years=1, seed=7, as_of=AS_OF, recreate=False, progress=True, console=console
+    )
+    assert [load.table for load in report.loads] == LOAD_ORDER
+    shown = out.getvalue()
+    assert f"{len(LOAD_ORDER)}/{len(LOAD_ORDER)} tables" in shown, shown
 
 
 def test_seed_publishes_the_hot_window_as_events(mysql_url: str, redis_url: str) -> None:
