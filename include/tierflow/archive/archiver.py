@@ -13,7 +13,7 @@ from typing import Any
 
 from tierflow import memory, quality
 from tierflow.archive import layout
-from tierflow.archive.delete import _NOT_LOADED, DeleteProtocol, DeleteWorkers, identity_number_sql
+from tierflow.archive.delete import _NOT_LOADED, DeleteProtocol, identity_number_sql
 from tierflow.archive.digest import digest_sql, nullable_columns, salt_statement, with_digests
 from tierflow.archive.errors import ArchiveLockedError, LockLostError, VerificationError
 from tierflow.archive.faults import crash_point
@@ -33,8 +33,8 @@ from tierflow.archive.schema import (
     shape,
     source_columns,
 )
+from tierflow.archive.stages import Stages
 from tierflow.archive.summary import TableSummary
-from tierflow.archive.throttle import Throttle
 from tierflow.config import Settings
 from tierflow.errors import TierflowError
 from tierflow.log import get_logger
@@ -401,107 +401,86 @@ class TableArchiver(DeleteProtocol, ObjectRewrites):
         s = self.summary
         self.prepare()
         self.resume()
-        t = time.monotonic()
-        n, lo, hi = self.cold_range()
-        s.seconds["select"] += time.monotonic() - t
+        with s.timing("select"):
+            n, lo, hi = self.cold_range()
         if not n:
             s.status = "nothing to do" if not s.resumed else "ok"
             return s
-        url = self.settings.mysql_url
-        throttle = Throttle(self.policy, self.conn)
-        gate_pool = ThreadPoolExecutor(1, thread_name_prefix="gate")
-        if self.gate_on:  # GX's import and context are built while the first batch is read
-            gate_pool.submit(quality.warm_up, "archive", self.table.name)
-        select_pool = ThreadPoolExecutor(1, thread_name_prefix="select")
-        delete_pool = ThreadPoolExecutor(1, thread_name_prefix="finish-delete")
-        delete_workers = DeleteWorkers(url, self.delete_workers, self.session_setup())
-        delete_ledger = Ledger(url)
-        delete_conn = mysql.connect(url, autocommit=True)
-        pending_delete = None
-        next_select = None
         started = time.monotonic()
-        try:
-            throttle.wait(deadline)
-            t = time.monotonic()
-            raw = self.select_batch(int(lo) - 1, hi)
-            s.seconds["select"] += time.monotonic() - t
-            while raw is not None and raw.rows.num_rows:
-                self.check_lock("the next batch")
-                if deadline and time.monotonic() > deadline:
-                    s.status = "stopped"
-                    s.error = "stopped at --max-runtime; the next run continues"
-                    log.info("archive.max_runtime", table=self.table.name, rows=s.rows)
-                    break
-                t = time.monotonic()
+        with Stages(self) as stages:
+            try:
+                self._batches(stages, int(lo) - 1, hi, deadline)
+            finally:
+                s.wall_seconds += time.monotonic() - started
+        return s
+
+    def _batches(self, stages: Stages, after: int, hi: int, deadline: float | None) -> None:
+        """The batch loop: select (one ahead), write + gate, verify, hand over to the delete."""
+        s = self.summary
+        stages.throttle.wait(deadline)
+        with s.timing("select"):
+            raw = self.select_batch(after, hi)
+        while raw is not None and raw.rows.num_rows:
+            self.check_lock("the next batch")
+            if deadline and time.monotonic() > deadline:
+                s.status = "stopped"
+                s.error = "stopped at --max-runtime; the next run continues"
+                log.info("archive.max_runtime", table=self.table.name, rows=s.rows)
+                break
+            with s.timing("write"):
                 batch = self.extract(raw.rows)
                 selected = raw.scanned
                 # a short batch is the last one: no row after it passes the cold filter
                 if selected >= self.batch_rows:
-                    throttle.wait(deadline)
-                    next_select = select_pool.submit(self.select_batch, raw.last_key, hi)
+                    stages.throttle.wait(deadline)
+                    stages.next_select = stages.select.submit(self.select_batch, raw.last_key, hi)
                 raw = None
-                gate_job = gate_pool.submit(self._gate, batch.rows) if self.gate_on else None
+                gate_job = stages.gate.submit(self._gate, batch.rows) if self.gate_on else None
                 self.upload(batch)
-                s.seconds["write"] += time.monotonic() - t
-                t = time.monotonic()
-                try:
-                    if gate_job is not None:
-                        gate_job.result()
-                except quality.QualityGateError as exc:
-                    s.seconds["gate"] += time.monotonic() - t
-                    self.discard(batch.entry, "failed", str(exc))
-                    raise
-                s.seconds["gate"] += time.monotonic() - t
-                t = time.monotonic()
-                try:
-                    # only the key and the digest of the copy read back travel to the delete stage
-                    back = with_digests(self.verify(batch.entry), self.columns, self.table)
-                except VerificationError as exc:
-                    self.discard(batch.entry, "failed", str(exc))
-                    raise
-                s.seconds["verify"] += time.monotonic() - t
-                if pending_delete is not None:
-                    pending_delete.result()
-                pending_delete = delete_pool.submit(
-                    self.finish_delete,
-                    batch.entry,
-                    back,
-                    delete_ledger,
-                    delete_conn,
-                    delete_workers,
-                )
-                s.rows += batch.entry.row_count
-                s.bytes += batch.entry.bytes
-                s.files += len(batch.entry.object_keys)
-                s.batches += 1
-                s.partitions = sorted(set(s.partitions) | set(batch.entry.partitions))
-                if self.progress:
-                    self.progress(self.table.name, selected)
-                log.info(
-                    "archive.batch",
-                    table=self.table.name,
-                    batch=batch.entry.batch_name,
-                    rows=batch.entry.row_count,
-                    bytes=batch.entry.bytes,
-                )
-                batch = back = None
-                memory.release()
-                if next_select is None:
-                    break
-                t = time.monotonic()
-                raw, next_select = next_select.result(), None
-                s.seconds["select"] += time.monotonic() - t
-            if pending_delete is not None:
-                pending_delete.result()
-        finally:
-            gate_pool.shutdown(wait=True)
-            select_pool.shutdown(wait=True)
-            delete_pool.shutdown(wait=True)
-            delete_workers.close()
-            delete_ledger.close()
-            delete_conn.close()
-            s.wall_seconds += time.monotonic() - started
-        return s
+            back = self._checked(batch, gate_job)
+            stages.hand_over(batch.entry, back)
+            self._record(batch.entry, selected)
+            batch = back = None
+            memory.release()
+            if stages.next_select is None:
+                break
+            with s.timing("select"):
+                raw, stages.next_select = stages.next_select.result(), None
+        stages.wait_for_delete()
+
+    def _checked(self, batch: _Batch, gate_job):
+        """The batch's gate result, then its objects read back and verified: the keys and
+        digests of the copy read back (all the delete needs). A failure discards the batch."""
+        with self.summary.timing("gate"):
+            try:
+                if gate_job is not None:
+                    gate_job.result()
+            except quality.QualityGateError as exc:
+                self.discard(batch.entry, "failed", str(exc))
+                raise
+        with self.summary.timing("verify"):
+            try:
+                return with_digests(self.verify(batch.entry), self.columns, self.table)
+            except VerificationError as exc:
+                self.discard(batch.entry, "failed", str(exc))
+                raise
+
+    def _record(self, entry: LedgerEntry, selected: int) -> None:
+        s = self.summary
+        s.rows += entry.row_count
+        s.bytes += entry.bytes
+        s.files += len(entry.object_keys)
+        s.batches += 1
+        s.partitions = sorted(set(s.partitions) | set(entry.partitions))
+        if self.progress:
+            self.progress(self.table.name, selected)
+        log.info(
+            "archive.batch",
+            table=self.table.name,
+            batch=entry.batch_name,
+            rows=entry.row_count,
+            bytes=entry.bytes,
+        )
 
     def _gate(self, rows) -> None:
         quality.gate("archive", self.table.name, rows, key_column=self.table.primary_key)

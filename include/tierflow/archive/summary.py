@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -35,6 +38,15 @@ class TableSummary:
     @property
     def ok(self) -> bool:
         return self.status in {"ok", "dry-run", "stopped", "nothing to do"}
+
+    @contextmanager
+    def timing(self, phase: str) -> Iterator[None]:
+        """Adds the time spent in the block to ``seconds[phase]`` (also when it raises)."""
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.seconds[phase] += time.monotonic() - started
 
     @property
     def stops_the_run(self) -> bool:
