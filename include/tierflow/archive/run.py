@@ -1163,13 +1163,7 @@ class TableArchiver:
 def _read_arrow(url: str, sql: str):
     """Arrow straight from MySQL with connectorx (no Python row objects); MySQLdb as fallback."""
     try:
-        import connectorx as cx
-
-        from tierflow.urls import parse
-
-        u = parse(url)
-        auth = (u.user or "root") + (f":{u.password}" if u.password else "")
-        return cx.read_sql(f"mysql://{auth}@{u.host}:{u.port or 3306}/{u.database}", sql, return_type="arrow")
+        import connectorx  # noqa: F401
     except ImportError:
         import pyarrow as pa
 
@@ -1178,6 +1172,7 @@ def _read_arrow(url: str, sql: str):
             cur.execute(sql)
             names = [d[0] for d in cur.description]
             return pa.Table.from_pylist([dict(zip(names, r, strict=True)) for r in cur.fetchall()])
+    return mysql.read_arrow(url, sql)
 
 
 def describe_failure(exc: BaseException) -> str:

@@ -123,9 +123,7 @@ def read_watermark(conn, table: str) -> Watermark | None:
 
 def _read_page(mysql_url: str, query: str, schema):
     """One keyset page as an Arrow table in the warehouse's types (connectorx: no Python rows)."""
-    import connectorx as cx
-
-    page = cx.read_sql(mysql_url, query, return_type="arrow")
+    page = mysql.read_arrow(mysql_url, query)
     if page.num_rows == 0:
         return page.slice(0, 0)
     return page.select(schema.names).cast(schema)
