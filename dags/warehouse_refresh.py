@@ -3,7 +3,7 @@
 
 Write-audit-publish of the warehouse. For each table the tier policy marks `warehouse: true`, a
 mapped task extracts new and changed rows since its watermark, stages them as Parquet under
-`<archive-uri>/staging/`, COPYs them into `raw_audit`, runs the table's GX suite and only then
+`<archive-uri>/_tierflow_staging/`, COPYs them into `raw_audit`, runs the table's GX suite and only then
 MERGEs into `raw` with the watermark (`tierflow warehouse load`). The dbt models are then built per
 model by Cosmos into the idle audit slot (`analytics_audit_blue`/`_green`), each followed by its
 tests; `publish_marts` runs the marts' GX suites there and swaps `analytics` to the slot in one

@@ -308,3 +308,15 @@ def test_query_reads_old_unsigned_and_new_signed_objects_in_the_catalogs_types(p
         ("BIGINT", "BIGINT", 1, -1),
         ("BIGINT", "BIGINT", 2, -5),
     ]
+
+
+@pytest.mark.parametrize(("database", "table"), [("_tierflow_staging", "loans"), ("lending", "_tierflow_x")])
+def test_archive_names_cannot_enter_the_reserved_prefix(database: str, table: str) -> None:
+    from tierflow.archive.layout import object_key, table_prefix
+    from tierflow.stores.objects import ReservedNameError
+
+    with pytest.raises(ReservedNameError, match="_tierflow_"):
+        table_prefix(database, table)
+    with pytest.raises(ReservedNameError):
+        object_key(database, table, "2024-03", 1, b"x")
+    assert table_prefix("staging", "loans") == "staging/loans"

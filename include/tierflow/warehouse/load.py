@@ -1,6 +1,7 @@
 """Incremental write-audit-publish load of one MySQL table into the warehouse's ``raw`` schema.
 
 extract (keyset pages since the watermark minus a lookback) -> staging Parquet in the archive store
+(under its reserved ``_tierflow_staging/`` prefix)
 -> bulk COPY into ``raw_audit.<table>`` -> GX gate on the warehouse -> MERGE into ``raw.<table>``
 and advance ``raw._tierflow_watermarks`` in one transaction. A failed gate or a crash leaves ``raw``
 and the watermark as they were; the batch stays in ``raw_audit`` for inspection.
@@ -21,6 +22,7 @@ from tierflow.errors import TierflowError
 from tierflow.log import get_logger
 from tierflow.policy import Policy, TablePolicy, load_policy
 from tierflow.stores import mysql
+from tierflow.stores.objects import STAGING_PREFIX
 from tierflow.warehouse import AUDIT_SCHEMA, LOADED_AT, RAW_SCHEMA, WATERMARKS_TABLE
 from tierflow.warehouse import sql as wsql
 from tierflow.warehouse.columns import Column, arrow_schema, quote, source_columns
@@ -153,16 +155,28 @@ def copy_arrow(conn, schema: str, table: str, page) -> None:
             copy.write(view[start : start + step])
 
 
-def prune_staging(store, table: str, keep: int = STAGING_BATCHES_KEPT) -> None:
-    """Keep the newest ``keep`` staged batches of a table (batch ids sort by time)."""
-    prefix = f"staging/{table}/"
+def staging_prefix(table: str, batch_id: str | None = None) -> str:
+    """Where a load stages its Parquet: under the store's reserved STAGING_PREFIX, which no
+    archived database or table can start with, so staging cleanup never meets an archive object."""
+    head = f"{STAGING_PREFIX}/{table}/"
+    return head if batch_id is None else f"{head}batch={batch_id}"
+
+
+def prune_staging(store, table: str, keep: int = STAGING_BATCHES_KEPT) -> list[str]:
+    """Keep the newest ``keep`` staged batches of a table (batch ids sort by time); returns the
+    keys deleted. Only ``batch=<id>/part-*.parquet`` keys are candidates."""
+    prefix = staging_prefix(table)
     batches: dict[str, list[str]] = {}
     for obj in store.list(prefix):
-        batch = obj.key[len(prefix) :].split("/", 1)[0]
-        batches.setdefault(batch, []).append(obj.key)
+        batch, _, name = obj.key[len(prefix) :].partition("/")
+        if batch.startswith("batch=") and name.startswith("part-") and name.endswith(".parquet"):
+            batches.setdefault(batch, []).append(obj.key)
+    deleted = []
     for batch in sorted(batches)[:-keep] if keep else sorted(batches):
         for key in batches[batch]:
             store.delete(key)
+            deleted.append(key)
+    return deleted
 
 
 def load_table(
@@ -242,7 +256,7 @@ def load_table(
                 if page.num_rows == 0:
                     break
                 t0 = time.perf_counter()
-                key = f"staging/{table.name}/batch={batch_id}/part-{page_no:05d}.parquet"
+                key = f"{staging_prefix(table.name, batch_id)}/part-{page_no:05d}.parquet"
                 store.put_bytes(key, _parquet_bytes(page))
                 report.staged.append(store.url(key))
                 t_stage += time.perf_counter() - t0

@@ -162,6 +162,7 @@ def load_table_redshift(
         _now,
         _read_page,
         new_batch_id,
+        staging_prefix,
         watermark_column,
     )
 
@@ -198,7 +199,7 @@ def load_table_redshift(
             value = datetime.fromisoformat(records[0][0]["stringValue"])
             report.previous = Watermark(value, int(records[0][1]["longValue"]))
     since = None if (full_refresh or not report.previous) else report.previous.value - lookback
-    prefix = f"staging/{table.name}/batch={batch_id}"
+    prefix = staging_prefix(table.name, batch_id)
     after = None
     page_no = 0
     while True:
