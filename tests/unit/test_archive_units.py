@@ -212,7 +212,7 @@ def test_object_names_are_unique_per_entry_and_content() -> None:
 
 
 def test_lifecycle_rules_follow_retention(policy) -> None:
-    from tierflow.archive.ops import lifecycle_rules
+    from tierflow.archive.lifecycle import lifecycle_rules
 
     s = Settings(mysql_url="mysql://root@127.0.0.1/lending", archive_uri="s3://bucket/lake")
     rules = {r["ID"]: r for r in lifecycle_rules(s, policy)}
