@@ -55,6 +55,7 @@ class LoadReport:
     batch_id: str
     full_refresh: bool
     rows_staged: int = 0
+    superseded: int = 0  # staged copies of a row that a later page holds at a newer version
     inserted: int = 0
     updated: int = 0
     previous: Watermark | None = None
@@ -72,6 +73,7 @@ class LoadReport:
             "table": self.table,
             "batch_id": self.batch_id,
             "rows_staged": self.rows_staged,
+            "superseded": self.superseded,
             "inserted": self.inserted,
             "updated": self.updated,
             "watermark": str(self.watermark) if self.watermark else None,
@@ -271,6 +273,7 @@ def load_table(
                     on_page(page_no)
                 if page.num_rows < page_rows:
                     break
+            report.superseded = conn.execute(superseded_sql(table.name, table.primary_key, wm_col)).rowcount
             conn.execute(f"ANALYZE {audit}")
             conn.commit()
             report.seconds.update(extract=t_extract, stage=t_stage, copy=t_copy)
@@ -308,6 +311,20 @@ def load_table(
     report.seconds["total"] = time.perf_counter() - started
     log.info("warehouse load", **report.as_dict())
     return report
+
+
+def superseded_sql(table: str, primary_key: str, watermark_column: str) -> str:
+    """Delete from ``raw_audit.<table>`` every staged copy of a row that the batch also holds at a
+    newer version. A row updated while the load pages through the table moves past the keyset
+    cursor and is read again; keeping only its latest version before the gate means such a batch
+    neither fails the gate's unique key nor merges twice. Valid on PostgreSQL and Redshift."""
+    audit = wsql.qualified(AUDIT_SCHEMA, table)
+    pk, wm = quote(primary_key), quote(watermark_column)
+    return (
+        f"DELETE FROM {audit} USING (\n"  # noqa: S608
+        f"  SELECT {pk} AS pk, max({wm}) AS latest FROM {audit} GROUP BY {pk} HAVING count(*) > 1\n"
+        f") AS newer WHERE {audit}.{pk} = newer.pk AND {audit}.{wm} < newer.latest"
+    )
 
 
 def merge_batch(conn, table: TablePolicy, columns: list[Column]) -> tuple[int, int]:

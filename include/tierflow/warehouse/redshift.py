@@ -163,6 +163,7 @@ def load_table_redshift(
         _read_page,
         new_batch_id,
         staging_prefix,
+        superseded_sql,
         watermark_column,
     )
 
@@ -222,6 +223,7 @@ def load_table_redshift(
         report.watermark = report.previous
         return report
     api.execute(copy_sql(table.name, columns, store.url(prefix), target.iam_role))
+    api.execute(superseded_sql(table.name, table.primary_key, wm_col))
     gates.check_batch(settings.warehouse_url, AUDIT_SCHEMA, table.name)
     new_wm = Watermark(after[0], after[1])
     if report.previous and (report.previous.value, report.previous.pk) > (new_wm.value, new_wm.pk):
