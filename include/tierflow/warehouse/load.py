@@ -231,8 +231,9 @@ def load_table(
             if report.previous and not full_refresh:
                 since = report.previous.value - lookback
 
-            # Stage: a fresh raw_audit table holds exactly this batch.
-            loaded_at = _now()
+            # Stage: a fresh raw_audit table holds exactly this batch. Its load time is the
+            # warehouse's clock, the one a build's "loaded since" stamp is read from too.
+            loaded_at = warehouse.server_now(conn, settings.warehouse_url)
             audit = wsql.qualified(AUDIT_SCHEMA, table.name)
             conn.execute(f"DROP TABLE IF EXISTS {audit}")
             conn.execute(
