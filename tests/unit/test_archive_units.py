@@ -320,3 +320,16 @@ def test_archive_names_cannot_enter_the_reserved_prefix(database: str, table: st
     with pytest.raises(ReservedNameError):
         object_key(database, table, "2024-03", 1, b"x")
     assert table_prefix("staging", "loans") == "staging/loans"
+
+
+def test_lifecycle_merge_keeps_other_rules_and_refuses_a_clashing_id(policy) -> None:
+    from tierflow.archive.lifecycle import LifecycleConflictError, lifecycle_rules, merged_rules
+
+    s = Settings(mysql_url="mysql://root@127.0.0.1/lending", archive_uri="s3://bucket/lake")
+    ours = lifecycle_rules(s, policy)
+    theirs = {"ID": "logs", "Filter": {"Prefix": "logs/"}, "Status": "Enabled", "Expiration": {"Days": 3}}
+    stale = {"ID": "tierflow-lending-gone", "Filter": {"Prefix": "lake/lending/gone/"}, "Status": "Enabled"}
+    assert merged_rules([theirs, stale], ours, "lending") == [theirs, *ours]
+    assert merged_rules([{**theirs, "ID": ours[0]["ID"]}], ours, "lending") == ours  # replaced
+    with pytest.raises(LifecycleConflictError, match="nothing was changed"):
+        merged_rules([theirs] * 1000, ours, "lending")

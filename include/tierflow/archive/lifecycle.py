@@ -81,10 +81,6 @@ def merged_rules(
     """``existing`` without the rules tierflow owns for ``database``, then ``ours``."""
     mine = own_prefix(database)
     kept = [r for r in existing if not str(r.get("ID", "")).startswith(mine)]
-    ids = {r.get("ID") for r in kept}
-    clash = sorted(r["ID"] for r in ours if r["ID"] in ids)
-    if clash:
-        raise LifecycleConflictError(f"the bucket already has rules with IDs {clash}; nothing was changed")
     merged = kept + ours
     if len(merged) > S3_MAX_RULES:
         raise LifecycleConflictError(
