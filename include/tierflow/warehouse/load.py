@@ -321,10 +321,12 @@ def superseded_sql(table: str, primary_key: str, watermark_column: str) -> str:
     neither fails the gate's unique key nor merges twice. Valid on PostgreSQL and Redshift."""
     audit = wsql.qualified(AUDIT_SCHEMA, table)
     pk, wm = quote(primary_key), quote(watermark_column)
+    # a correlated EXISTS, not DELETE ... USING (subquery): Redshift's USING takes tables only
     return (
-        f"DELETE FROM {audit} USING (\n"  # noqa: S608
-        f"  SELECT {pk} AS pk, max({wm}) AS latest FROM {audit} GROUP BY {pk} HAVING count(*) > 1\n"
-        f") AS newer WHERE {audit}.{pk} = newer.pk AND {audit}.{wm} < newer.latest"
+        f"DELETE FROM {audit} WHERE EXISTS (\n"  # noqa: S608
+        f"  SELECT 1 FROM {audit} AS newer\n"
+        f"  WHERE newer.{pk} = {audit}.{pk} AND newer.{wm} > {audit}.{wm}\n"
+        ")"
     )
 
 
