@@ -107,6 +107,34 @@ def test_a_dag_run_is_refused_while_another_process_holds_the_slot(wh_settings: 
     assert plan_build(wh_settings, lease_owner="airflow:warehouse_refresh/scheduled__1").slot
 
 
+def test_the_tierflow_command_refuses_to_build_a_leased_slot(wh_settings: Settings) -> None:
+    from tierflow.warehouse.publish import plan_build
+
+    plan = plan_build(wh_settings, lease_owner="airflow:warehouse_refresh/scheduled__2")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(PROJECT_ROOT / "include"),
+        "TIERFLOW_MYSQL_URL": wh_settings.mysql_url,
+        "TIERFLOW_WAREHOUSE_URL": wh_settings.warehouse_url,
+        "TIERFLOW_ARCHIVE_URI": wh_settings.archive_uri,
+        "COLUMNS": "400",  # the error on one line
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "tierflow.cli", "warehouse", "build"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    text = " ".join((out.stdout + out.stderr).split())
+    assert out.returncode == 2, text
+    assert "airflow:warehouse_refresh/scheduled__2" in text and plan.slot in text
+    with warehouse.connection(wh_settings.warehouse_url) as conn:
+        assert not conn.execute(
+            "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (plan.slot,)
+        ).fetchone()  # dbt never ran
+
+
 def test_an_expired_lease_is_taken_and_its_owner_cannot_publish(wh_settings: Settings) -> None:
     lease.acquire(wh_settings, "airflow:warehouse_refresh/stuck", ttl=timedelta(seconds=1))
     time.sleep(1.5)
