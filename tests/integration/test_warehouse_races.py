@@ -70,6 +70,7 @@ def test_rows_updated_between_pages_load_once_at_their_latest_version(wh_setting
 
 def test_superseded_sql_is_redshift_sql() -> None:
     assert rh.problems(superseded_sql("loans", "id", "updated_at")) == []
+    assert rh.problems(superseded_sql("loans", "id", "updated_at", [3, 5])) == []
 
 
 def _hold_lease_in_another_process(settings: Settings, owner: str) -> None:
