@@ -443,6 +443,7 @@ def publish_slot(
     if slot not in SLOTS:
         raise TierflowError(f"{slot!r} is not an audit slot ({', '.join(SLOTS)})")
     from tierflow.stores import warehouse
+    from tierflow.warehouse import lease
 
     lock = warehouse.connect(settings.warehouse_url, autocommit=True)
     try:
@@ -451,8 +452,6 @@ def publish_slot(
         check_marts(settings, slot, manifest, full_refresh=full_refresh, project_dir=project_dir)
         report.seconds["gates"] = time.perf_counter() - t0
         if plan is not None and plan.lease_owner:
-            from tierflow.warehouse import lease
-
             lease.confirm(settings, plan.lease_owner, slot=slot)
         report.published = swap(settings, slot, manifest, full_refresh=full_refresh)
         report.primed = prime_other_slot(settings, slot, manifest, force=full_refresh)
