@@ -178,3 +178,31 @@ def test_lease_and_clock_sql_is_redshift_sql() -> None:
     table = qualified("raw", lease.LEASE_TABLE)
     for sql in (lease.lease_ddl(), f"LOCK {table}", "SELECT SYSDATE"):
         assert rh.problems(sql) == [], sql
+
+
+def test_publish_marts_publishes_only_under_its_own_lease(wh_settings: Settings, tmp_path) -> None:
+    """The DAG's publish step: refused once the run's lease is another builder's, and it gives
+    the lease up after a publish (a project with no marts keeps dbt out of it)."""
+    import json
+
+    from tierflow.warehouse.publish import live_slot, plan_build, publish_slot
+
+    (tmp_path / "target").mkdir()
+    (tmp_path / "target" / "manifest.json").write_text(json.dumps({"nodes": {}, "metadata": {}}))
+    (tmp_path / "dbt_project.yml").write_text("name: tierflow\nvars: {lookback_days: 3}\n")
+    run = "airflow:warehouse_refresh/scheduled__3"
+    plan = plan_build(wh_settings, lease_owner=run)
+    lease.acquire(wh_settings, run, ttl=timedelta(seconds=1))  # dbt outlasts the lease
+    time.sleep(1.5)
+    lease.acquire(wh_settings, "cli:host:2")  # the run's lease expired and was taken
+    with pytest.raises(LeaseLostError, match="cli:host:2"):
+        publish_slot(wh_settings, plan.slot, plan=plan, project_dir=tmp_path)
+    with warehouse.connection(wh_settings.warehouse_url) as conn:
+        assert live_slot(conn) is None  # nothing was published
+    lease.release(wh_settings, "cli:host:2")
+
+    plan = plan_build(wh_settings, lease_owner=run)
+    publish_slot(wh_settings, plan.slot, plan=plan, project_dir=tmp_path)
+    with warehouse.connection(wh_settings.warehouse_url) as conn:
+        assert live_slot(conn) == plan.slot
+    assert not lease.release(wh_settings, run)  # already given up by the publish

@@ -448,11 +448,12 @@ def publish_slot(
     lock = warehouse.connect(settings.warehouse_url, autocommit=True)
     try:
         take_publish_lock(lock, dialect_of(settings.warehouse_url))
+        if plan is not None and plan.lease_owner:
+            # still this run's slot: no other builder took it while dbt ran (extended to the end)
+            lease.confirm(settings, plan.lease_owner, slot=slot)
         t0 = time.perf_counter()
         check_marts(settings, slot, manifest, full_refresh=full_refresh, project_dir=project_dir)
         report.seconds["gates"] = time.perf_counter() - t0
-        if plan is not None and plan.lease_owner:
-            lease.confirm(settings, plan.lease_owner, slot=slot)
         report.published = swap(settings, slot, manifest, full_refresh=full_refresh)
         report.primed = prime_other_slot(settings, slot, manifest, force=full_refresh)
         if plan is not None:
