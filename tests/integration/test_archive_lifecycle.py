@@ -9,7 +9,7 @@ import sys
 
 import boto3
 import pytest
-from tierflow.archive.lifecycle import NONCURRENT_DAYS, apply_lifecycle
+from tierflow.archive.lifecycle import NONCURRENT_DAYS, STAGING_DAYS, apply_lifecycle
 from tierflow.config import Settings
 from tierflow.paths import DEFAULT_POLICY, PROJECT_ROOT
 from tierflow.policy import load_policy
@@ -74,7 +74,9 @@ def test_apply_merges_into_the_bucket_and_expires_old_versions(
         ours = {i: r for i, r in rules.items() if i.startswith("tierflow-lending-")}
         tables = {t.name for t in policy.archived_tables}
         assert set(ours) == {f"tierflow-lending-{t}" for t in tables} | {"tierflow-lending-_delete-markers"}
-        assert len(rules) == len(ours) + 2
+        assert rules["tierflow-_staging"]["Filter"]["Prefix"] == "lake/_tierflow_staging/"
+        assert rules["tierflow-_staging"]["Expiration"]["Days"] == STAGING_DAYS
+        assert len(rules) == len(ours) + 3
     for rule_id, rule in ours.items():
         if rule_id.endswith("_delete-markers"):
             assert rule["Expiration"] == {"ExpiredObjectDeleteMarker": True}

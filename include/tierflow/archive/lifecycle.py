@@ -4,6 +4,7 @@ tierflow owns the rules whose ID starts with ``tierflow-<database>-``: applying 
 keeps every other rule on the bucket (other teams', other databases'). On a versioned bucket an
 expiry only hides an object behind a delete marker, so each rule also expires noncurrent versions
 and one more rule removes the expired delete markers: an expired row really leaves the bucket.
+The warehouse's staging (``_tierflow_staging/``) expires after STAGING_DAYS under ``tierflow-_staging``.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from tierflow.config import Settings
 from tierflow.errors import TierflowError
 from tierflow.policy import Policy
 from tierflow.stores import mysql
-from tierflow.stores.objects import store_for
+from tierflow.stores.objects import STAGING_PREFIX, store_for
 
 RULE_PREFIX = "tierflow-"
+# the warehouse load's staged Parquet (copies of MySQL rows) is needed only while a load runs
+STAGING_RULE_ID = f"{RULE_PREFIX}_staging"
+STAGING_DAYS = 7
 # days a replaced, retired or expired version is kept before it is removed for good
 NONCURRENT_DAYS = 1
 S3_MAX_RULES = 1000
@@ -62,7 +66,16 @@ def lifecycle_rules(settings: Settings, policy: Policy) -> list[dict[str, Any]]:
                 {"Days": policy.archive.glacier_ir_after_days, "StorageClass": "GLACIER_IR"}
             ]
         rules.append(rule)
-    if rules:
+    rules.append(
+        {
+            "ID": STAGING_RULE_ID,
+            "Filter": {"Prefix": _key_prefix(settings, STAGING_PREFIX)},
+            "Status": "Enabled",
+            "Expiration": {"Days": STAGING_DAYS},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": NONCURRENT_DAYS},
+        }
+    )
+    if len(rules) > 1:
         # S3 refuses ExpiredObjectDeleteMarker beside Expiration.Days in one rule: its own rule
         rules.append(
             {
@@ -78,9 +91,12 @@ def lifecycle_rules(settings: Settings, policy: Policy) -> list[dict[str, Any]]:
 def merged_rules(
     existing: list[dict[str, Any]], ours: list[dict[str, Any]], database: str
 ) -> list[dict[str, Any]]:
-    """``existing`` without the rules tierflow owns for ``database``, then ``ours``."""
+    """``existing`` without the rules tierflow owns for ``database`` (and its staging rule), then
+    ``ours``."""
     mine = own_prefix(database)
-    kept = [r for r in existing if not str(r.get("ID", "")).startswith(mine)]
+    kept = [
+        r for r in existing if not (str(r.get("ID", "")).startswith(mine) or r.get("ID") == STAGING_RULE_ID)
+    ]
     merged = kept + ours
     if len(merged) > S3_MAX_RULES:
         raise LifecycleConflictError(
