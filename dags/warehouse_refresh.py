@@ -3,11 +3,13 @@
 
 Write-audit-publish of the warehouse. For each table the tier policy marks `warehouse: true`, a
 mapped task extracts new and changed rows since its watermark, stages them as Parquet under
-`<archive-uri>/staging/`, COPYs them into `raw_audit`, runs the table's GX suite and only then
+`<archive-uri>/_tierflow_staging/`, COPYs them into `raw_audit`, runs the table's GX suite and only then
 MERGEs into `raw` with the watermark (`tierflow warehouse load`). The dbt models are then built per
 model by Cosmos into the idle audit slot (`analytics_audit_blue`/`_green`), each followed by its
 tests; `publish_marts` runs the marts' GX suites there and swaps `analytics` to the slot in one
-transaction. A failing test stops the run before `publish_marts`: `analytics` stays as it was.
+transaction. `choose_build_slot` takes the warehouse's build lease first and holds it to the publish
+(`release_build_slot`, a teardown, gives it up however the run ends), so a `tierflow warehouse build`
+cannot rebuild the slot this run is building, nor the reverse. A failing test stops the run before `publish_marts`: `analytics` stays as it was.
 
 Schedule: daily (06:00 IST), or earlier when the source is known to have changed: Asset
 `tierflow_mysql_lending`, which an upstream ingestion DAG lists as an outlet or any system posts
@@ -100,16 +102,18 @@ def warehouse_refresh():
         return report.as_dict()
 
     @task
-    def choose_build_slot(params: dict | None = None) -> dict:
-        """The audit slot analytics does not read from (dbt builds there), and what was loaded
-        since the last build, which narrows the dbt tests and the delinquency rebuild."""
+    def choose_build_slot(params: dict | None = None, dag_run=None) -> dict:
+        """Take the build lease (until publish_marts, or release_build_slot), then the audit slot
+        analytics does not read from (dbt builds there), and what was loaded since the last build,
+        which narrows the dbt tests and the delinquency rebuild."""
         from dataclasses import asdict
 
         from tierflow.warehouse.publish import plan_build
         from tierflow_airflow.hooks import TierflowHook
 
         full_refresh = bool((params or {}).get("full_refresh"))
-        return asdict(plan_build(TierflowHook().get_settings(), full_refresh=full_refresh))
+        owner = f"airflow:{dag_run.dag_id}/{dag_run.run_id}"
+        return asdict(plan_build(TierflowHook().get_settings(), full_refresh=full_refresh, lease_owner=owner))
 
     @task(outlets=[MARTS_PUBLISHED])
     def publish_marts(plan: dict, params: dict | None = None) -> dict:
@@ -125,6 +129,15 @@ def warehouse_refresh():
             plan=build,
         )
         return {"slot": report.slot, "published": report.published, "primed": report.primed}
+
+    @task
+    def release_build_slot(plan: dict) -> bool:
+        """Give the build lease up however the run ended (a teardown: the run's state is its
+        other tasks'); a no-op after publish_marts, which released it."""
+        from tierflow.warehouse import lease
+        from tierflow_airflow.hooks import TierflowHook
+
+        return lease.release(TierflowHook().get_settings(), plan["lease_owner"])
 
     dbt_models = DbtTaskGroup(
         group_id="dbt_models",
@@ -154,7 +167,8 @@ def warehouse_refresh():
 
     loads = load_table.expand(table=list_warehouse_tables())
     plan = choose_build_slot()
-    loads >> plan >> dbt_models >> publish_marts(plan)
+    released = release_build_slot(plan).as_teardown(setups=plan)
+    loads >> plan >> dbt_models >> publish_marts(plan) >> released
 
 
 warehouse_refresh()

@@ -195,7 +195,7 @@ def lifecycle_cmd(
     """Print (or apply) S3 lifecycle rules from the policy's retention."""
     import json
 
-    from tierflow.archive.ops import apply_lifecycle, lifecycle_rules
+    from tierflow.archive.lifecycle import apply_lifecycle, lifecycle_rules
     from tierflow.cli import console
 
     s, pol = _ctx(policy)

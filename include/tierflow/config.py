@@ -55,6 +55,10 @@ class Settings:
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)
 
+    def __repr__(self) -> str:
+        # a Settings printed in a traceback or a log shows no password
+        return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in self.redacted().items()) + ")"
+
     def redacted(self) -> dict[str, str]:
         """The settings as printable strings, passwords masked."""
         from tierflow.urls import redact

@@ -6,26 +6,43 @@ from typing import Any
 
 from airflow.sdk import BaseHook, Variable
 from tierflow.config import Settings
+from tierflow.urls import DbUrl
 
 from tierflow_airflow import connections as ids
 
 
-def _conn_uri(conn_id: str) -> str | None:
+def _connection(conn_id: str) -> Any | None:
     from airflow.exceptions import AirflowNotFoundException
 
     try:
-        conn = BaseHook.get_connection(conn_id)
+        return BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
         return None
-    return conn.get_uri()
 
 
-def _normalise(uri: str, scheme: str) -> str:
-    """Airflow renders 'postgres://' and 'mysql://'; tierflow wants its own schemes."""
-    head, _, rest = uri.partition("://")
-    if scheme == "warehouse":
-        head = "redshift" if head.startswith("redshift") else "postgresql"
-    return f"{head}://{rest}"
+def connection_url(conn: Any, kind: str) -> str:
+    """The tierflow URL of an Airflow Connection, built from its fields (not from ``get_uri()``,
+    whose extras would land in the query), the login and password percent-encoded.
+
+    ``kind`` is ``mysql``, ``warehouse`` (``redshift://`` for a redshift Connection, else
+    ``postgresql://``; a Redshift Connection's extras such as ``workgroup`` are kept as the
+    query the Data API reads) or ``redis`` (the database from ``schema`` or the ``db`` extra)."""
+    extra = conn.extra_dejson or {}
+    query: dict[str, str] = {}
+    database = conn.schema or None
+    if kind == "warehouse":
+        redshift = (conn.conn_type or "").startswith("redshift")
+        scheme = "redshift" if redshift else "postgresql"
+        if redshift:
+            query = {k: str(v) for k, v in extra.items() if k in {"workgroup", "cluster", "iam_role"}}
+    elif kind == "redis":
+        scheme = "rediss" if str(extra.get("ssl", "")).lower() in {"1", "true", "yes"} else "redis"
+        database = conn.schema or str(extra.get("db", 0))
+    else:
+        scheme = kind
+    return DbUrl(
+        scheme, conn.host or "127.0.0.1", conn.port, conn.login, conn.password, database, query
+    ).render()
 
 
 class TierflowHook(BaseHook):
@@ -40,12 +57,13 @@ class TierflowHook(BaseHook):
     def get_settings(self) -> Settings:
         base = Settings.from_env()
         changes: dict[str, Any] = {}
-        if uri := _conn_uri(ids.MYSQL_CONN_ID):
-            changes["mysql_url"] = _normalise(uri, "mysql")
-        if uri := _conn_uri(ids.WAREHOUSE_CONN_ID):
-            changes["warehouse_url"] = _normalise(uri, "warehouse")
-        if uri := _conn_uri(ids.REDIS_CONN_ID):
-            changes["redis_url"] = uri
+        for setting, conn_id, kind in (
+            ("mysql_url", ids.MYSQL_CONN_ID, "mysql"),
+            ("warehouse_url", ids.WAREHOUSE_CONN_ID, "warehouse"),
+            ("redis_url", ids.REDIS_CONN_ID, "redis"),
+        ):
+            if (conn := _connection(conn_id)) is not None:
+                changes[setting] = connection_url(conn, kind)
         archive = Variable.get(ids.ARCHIVE_URI_VARIABLE, default=None)
         if archive:
             changes["archive_uri"] = archive

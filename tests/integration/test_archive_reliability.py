@@ -381,7 +381,7 @@ def test_s3_puts_are_encrypted_with_storage_class_and_lifecycle_applies(
     mysql_url: str, s3_archive_uri: str, moto_server
 ) -> None:
     import boto3
-    from tierflow.archive.ops import apply_lifecycle
+    from tierflow.archive.lifecycle import apply_lifecycle
     from tierflow.policy import load_policy
 
     make_rows(mysql_url, cold=10, warm=1)

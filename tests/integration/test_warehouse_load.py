@@ -68,7 +68,7 @@ def test_raw_mirrors_mysql_and_rerun_changes_nothing(wh_settings: Settings) -> N
     assert {r.table for r in run.reports} == {"loans", "loan_transactions"}
     for table in COMPARED:
         assert raw_rows(wh_settings.warehouse_url, table) == mysql_rows(wh_settings.mysql_url, table)
-    staged = [o.key for o in store_for(wh_settings).list("staging/loans/")]
+    staged = [o.key for o in store_for(wh_settings).list("_tierflow_staging/loans/")]
     assert staged and all(k.endswith(".parquet") for k in staged)
 
     with warehouse.connection(wh_settings.warehouse_url) as conn:

@@ -213,7 +213,7 @@ def test_object_names_are_unique_per_entry_and_content() -> None:
 
 
 def test_lifecycle_rules_follow_retention(policy) -> None:
-    from tierflow.archive.ops import lifecycle_rules
+    from tierflow.archive.lifecycle import lifecycle_rules
 
     s = Settings(mysql_url="mysql://root@127.0.0.1/lending", archive_uri="s3://bucket/lake")
     rules = {r["ID"]: r for r in lifecycle_rules(s, policy)}
@@ -309,3 +309,28 @@ def test_query_reads_old_unsigned_and_new_signed_objects_in_the_catalogs_types(p
         ("BIGINT", "BIGINT", 1, -1),
         ("BIGINT", "BIGINT", 2, -5),
     ]
+
+
+@pytest.mark.parametrize(("database", "table"), [("_tierflow_staging", "loans"), ("lending", "_tierflow_x")])
+def test_archive_names_cannot_enter_the_reserved_prefix(database: str, table: str) -> None:
+    from tierflow.archive.layout import object_key, table_prefix
+    from tierflow.stores.objects import ReservedNameError
+
+    with pytest.raises(ReservedNameError, match="_tierflow_"):
+        table_prefix(database, table)
+    with pytest.raises(ReservedNameError):
+        object_key(database, table, "2024-03", 1, b"x")
+    assert table_prefix("staging", "loans") == "staging/loans"
+
+
+def test_lifecycle_merge_keeps_other_rules_and_refuses_a_clashing_id(policy) -> None:
+    from tierflow.archive.lifecycle import LifecycleConflictError, lifecycle_rules, merged_rules
+
+    s = Settings(mysql_url="mysql://root@127.0.0.1/lending", archive_uri="s3://bucket/lake")
+    ours = lifecycle_rules(s, policy)
+    theirs = {"ID": "logs", "Filter": {"Prefix": "logs/"}, "Status": "Enabled", "Expiration": {"Days": 3}}
+    stale = {"ID": "tierflow-lending-gone", "Filter": {"Prefix": "lake/lending/gone/"}, "Status": "Enabled"}
+    assert merged_rules([theirs, stale], ours, "lending") == [theirs, *ours]
+    assert merged_rules([{**theirs, "ID": ours[0]["ID"]}], ours, "lending") == ours  # replaced
+    with pytest.raises(LifecycleConflictError, match="nothing was changed"):
+        merged_rules([theirs] * 1000, ours, "lending")

@@ -129,3 +129,21 @@ def test_cli_config_prints_masked_settings() -> None:
     assert out.returncode == 0, out.stderr
     assert "mysql://app:***@db:3306/lending" in out.stdout
     assert "topsecret" not in out.stdout
+
+
+def test_a_password_with_every_url_character_survives_and_never_shows() -> None:
+    from urllib.parse import quote
+
+    from tierflow.urls import scrub
+
+    password = "p@ss/w#r?d%:x"
+    url = f"redis://hot:{quote(password, safe='')}@cache:6380/2"
+    assert parse(url).password == password and parse(parse(url).render()).password == password
+    assert redact(url) == "redis://hot:***@cache:6380/2"
+    assert scrub(f"auth {password} / {quote(password, safe='')} failed", url) == "auth *** / *** failed"
+    raw = f"mysql://app:{password}@db:3306/lending"  # not encoded: masked whole, and refused
+    assert "ss/w" not in redact(raw) and redact(raw) == "mysql://app:***@db:3306/lending"
+    with pytest.raises(ValueError, match="percent-encode"):
+        parse(raw)
+    shown = repr(Settings(mysql_url=f"mysql://app:{quote(password, safe='')}@db/x"))
+    assert "p%40ss" not in shown and password not in shown

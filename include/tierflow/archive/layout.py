@@ -16,7 +16,7 @@ from typing import Any
 
 from tierflow.archive.schema import current_encoding
 from tierflow.policy import Policy, TablePolicy
-from tierflow.stores.objects import ObjectStore, PutOptions
+from tierflow.stores.objects import ObjectStore, PutOptions, check_archive_name
 
 
 def batch_name(key_min: int, key_max: int) -> str:
@@ -24,7 +24,9 @@ def batch_name(key_min: int, key_max: int) -> str:
 
 
 def table_prefix(database: str, table: str) -> str:
-    return f"{database}/{table}"
+    """``<database>/<table>``; neither may start with the store's reserved prefix, so no archive
+    object can fall under the warehouse's staging (whose cleanup deletes what it finds there)."""
+    return f"{check_archive_name('database', database)}/{check_archive_name('table', table)}"
 
 
 def digest(data: bytes) -> str:

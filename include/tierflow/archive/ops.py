@@ -1,4 +1,4 @@
-"""The archive's other commands: plan (preview), restore (archive -> MySQL), verify, lifecycle rules.
+"""The archive's other commands: plan (preview), restore (archive -> MySQL), verify.
 
 Restore takes the same per-table MySQL lock as a run, inserts in strict mode (existing primary keys
 are skipped; a refused, warned or altered row is an error naming it), checks each restored row
@@ -19,6 +19,7 @@ from tierflow.archive.archiver import TableArchiver
 from tierflow.archive.digest import digest_sql, nullable_columns, row_digests
 from tierflow.archive.guards import check_as_of
 from tierflow.archive.ledger import Ledger, LedgerEntry
+from tierflow.archive.lifecycle import retention_days
 from tierflow.archive.schema import ROW_HASH_COLUMN, content_checksum
 from tierflow.clock import utc_now
 from tierflow.config import Settings
@@ -396,11 +397,6 @@ class VerifyReport:
         return not self.problems
 
 
-def retention_days(table: Any) -> int:
-    """The table's archive retention in days, as its S3 lifecycle rule expires objects."""
-    return int(round(table.archive.retention_years * 365))
-
-
 def verify_archive(
     settings: Settings | None = None,
     *,
@@ -476,41 +472,3 @@ def verify_archive(
                         "to reconcile"
                     )
     return report
-
-
-# lifecycle ----------------------------------------------------------------------------------------
-def lifecycle_rules(settings: Settings, policy: Policy) -> list[dict[str, Any]]:
-    """S3 lifecycle rules from the policy: Glacier IR after N days, expiry after retention."""
-    from urllib.parse import urlsplit
-
-    prefix = urlsplit(settings.archive_uri).path.strip("/")
-    database = mysql.database_of(settings.mysql_url)
-    rules = []
-    for t in policy.archived_tables:
-        key_prefix = "/".join(p for p in (prefix, layout.table_prefix(database, t.name)) if p) + "/"
-        rule: dict[str, Any] = {
-            "ID": f"tierflow-{database}-{t.name}",
-            "Filter": {"Prefix": key_prefix},
-            "Status": "Enabled",
-            "Expiration": {"Days": retention_days(t)},
-        }
-        if policy.archive.glacier_ir_after_days:
-            rule["Transitions"] = [
-                {"Days": policy.archive.glacier_ir_after_days, "StorageClass": "GLACIER_IR"}
-            ]
-        rules.append(rule)
-    return rules
-
-
-def apply_lifecycle(settings: Settings, policy: Policy) -> list[dict[str, Any]]:
-    """Put the lifecycle rules on the archive bucket and return what S3 reports back."""
-    from tierflow.stores.objects import S3Store
-
-    store = store_for(settings)
-    if not isinstance(store, S3Store):
-        raise TierflowError(f"lifecycle rules apply to an s3:// archive, not {settings.archive_uri}")
-    rules = lifecycle_rules(settings, policy)
-    store.client.put_bucket_lifecycle_configuration(
-        Bucket=store.bucket, LifecycleConfiguration={"Rules": rules}
-    )
-    return store.client.get_bucket_lifecycle_configuration(Bucket=store.bucket)["Rules"]

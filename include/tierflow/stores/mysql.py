@@ -9,7 +9,7 @@ from typing import Any
 
 from tierflow.errors import ServiceUnavailable
 from tierflow.paths import MYSQL_DDL_DIR
-from tierflow.urls import DbUrl, parse, redact
+from tierflow.urls import DbUrl, parse, redact, scrub
 
 
 def connect(url: str, *, database: bool = True, autocommit: bool = False, **kwargs: Any):
@@ -52,6 +52,29 @@ def database_of(url: str) -> str:
     if not name:
         raise ValueError(f"the MySQL URL {redact(url)} names no database")
     return name
+
+
+def connectorx_url(url: str) -> str:
+    """The URL connectorx reads MySQL with: user, password, host, port and database only, the
+    user and password percent-encoded (connectorx decodes them)."""
+    u = parse(url)
+    return DbUrl("mysql", u.host, u.port or 3306, u.user or "root", u.password, u.database, {}).render()
+
+
+def read_arrow(url: str, sql: str):
+    """The result of ``sql`` as an Arrow table, straight from MySQL with connectorx (no Python row
+    objects). A failure's message never carries the password."""
+    import connectorx as cx
+
+    try:
+        return cx.read_sql(connectorx_url(url), sql, return_type="arrow")
+    except RuntimeError as exc:
+        message = scrub(str(exc), url)
+        if "waiting for connection" in message:
+            raise ServiceUnavailable(
+                f"MySQL at {redact(url)} is not reachable from connectorx ({message})"
+            ) from None
+        raise RuntimeError(message) from None
 
 
 def quote_ident(name: str) -> str:

@@ -20,6 +20,27 @@ from urllib.parse import unquote, urlsplit
 
 from tierflow.errors import ServiceUnavailable, TierflowError
 
+# Top-level names starting with this belong to tierflow itself (the warehouse's staging), never to
+# a database's archive: no MySQL database or table that starts with it can be archived.
+RESERVED_PREFIX = "_tierflow_"
+STAGING_PREFIX = f"{RESERVED_PREFIX}staging"
+
+
+class ReservedNameError(TierflowError):
+    """A database or table name falls in the store's reserved namespace."""
+
+
+def check_archive_name(kind: str, name: str) -> str:
+    """``name`` (a MySQL database or table whose archive lives under ``<database>/<table>/``)
+    unless it starts with RESERVED_PREFIX, where it could meet tierflow's own objects."""
+    if name.startswith(RESERVED_PREFIX):
+        raise ReservedNameError(
+            f"the MySQL {kind} {name!r} starts with {RESERVED_PREFIX!r}, which the archive store "
+            f"reserves for tierflow's own objects ({STAGING_PREFIX}/ holds the warehouse's staging); "
+            f"rename the {kind} to archive it"
+        )
+    return name
+
 
 class ObjectExistsError(TierflowError):
     """``put_new`` found the key already there: the object is left as it was."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from tierflow.errors import ServiceUnavailable
@@ -72,6 +73,15 @@ def connect(url: str, *, database: str | None = None, autocommit: bool = False) 
             f"warehouse at {redact(url)} is not reachable ({str(exc).strip()}). "
             "Start PostgreSQL (`make services`) or set TIERFLOW_WAREHOUSE_URL."
         ) from None
+
+
+def server_now(conn: Any, url: str) -> datetime:
+    """The warehouse's own clock (UTC, naive): every stamp that is compared with another one comes
+    from here, so the clocks of the machines that load and build never meet. Redshift's now() is
+    leader-node only and its getdate() is whole seconds: SYSDATE, the transaction's start."""
+    sql = "SELECT SYSDATE" if is_redshift(url) else "SELECT clock_timestamp() AT TIME ZONE 'UTC'"
+    value = conn.execute(sql).fetchone()[0]
+    return value.replace(tzinfo=None)
 
 
 @contextmanager

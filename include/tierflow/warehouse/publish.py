@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from tierflow.config import Settings
@@ -127,7 +127,7 @@ def loads_settled_at(settings: Settings) -> datetime | None:
     """
     from tierflow.policy import load_policy
     from tierflow.stores import warehouse
-    from tierflow.warehouse.load import _now, warehouse_tables
+    from tierflow.warehouse.load import warehouse_tables
     from tierflow.warehouse.sql import POSTGRES
 
     if dialect_of(settings.warehouse_url) != POSTGRES:
@@ -136,7 +136,8 @@ def loads_settled_at(settings: Settings) -> datetime | None:
     try:
         for table in warehouse_tables(load_policy(settings.policy_path)):
             conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"tierflow.load.{table.name}",))
-        return _now()
+        # the warehouse's clock, which stamped every row's _loaded_at too
+        return warehouse.server_now(conn, settings.warehouse_url)
     finally:
         conn.close()  # releases the locks
 
@@ -157,8 +158,8 @@ def record_build(settings: Settings, started: datetime, *slots: str) -> None:
     """Record a published build as what each of ``slots`` holds (one transaction)."""
     from tierflow.stores import warehouse
 
-    published = datetime.now(UTC).replace(tzinfo=None)
     with warehouse.connection(settings.warehouse_url) as conn:
+        published = warehouse.server_now(conn, settings.warehouse_url)
         conn.execute(builds_ddl())
         for slot in slots:
             conn.execute(
@@ -258,11 +259,17 @@ def swap(settings: Settings, slot: str, manifest: dict, *, full_refresh: bool = 
                 ).fetchone()[0]
                 if name not in published and previous in (definition or ""):
                     conn.execute(f"DROP VIEW {qualified(ANALYTICS_SCHEMA, name)}")
-        # the time from here, not now(): Redshift runs now() on its leader node only
+        # the warehouse's clock, read apart (Redshift runs now() on its leader node only): the
+        # latest publication names the live slot, whichever machine published it
         conn.execute(
             f"INSERT INTO {qualified(RAW_SCHEMA, PUBLICATIONS_TABLE)} "  # noqa: S608
             "(published_at, slot, marts, full_refresh) VALUES (%s, %s, %s, %s)",
-            (datetime.now(UTC).replace(tzinfo=None), slot, ",".join(published)[:4096], full_refresh),
+            (
+                warehouse.server_now(conn, settings.warehouse_url),
+                slot,
+                ",".join(published)[:4096],
+                full_refresh,
+            ),
         )
         conn.commit()
     log.info("published marts", slot=slot, marts=published)
@@ -304,6 +311,7 @@ class BuildPlan:
     settled_at: str | None = None  # recorded as this build's start once it is published
     tests_loaded_since: str | None = None
     changed_since: str | None = None
+    lease_owner: str | None = None  # holds the build lease (tierflow.warehouse.lease) to the publish
 
     def dbt_vars(self) -> dict[str, str]:
         return {
@@ -316,14 +324,21 @@ class BuildPlan:
         }
 
 
-def plan_build(settings: Settings, *, full_refresh: bool = False) -> BuildPlan:
+def plan_build(
+    settings: Settings, *, full_refresh: bool = False, lease_owner: str | None = None
+) -> BuildPlan:
     """Tests on raw/staging read only rows loaded since the last passing build started
     (dbt/macros/test_window.sql); incremental models whose rows depend only on their own key's data
     (the delinquency mart) rebuild just the keys loaded since this slot's copy was built
     (dbt/macros/incremental.sql). A full refresh, or no such build, tests and rebuilds everything."""
     from tierflow.stores import warehouse
+    from tierflow.warehouse import lease
 
-    plan = BuildPlan(slot=build_slot(settings))
+    if lease_owner:
+        lease.acquire(settings, lease_owner)  # before the slot is chosen, until its publish
+    plan = BuildPlan(slot=build_slot(settings), lease_owner=lease_owner)
+    if lease_owner:
+        lease.confirm(settings, lease_owner, slot=plan.slot)
     settled = loads_settled_at(settings)
     if settled is None:
         return plan
@@ -356,12 +371,14 @@ def build_and_publish(
 ) -> BuildReport:
     """``dbt build`` into the idle slot, mart GX suites there, then the atomic swap."""
     from tierflow.stores import warehouse
+    from tierflow.warehouse import lease
 
     warehouse.ensure_database(settings.warehouse_url)
     lock = warehouse.connect(settings.warehouse_url, autocommit=True)
+    owner = lease.cli_owner()
     try:
         take_publish_lock(lock, dialect_of(settings.warehouse_url))
-        plan = plan_build(settings, full_refresh=full_refresh)
+        plan = plan_build(settings, full_refresh=full_refresh, lease_owner=owner)
         slot = plan.slot
         report = BuildReport(
             slot=slot,
@@ -384,6 +401,7 @@ def build_and_publish(
         check_marts(settings, slot, manifest, full_refresh=full_refresh, project_dir=project_dir)
         report.seconds["gates"] = time.perf_counter() - t0
         t0 = time.perf_counter()
+        lease.confirm(settings, owner, slot=slot)
         report.published = swap(settings, slot, manifest, full_refresh=full_refresh)
         report.seconds["swap"] = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -391,6 +409,7 @@ def build_and_publish(
         report.seconds["prime"] = time.perf_counter() - t0
         record_published_build(settings, plan, primed_all=primed_every_incremental(manifest, report.primed))
     finally:
+        lease.release(settings, owner)
         lock.close()
     return report
 
@@ -424,10 +443,14 @@ def publish_slot(
     if slot not in SLOTS:
         raise TierflowError(f"{slot!r} is not an audit slot ({', '.join(SLOTS)})")
     from tierflow.stores import warehouse
+    from tierflow.warehouse import lease
 
     lock = warehouse.connect(settings.warehouse_url, autocommit=True)
     try:
         take_publish_lock(lock, dialect_of(settings.warehouse_url))
+        if plan is not None and plan.lease_owner:
+            # still this run's slot: no other builder took it while dbt ran (extended to the end)
+            lease.confirm(settings, plan.lease_owner, slot=slot)
         t0 = time.perf_counter()
         check_marts(settings, slot, manifest, full_refresh=full_refresh, project_dir=project_dir)
         report.seconds["gates"] = time.perf_counter() - t0
@@ -437,6 +460,8 @@ def publish_slot(
             record_published_build(
                 settings, plan, primed_all=primed_every_incremental(manifest, report.primed)
             )
+            if plan.lease_owner:
+                lease.release(settings, plan.lease_owner)
     finally:
         lock.close()
     return report

@@ -158,10 +158,13 @@ def load_table_redshift(
     from tierflow.warehouse.load import (
         PAGE_ROWS,
         LoadReport,
+        StagedKeys,
         Watermark,
         _now,
         _read_page,
         new_batch_id,
+        staging_prefix,
+        superseded_sql,
         watermark_column,
     )
 
@@ -198,8 +201,9 @@ def load_table_redshift(
             value = datetime.fromisoformat(records[0][0]["stringValue"])
             report.previous = Watermark(value, int(records[0][1]["longValue"]))
     since = None if (full_refresh or not report.previous) else report.previous.value - lookback
-    prefix = f"staging/{table.name}/batch={batch_id}"
+    prefix = staging_prefix(table.name, batch_id)
     after = None
+    keys = StagedKeys(table.primary_key)
     page_no = 0
     while True:
         query = wsql.extract_sql(
@@ -212,6 +216,7 @@ def load_table_redshift(
         pq.write_table(_with_loaded_at(page, loaded_at), buf, compression="zstd")
         store.put_bytes(f"{prefix}/part-{page_no:05d}.parquet", buf.getvalue())
         report.rows_staged += page.num_rows
+        keys.add(page)
         last = page.slice(page.num_rows - 1, 1).to_pylist()[0]
         after = (last[wm_col], int(last[table.primary_key]))
         page_no += 1
@@ -221,6 +226,8 @@ def load_table_redshift(
         report.watermark = report.previous
         return report
     api.execute(copy_sql(table.name, columns, store.url(prefix), target.iam_role))
+    if repeated := keys.repeated():
+        api.execute(superseded_sql(table.name, table.primary_key, wm_col, repeated))
     gates.check_batch(settings.warehouse_url, AUDIT_SCHEMA, table.name)
     new_wm = Watermark(after[0], after[1])
     if report.previous and (report.previous.value, report.previous.pk) > (new_wm.value, new_wm.pk):

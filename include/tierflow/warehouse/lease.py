@@ -1,0 +1,161 @@
+"""The build lease: one row in the warehouse naming who builds an audit slot, held from the choice
+of the slot until its publish, across processes (the DAG's tasks, a CLI build).
+
+``publish``'s advisory lock covers one process at a time; the Airflow path chooses the slot in one
+task, runs dbt in others and publishes in a last one, so the lease is what stops a CLI build from
+rebuilding the slot a DAG run is building (and the reverse). It carries its owner and an expiry on
+the warehouse's clock; a lease past its expiry is free to take, and its owner finds out on
+``confirm``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tierflow.config import Settings
+from tierflow.errors import TierflowError
+from tierflow.log import get_logger
+from tierflow.warehouse import RAW_SCHEMA
+from tierflow.warehouse.columns import quote
+from tierflow.warehouse.sql import qualified
+
+log = get_logger("tierflow.warehouse.lease")
+
+LEASE_TABLE = "_tierflow_build_lease"
+LEASE_NAME = "build"
+DEFAULT_TTL = timedelta(hours=6)
+
+
+class BuildSlotLeasedError(TierflowError):
+    """Another builder holds the build lease."""
+
+
+class LeaseLostError(TierflowError):
+    """The lease this builder took is now someone else's: it must not publish."""
+
+
+@dataclass(frozen=True)
+class Lease:
+    owner: str
+    slot: str | None
+    acquired_at: datetime
+    expires_at: datetime
+
+
+def cli_owner() -> str:
+    return f"cli:{socket.gethostname()}:{os.getpid()}"
+
+
+def lease_ddl() -> str:
+    return (
+        f"CREATE TABLE IF NOT EXISTS {qualified(RAW_SCHEMA, LEASE_TABLE)} (\n"
+        "  name varchar(64) NOT NULL,\n"
+        "  owner varchar(256) NOT NULL,\n"
+        "  slot varchar(128),\n"
+        "  acquired_at timestamp NOT NULL,\n"
+        "  expires_at timestamp NOT NULL\n"
+        ")"
+    )
+
+
+def _locked(conn, url: str) -> tuple[Lease | None, datetime]:
+    """The current lease row and the warehouse's now, with the lease table locked until the
+    caller's transaction ends (LOCK: PostgreSQL and Redshift alike)."""
+    from tierflow.stores import warehouse
+
+    table = qualified(RAW_SCHEMA, LEASE_TABLE)
+    conn.execute(f"LOCK {table}")
+    row = conn.execute(
+        f"SELECT owner, slot, acquired_at, expires_at FROM {table} WHERE name = %s",  # noqa: S608
+        (LEASE_NAME,),
+    ).fetchone()
+    return (Lease(*row) if row else None), warehouse.server_now(conn, url)
+
+
+def _ensure_table(settings: Settings) -> None:
+    from tierflow.stores import warehouse
+
+    warehouse.ensure_database(settings.warehouse_url)
+    with warehouse.connection(settings.warehouse_url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(RAW_SCHEMA)}")
+        conn.execute(lease_ddl())
+
+
+def acquire(settings: Settings, owner: str, *, ttl: timedelta = DEFAULT_TTL) -> Lease:
+    """Take the build lease for ``owner`` (again, if it is already ``owner``'s), or raise
+    BuildSlotLeasedError naming who holds it, the slot and until when."""
+    from tierflow.stores import warehouse
+
+    _ensure_table(settings)
+    table = qualified(RAW_SCHEMA, LEASE_TABLE)
+    with warehouse.connection(settings.warehouse_url) as conn:
+        held, now = _locked(conn, settings.warehouse_url)
+        if held and held.owner != owner and held.expires_at > now:
+            conn.rollback()
+            raise BuildSlotLeasedError(
+                f"the warehouse build is leased to {held.owner} (slot {held.slot or 'not chosen yet'}, "
+                f"since {held.acquired_at:%Y-%m-%d %H:%M:%S} UTC, until {held.expires_at:%Y-%m-%d %H:%M:%S} "
+                "UTC): a build is running; wait for it to publish, or, if that builder is gone, "
+                f"delete the row of {RAW_SCHEMA}.{LEASE_TABLE}"
+            )
+        if held and held.owner != owner:
+            log.warning("warehouse.lease.expired_taken", previous=held.owner, owner=owner)
+        lease = Lease(owner, held.slot if held and held.owner == owner else None, now, now + ttl)
+        conn.execute(f"DELETE FROM {table} WHERE name = %s", (LEASE_NAME,))  # noqa: S608
+        conn.execute(
+            f"INSERT INTO {table} (name, owner, slot, acquired_at, expires_at) "  # noqa: S608
+            "VALUES (%s, %s, %s, %s, %s)",
+            (LEASE_NAME, lease.owner, lease.slot, lease.acquired_at, lease.expires_at),
+        )
+        conn.commit()
+    log.info("warehouse.lease.acquired", owner=owner, expires_at=lease.expires_at.isoformat())
+    return lease
+
+
+def confirm(
+    settings: Settings, owner: str, *, slot: str | None = None, ttl: timedelta = DEFAULT_TTL
+) -> Lease:
+    """Check that ``owner`` still holds the lease (for ``slot``, recorded on the first call that
+    names it) and extend it by ``ttl``; LeaseLostError when another builder holds it now."""
+    from tierflow.stores import warehouse
+
+    _ensure_table(settings)
+    table = qualified(RAW_SCHEMA, LEASE_TABLE)
+    with warehouse.connection(settings.warehouse_url) as conn:
+        held, now = _locked(conn, settings.warehouse_url)
+        if held is None or held.owner != owner:
+            conn.rollback()
+            raise LeaseLostError(
+                f"the warehouse build lease of {owner} is gone"
+                + (f" (now {held.owner}'s)" if held else "")
+                + "; its slot may have been rebuilt since, so nothing is published: run the build again"
+            )
+        if slot and held.slot and held.slot != slot:
+            conn.rollback()
+            raise LeaseLostError(f"the lease of {owner} is for slot {held.slot}, not {slot}")
+        lease = Lease(owner, slot or held.slot, held.acquired_at, now + ttl)
+        conn.execute(
+            f"UPDATE {table} SET slot = %s, expires_at = %s WHERE name = %s AND owner = %s",  # noqa: S608
+            (lease.slot, lease.expires_at, LEASE_NAME, owner),
+        )
+        conn.commit()
+    return lease
+
+
+def release(settings: Settings, owner: str) -> bool:
+    """Give the lease up if ``owner`` holds it; True when it did."""
+    from tierflow.stores import warehouse
+
+    _ensure_table(settings)
+    with warehouse.connection(settings.warehouse_url) as conn:
+        cur = conn.execute(
+            f"DELETE FROM {qualified(RAW_SCHEMA, LEASE_TABLE)} WHERE name = %s AND owner = %s",  # noqa: S608
+            (LEASE_NAME, owner),
+        )
+        conn.commit()
+    released = bool(cur.rowcount)
+    log.info("warehouse.lease.released", owner=owner, released=released)
+    return released
