@@ -191,23 +191,3 @@ def table_sizes(url: str) -> dict[str, dict[str, int]]:
 def db_url_with_database(url: str, database: str) -> str:
     u: DbUrl = parse(url)
     return u.with_database(database).render()
-
-
-def read_arrow(url: str, sql: str):
-    """Arrow straight from MySQL with connectorx (no Python row objects); MySQLdb as fallback."""
-    try:
-        import connectorx as cx
-
-        from tierflow.urls import parse
-
-        u = parse(url)
-        auth = (u.user or "root") + (f":{u.password}" if u.password else "")
-        return cx.read_sql(f"mysql://{auth}@{u.host}:{u.port or 3306}/{u.database}", sql, return_type="arrow")
-    except ImportError:
-        import pyarrow as pa
-
-        with connection(url) as conn:
-            cur = conn.cursor()
-            cur.execute(sql)
-            names = [d[0] for d in cur.description]
-            return pa.Table.from_pylist([dict(zip(names, r, strict=True)) for r in cur.fetchall()])
