@@ -42,7 +42,7 @@ def plan_cmd(tables: TablesOption = None, as_of: AsOfOption = None, policy: Poli
     bytes, partitions and estimated time. Changes nothing."""
     from rich.table import Table
 
-    from tierflow.archive.ops import plan_archive
+    from tierflow.archive.plan import plan_archive
     from tierflow.cli import console, parse_as_of
 
     s, pol = _ctx(policy)
@@ -148,7 +148,7 @@ def restore_cmd(
 ) -> None:
     """Copy archived rows back into MySQL (existing primary keys are skipped); recorded in the ledger.
     A row MySQL refuses or stores differently stays in the archive and is named; exit 1."""
-    from tierflow.archive.ops import RestoreError, restore
+    from tierflow.archive.restore import RestoreError, restore
     from tierflow.cli import console, err_console
 
     s, pol = _ctx(policy)
@@ -170,7 +170,7 @@ def restore_cmd(
 @archive_app.command("verify")
 def verify_cmd(tables: TablesOption = None, policy: PolicyOption = None) -> None:
     """Re-check every ledger entry against the store and MySQL; exit 1 on any problem."""
-    from tierflow.archive.ops import verify_archive
+    from tierflow.archive.verify import verify_archive
     from tierflow.cli import console, err_console
 
     s, pol = _ctx(policy)

@@ -15,7 +15,7 @@ from decimal import Decimal
 import pytest
 from tierflow.archive import FutureAsOfError, LargeRunError, check_as_of, run_archive
 from tierflow.archive.ledger import Ledger
-from tierflow.archive.ops import plan_archive
+from tierflow.archive.plan import plan_archive
 from tierflow.config import Settings
 from tierflow.paths import DEFAULT_POLICY
 from tierflow.policy import load_policy

@@ -14,7 +14,7 @@ import time
 import pytest
 from tierflow.archive import run_archive
 from tierflow.archive.ledger import Ledger
-from tierflow.archive.ops import verify_archive
+from tierflow.archive.verify import verify_archive
 from tierflow.config import Settings
 from tierflow.paths import DEFAULT_POLICY
 from tierflow.stores import mysql

@@ -10,7 +10,8 @@ from datetime import datetime
 import pytest
 from tierflow.archive import run_archive
 from tierflow.archive.ledger import Ledger
-from tierflow.archive.ops import restore, verify_archive
+from tierflow.archive.restore import restore
+from tierflow.archive.verify import verify_archive
 from tierflow.config import Settings
 from tierflow.paths import DEFAULT_POLICY
 

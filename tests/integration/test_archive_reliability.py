@@ -18,7 +18,8 @@ from datetime import date, timedelta
 
 import pytest
 from tierflow.archive import run_archive
-from tierflow.archive.ops import restore, verify_archive
+from tierflow.archive.restore import restore
+from tierflow.archive.verify import verify_archive
 from tierflow.config import Settings
 from tierflow.paths import DEFAULT_POLICY
 from tierflow.stores import mysql
@@ -76,7 +77,8 @@ def _context():
     ctx.set_forkserver_preload(
         [
             "tierflow.archive.run",
-            "tierflow.archive.ops",
+            "tierflow.archive.restore",
+            "tierflow.archive.verify",
             "pyarrow.parquet",
             "connectorx",
             "duckdb",

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from tierflow.archive import layout, run_archive
 from tierflow.archive.ledger import Ledger
-from tierflow.archive.ops import restore, verify_archive
+from tierflow.archive.restore import restore
+from tierflow.archive.verify import verify_archive
 from tierflow.config import Settings
 from tierflow.paths import DEFAULT_POLICY, PROJECT_ROOT
 from tierflow.policy import load_policy, parse_policy
@@ -546,7 +547,7 @@ def test_second_run_on_a_locked_table_leaves_it_alone(small_settings: Settings) 
 
 
 def test_plan_changes_nothing(small_settings: Settings) -> None:
-    from tierflow.archive.ops import plan_archive
+    from tierflow.archive.plan import plan_archive
 
     plans = plan_archive(
         small_settings, tables=["loan_transactions"], as_of=AS_OF, policy=load_policy(DEFAULT_POLICY)
@@ -563,7 +564,7 @@ def test_plan_counts_parents_held_by_child_rows_that_stay(small_settings: Settin
     the run does not take, or held itself): the plan counts what the run would actually move.
     Moments after today are planned with ``plan_tables``, the count behind ``plan_archive``
     (which refuses a future as_of)."""
-    from tierflow.archive.ops import plan_tables
+    from tierflow.archive.plan import plan_tables
 
     policy = load_policy(DEFAULT_POLICY)
 

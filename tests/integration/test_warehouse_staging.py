@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from tierflow.archive import run_archive
-from tierflow.archive.ops import verify_archive
+from tierflow.archive.verify import verify_archive
 from tierflow.config import Settings
 from tierflow.paths import DEFAULT_POLICY
 from tierflow.policy import load_policy

@@ -87,7 +87,7 @@ def run_archive(
     counts and changes nothing. Returns a RunSummary; a failing table does not stop the others.
     Call ``summary.raise_for_failures()`` to turn failures into an error.
     """
-    from tierflow.archive.ops import plan_tables
+    from tierflow.archive.plan import plan_tables
 
     settings = settings or Settings.from_env()
     policy = policy or load_policy(settings.policy_path)
