@@ -221,6 +221,31 @@ def test_warehouse_load_with_passwords_on_both_ends(
     assert dbt_env(pg_user_url, base={})["TIERFLOW_DBT_PASSWORD"] == PASSWORD
 
 
+def test_dbt_connects_with_the_password_and_never_prints_it(pg_user_url: str, tmp_path: Path) -> None:
+    from tierflow.paths import DBT_DIR
+    from tierflow.warehouse.dbt import dbt_env, dbt_executable
+
+    cmd = [
+        dbt_executable(),
+        "debug",
+        "--connection",
+        "--project-dir",
+        str(DBT_DIR),
+        "--profiles-dir",
+        str(DBT_DIR),
+        "--log-path",
+        str(tmp_path / "logs"),
+    ]
+    out = subprocess.run(
+        cmd, env=dbt_env(pg_user_url), capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert out.returncode == 0 and "OK connection ok" in out.stdout, out.stdout + out.stderr
+    wrong = pg_user_url.replace(ENCODED, quote(PASSWORD + "!", safe=""))
+    out = subprocess.run(cmd, env=dbt_env(wrong), capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode != 0 and "password authentication failed" in out.stdout, out.stdout
+    assert_no_leak(out.stdout, out.stderr, (tmp_path / "logs" / "dbt.log").read_text())
+
+
 @pytest.fixture
 def redis_acl_url(redis_server: RedisServer) -> Iterator[str]:
     import redis
