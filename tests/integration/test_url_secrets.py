@@ -32,7 +32,18 @@ PASSWORD = "p@ss/w#r?d%:x"
 ENCODED = quote(PASSWORD, safe="")
 # what a password must not show up as: whole, encoded, or the pieces a mis-parse splits it into
 LEAKS = (PASSWORD, ENCODED, "ss/w", "w#r", "r?d", "d%:x", "%40ss")
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _pg_bin() -> Path:
+    """The PostgreSQL server binaries (initdb, postgres) of the installed server."""
+    if shutil.which("pg_config"):
+        out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=False)
+        if out.returncode == 0 and (Path(out.stdout.strip()) / "initdb").is_file():
+            return Path(out.stdout.strip())
+    return Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _pg_bin()
 
 
 def assert_no_leak(*texts: str) -> None:
