@@ -32,7 +32,18 @@ PASSWORD = "p@ss/w#r?d%:x"
 ENCODED = quote(PASSWORD, safe="")
 # what a password must not show up as: whole, encoded, or the pieces a mis-parse splits it into
 LEAKS = (PASSWORD, ENCODED, "ss/w", "w#r", "r?d", "d%:x", "%40ss")
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _pg_bin() -> Path:
+    """The PostgreSQL server binaries (initdb, postgres) of the installed server."""
+    if shutil.which("pg_config"):
+        out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=False)
+        if out.returncode == 0 and (Path(out.stdout.strip()) / "initdb").is_file():
+            return Path(out.stdout.strip())
+    return Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _pg_bin()
 
 
 def assert_no_leak(*texts: str) -> None:
@@ -219,6 +230,31 @@ def test_warehouse_load_with_passwords_on_both_ends(
     with warehouse.connection(pg_user_url) as conn:
         assert conn.execute("SELECT count(*) FROM raw.loans").fetchone()[0] == expected
     assert dbt_env(pg_user_url, base={})["TIERFLOW_DBT_PASSWORD"] == PASSWORD
+
+
+def test_dbt_connects_with_the_password_and_never_prints_it(pg_user_url: str, tmp_path: Path) -> None:
+    from tierflow.paths import DBT_DIR
+    from tierflow.warehouse.dbt import dbt_env, dbt_executable
+
+    cmd = [
+        dbt_executable(),
+        "debug",
+        "--connection",
+        "--project-dir",
+        str(DBT_DIR),
+        "--profiles-dir",
+        str(DBT_DIR),
+        "--log-path",
+        str(tmp_path / "logs"),
+    ]
+    out = subprocess.run(
+        cmd, env=dbt_env(pg_user_url), capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert out.returncode == 0 and "OK connection ok" in out.stdout, out.stdout + out.stderr
+    wrong = pg_user_url.replace(ENCODED, quote(PASSWORD + "!", safe=""))
+    out = subprocess.run(cmd, env=dbt_env(wrong), capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode != 0 and "password authentication failed" in out.stdout, out.stdout
+    assert_no_leak(out.stdout, out.stderr, (tmp_path / "logs" / "dbt.log").read_text())
 
 
 @pytest.fixture
