@@ -165,11 +165,14 @@ def test_project_relations_split_marts_from_layers() -> None:
 def test_publish_sql_per_engine() -> None:
     """The atomic publish's statements: late-binding views, LIKE that keeps Redshift's dist/sort
     keys, a LOCK instead of PostgreSQL's advisory lock, and no leader-node-only functions."""
-    from tierflow.warehouse.publish import copy_table_sql, lock_sql, view_sql
+    from tierflow.warehouse.publish import copy_table_sql, lock_sql
     from tierflow.warehouse.sql import POSTGRES, REDSHIFT
+    from tierflow.warehouse.views import view_sql
 
     assert view_sql('"analytics"."m"', '"slot"."m"', REDSHIFT).endswith("WITH NO SCHEMA BINDING")
     assert "BINDING" not in view_sql('"analytics"."m"', '"slot"."m"', POSTGRES)
+    # a replaced view keeps its grants
+    assert view_sql('"analytics"."m"', '"slot"."m"', POSTGRES).startswith("CREATE OR REPLACE VIEW")
     assert (
         copy_table_sql('"b"."t"', '"a"."t"', REDSHIFT)[1]
         == 'CREATE TABLE "b"."t" (LIKE "a"."t" INCLUDING DEFAULTS)'
