@@ -164,6 +164,7 @@ def load_table_redshift(
         new_batch_id,
         watermark_column,
     )
+    from tierflow.warehouse.raw_ddl import raw_table_ddl
 
     store = store_for(settings)
     if not store.uri.startswith("s3://"):
@@ -180,11 +181,9 @@ def load_table_redshift(
         f"CREATE SCHEMA IF NOT EXISTS {quote(RAW_SCHEMA)}",
         f"CREATE SCHEMA IF NOT EXISTS {quote(AUDIT_SCHEMA)}",
         wsql.watermarks_ddl(),
-        wsql.table_ddl(RAW_SCHEMA, table.name, columns, table.primary_key, wsql.REDSHIFT),
+        raw_table_ddl(RAW_SCHEMA, table, columns, wsql.REDSHIFT),
         f"DROP TABLE IF EXISTS {wsql.qualified(AUDIT_SCHEMA, table.name)}",
-        wsql.table_ddl(
-            AUDIT_SCHEMA, table.name, columns, table.primary_key, wsql.REDSHIFT, if_not_exists=False
-        ),
+        raw_table_ddl(AUDIT_SCHEMA, table, columns, wsql.REDSHIFT, if_not_exists=False),
     ):
         api.execute(stmt)
     wm = api.execute(
