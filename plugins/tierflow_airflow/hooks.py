@@ -44,6 +44,8 @@ class TierflowHook(BaseHook):
             changes["mysql_url"] = _normalise(uri, "mysql")
         if uri := _conn_uri(ids.WAREHOUSE_CONN_ID):
             changes["warehouse_url"] = _normalise(uri, "warehouse")
+        if uri := _conn_uri(ids.WAREHOUSE_BUILD_CONN_ID):
+            changes["warehouse_build_url"] = _normalise(uri, "warehouse")
         if uri := _conn_uri(ids.REDIS_CONN_ID):
             changes["redis_url"] = uri
         archive = Variable.get(ids.ARCHIVE_URI_VARIABLE, default=None)

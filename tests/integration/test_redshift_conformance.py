@@ -54,6 +54,14 @@ def test_dbt_sends_only_what_redshift_accepts(project: tuple[str, dict], case: s
     ]
     assert result.success and not failing, failing or result.exception
     assert recorder.failures() == {}
+    # dbt signs in as every other step does: IAM, as the builder, no password
+    assert recorder.connections and all(
+        kw["iam"] is True
+        and kw["db_user"] == "tierflow_builder"
+        and kw["cluster_identifier"] == "tierflow"
+        and not kw.get("password")
+        for kw in recorder.connections
+    ), recorder.connections[:1]
     sent = "\n".join(st.sql for st in recorder.statements)
     for model in models(manifest):  # every model of the project was built, whatever its name
         assert f'"{model["alias"]}"' in sent, model["name"]

@@ -12,7 +12,7 @@ from tierflow.warehouse import dbt, publish
 from tierflow.warehouse import sql as wsql
 from tierflow.warehouse.columns import Column
 from tierflow.warehouse.load import watermark_column
-from tierflow.warehouse.redshift import DataApiTarget, copy_sql, publish_statements
+from tierflow.warehouse.redshift import copy_sql, publish_statements
 
 COLUMNS = [
     Column("id", "bigint", "bigint unsigned", False),
@@ -118,12 +118,26 @@ def test_redshift_copy_and_publish_batch() -> None:
     assert stmts[0].startswith('CREATE TEMP TABLE "_tierflow_changes" AS')
     assert stmts[1].startswith("MERGE INTO")
     assert stmts[3].startswith('DELETE FROM "raw"."_tierflow_watermarks"')
-    assert DataApiTarget.from_url("redshift://u@h:5439/dev?workgroup=wg").params() == {
-        "Database": "dev",
-        "WorkgroupName": "wg",
-    }
-    with pytest.raises(TierflowError, match="workgroup"):
-        DataApiTarget.from_url("redshift://u@h:5439/dev")
+
+
+def test_every_redshift_step_signs_in_with_iam_as_the_urls_user() -> None:
+    from tierflow.stores.warehouse import redshift_connect_kwargs
+    from tierflow.warehouse.gates import engine_kwargs, sqlalchemy_url
+
+    url = "redshift://tierflow_loader@c.abc.ap-south-1.redshift.amazonaws.com:5439/wh?cluster=tf&region=ap-south-1"
+    kwargs = redshift_connect_kwargs(url)
+    assert kwargs["iam"] is True and kwargs["db_user"] == "tierflow_loader"
+    assert kwargs["cluster_identifier"] == "tf" and "password" not in kwargs
+    serverless = redshift_connect_kwargs("redshift://IAMR%3Atf-loader@wg.example:5439/wh?workgroup=tf")
+    assert serverless["serverless_work_group"] == "tf" and serverless["is_serverless"] is True
+    assert serverless["db_user"] == "IAMR:tf-loader"  # Serverless names the IAM role's user so
+    assert engine_kwargs(url) == {"connect_args": kwargs} and "tierflow_loader" not in sqlalchemy_url(url)
+    env = dbt.dbt_env(url, base={})
+    assert (env["TIERFLOW_DBT_USER"], env["TIERFLOW_DBT_CLUSTER_ID"]) == ("tierflow_loader", "tf")
+    with pytest.raises(TierflowError, match="carries a password; tierflow signs in with IAM"):
+        redshift_connect_kwargs("redshift://u:pw@h:5439/dev?cluster=c")
+    with pytest.raises(TierflowError, match=r"\?cluster=<id>"):
+        redshift_connect_kwargs("redshift://u@h:5439/dev")
 
 
 def test_slots_alternate_and_dbt_env_comes_from_the_url() -> None:
@@ -134,7 +148,7 @@ def test_slots_alternate_and_dbt_env_comes_from_the_url() -> None:
     assert env["TIERFLOW_DBT_HOST"] == "db.local" and env["TIERFLOW_DBT_PORT"] == "6543"
     assert env["TIERFLOW_DBT_PASSWORD"] == "s3cret" and env["TIERFLOW_DBT_SCHEMA"] == "analytics_audit_green"
     assert env["TIERFLOW_DBT_TARGET"] == "local"
-    assert dbt.dbt_env("redshift://u@rs:5439/dev", base={})["TIERFLOW_DBT_TARGET"] == "prod"
+    assert dbt.dbt_env("redshift://u@rs:5439/dev?cluster=c", base={})["TIERFLOW_DBT_TARGET"] == "prod"
 
 
 def test_project_relations_split_marts_from_layers() -> None:

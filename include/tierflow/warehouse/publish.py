@@ -314,6 +314,7 @@ def plan_build(settings: Settings, *, full_refresh: bool = False) -> BuildPlan:
     (dbt/macros/incremental.sql). A full refresh, or no such build, tests and rebuilds everything."""
     from tierflow.stores import warehouse
 
+    settings = settings.as_builder()
     plan = BuildPlan(slot=build_slot(settings))
     settled = loads_settled_at(settings)
     if settled is None:
@@ -345,9 +346,11 @@ def primed_every_incremental(manifest: dict, primed: list[str]) -> bool:
 def build_and_publish(
     settings: Settings, *, full_refresh: bool = False, project_dir: Path = DBT_DIR, threads: int | None = None
 ) -> BuildReport:
-    """``dbt build`` into the idle slot, mart GX suites there, then the atomic swap."""
+    """``dbt build`` into the idle slot, mart GX suites there, then the atomic swap (all as the
+    builder)."""
     from tierflow.stores import warehouse
 
+    settings = settings.as_builder()
     warehouse.ensure_database(settings.warehouse_url)
     lock = warehouse.connect(settings.warehouse_url, autocommit=True)
     try:
@@ -408,6 +411,7 @@ def publish_slot(
 ) -> BuildReport:
     """Gate and publish a slot that dbt already built (the Airflow path, where Cosmos runs dbt with
     the vars of ``plan``, which is then recorded as a published build)."""
+    settings = settings.as_builder()
     manifest = dbt_runner.load_manifest(project_dir / "target")
     report = BuildReport(slot=slot, full_refresh=full_refresh)
     if plan is not None and plan.slot != slot:
