@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 REDSHIFT_SQL = PROJECT_ROOT / "sql" / "redshift"
 REDSHIFT_ONLY = re.compile(
-    r"\s*(diststyle \w+|distkey \(\w+\)|(compound |interleaved )?sortkey \([^)]*\)|with no schema binding)",
+    r'\s*(diststyle \w+|distkey \("?\w+"?\)|(compound |interleaved )?sortkey \([^)]*\)|with no schema binding)',
     re.IGNORECASE,
 )
 

@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 
 import pytest
+import sqlglot
+from sqlglot import exp
 from tierflow.paths import PROJECT_ROOT
 
 from tests import redshift_harness as rh
@@ -99,3 +101,63 @@ def test_each_adapter_dispatches_to_its_own_sql(
     # dbt-redshift inherits postgres__: each such macro needs its own (or the default) version
     assert {m: impl for m, impl in on_redshift.items() if impl.startswith("postgres__")} == {}
     assert on_redshift["delete_days_not_in"] == "redshift__delete_days_not_in"
+
+
+# A varchar without a length (dbt.type_string(), a contract's `varchar`) is VARCHAR(256) on Redshift
+# ("Character types", Amazon Redshift Database Developer Guide), as is TEXT.
+BARE_VARCHAR = 256
+STRING_TYPES = {exp.DataType.Type.VARCHAR, exp.DataType.Type.NVARCHAR, exp.DataType.Type.TEXT}
+
+
+def raw_string_widths() -> dict[str, int]:
+    """{column: its widest varchar in any raw table} from sql/redshift/001_raw_schema.sql."""
+    widths: dict[str, int] = {}
+    text = (PROJECT_ROOT / "sql" / "redshift" / "001_raw_schema.sql").read_text()
+    for statement in rh.sql_statements(text):
+        for col in sqlglot.parse_one(statement, read="redshift").find_all(exp.ColumnDef):
+            kind = col.args.get("kind")
+            if kind is not None and kind.this in STRING_TYPES and kind.expressions:
+                widths[col.name] = max(widths.get(col.name, 0), int(kind.expressions[0].name))
+    return widths
+
+
+def string_width(dt: exp.DataType) -> int | None:
+    if dt.this not in STRING_TYPES:
+        return None
+    return (
+        int(dt.expressions[0].name) if dt.expressions and dt.this != exp.DataType.Type.TEXT else BARE_VARCHAR
+    )
+
+
+def test_string_widths_hold_every_raw_value(project: tuple[str, dict]) -> None:
+    """No model casts a raw string column to a narrower varchar on Redshift, and every contracted
+    string column declares a width that holds the raw column of its name."""
+    target, manifest = project
+    widths = raw_string_widths()
+    assert widths["email"] == 640 and widths["app_name"] == 512
+    result = rh.run_dbt(
+        ["compile"], rh.Recorder(rh.catalog_from_manifest(manifest, SLOT, exists=False)), target
+    )
+    assert result.success, result.exception
+    narrowed = []
+    for r in result.result:
+        for tree in sqlglot.parse(r.node.compiled_code, read="redshift"):
+            for cast in tree.find_all(exp.Cast) if tree is not None else []:
+                width, column = string_width(cast.to), cast.this
+                if (
+                    width is not None
+                    and isinstance(column, exp.Column)
+                    and width < widths.get(column.name, 0)
+                ):
+                    narrowed.append(
+                        f"{r.node.name}: {column.name} cast to {width} bytes, raw has {widths[column.name]}"
+                    )
+    for model in models(manifest):
+        if not model["config"].get("contract", {}).get("enforced"):
+            continue
+        for name, column in model["columns"].items():
+            declared = exp.DataType.build(column.get("data_type") or "int", dialect="redshift")
+            width = string_width(declared)
+            if width is not None and (not declared.expressions or width < widths.get(name, 0)):
+                narrowed.append(f"{model['name']}.{name}: {column['data_type']} (raw {widths.get(name)})")
+    assert narrowed == []
