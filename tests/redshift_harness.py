@@ -1,5 +1,5 @@
 """Redshift conformance harness: the production code paths run with the network driver replaced at
-its connection boundary (``redshift_connector.connect``, boto3's ``redshift-data`` client) by a
+its connection boundary (``redshift_connector.connect``, through which every step signs in) by a
 recorder, and every recorded statement is checked against what Redshift accepts.
 
 The recorder answers the few metadata queries the code needs (server version, relation and column
@@ -10,7 +10,6 @@ documentation lists as unsupported (``UNSUPPORTED_*`` below, each list naming it
 
 from __future__ import annotations
 
-import itertools
 import re
 import threading
 from collections.abc import Iterator
@@ -455,7 +454,7 @@ def _schema(qualifiers: str) -> str:
 @dataclass
 class Statement:
     sql: str
-    source: str  # "redshift_connector" or "data_api"
+    source: str  # "redshift_connector"
 
 
 # Redshift's version() answer: PostgreSQL 8.0.2 is what SQLAlchemy's dialects read from it.
@@ -527,7 +526,7 @@ class Recorder:
     def __init__(
         self,
         catalog: Catalog | None = None,
-        answers: dict[str, tuple[list[tuple[str, int]], list[tuple]]] | None = None,
+        answers: dict[str, Any] | None = None,
     ) -> None:
         self.catalog = catalog or Catalog()
         self.statements: list[Statement] = []
@@ -540,12 +539,17 @@ class Recorder:
             self.statements.append(Statement(sql, source))
             self.catalog.created(sql)
 
-    def answer(self, sql: str) -> tuple[list[tuple[str, int]], list[tuple]]:
-        """(description [(name, type oid)], rows) for one statement."""
+    def answer(
+        self, sql: str, connection: dict[str, Any] | None = None
+    ) -> tuple[list[tuple[str, int]], list[tuple]]:
+        """(description [(name, type oid)], rows) for one statement on a connection opened with
+        ``connection`` (an answer may be a function of the statement)."""
         for rx, answer in self.answers.items():
             if rx.search(sql):
-                return answer
+                return answer(sql) if callable(answer) else answer
         low = " ".join(strip_literals(sql).lower().split())
+        if low.startswith("select current_user"):  # the database user that IAM signed in
+            return [("current_user", VARCHAR_OID)], [((connection or {}).get("db_user") or "tierflow",)]
         raw = " ".join(sql.lower().split())
         if "version()" in low:
             return [("version", VARCHAR_OID)], [(VERSION,)]
@@ -717,8 +721,9 @@ def bind(operation: str, args: Any) -> str:
 class RecordedCursor:
     """The part of ``redshift_connector.Cursor`` that dbt-redshift, SQLAlchemy and the project use."""
 
-    def __init__(self, recorder: Recorder) -> None:
+    def __init__(self, recorder: Recorder, connection: dict[str, Any] | None = None) -> None:
         self.recorder = recorder
+        self.connection = connection or {}
         self.description: list[tuple] | None = None
         self.rowcount = -1
         self._rows: list[tuple] = []
@@ -727,7 +732,7 @@ class RecordedCursor:
     def execute(self, operation: str, args: Any = None, **_: Any) -> RecordedCursor:
         operation = bind(operation, args)
         self.recorder.record(operation, "redshift_connector")
-        desc, rows = self.recorder.answer(operation)
+        desc, rows = self.recorder.answer(operation, self.connection)
         self.description = [(n, oid, None, None, None, None, None) for n, oid in desc] or None
         self._rows = list(rows)
         self.rowcount = len(rows) if desc else 0
@@ -778,7 +783,7 @@ class RecordedConnection:
         self.backend_pid = 4242
 
     def cursor(self) -> RecordedCursor:
-        return RecordedCursor(self.recorder)
+        return RecordedCursor(self.recorder, self.kwargs)
 
     def commit(self) -> None:
         self.recorder.record("COMMIT", "redshift_connector")
@@ -804,62 +809,6 @@ def recorded_redshift_connector(recorder: Recorder) -> Iterator[Recorder]:
         yield recorder
     finally:
         redshift_connector.connect = original
-
-
-class RecordedDataApi:
-    """Stands where ``boto3.client("redshift-data")`` returns the Data API client: each statement is
-    recorded and FINISHED; results come from ``results`` ({regex: Records})."""
-
-    def __init__(self, recorder: Recorder, results: dict[str, list] | None = None) -> None:
-        self.recorder = recorder
-        self.results = {re.compile(k, re.I | re.S): v for k, v in (results or {}).items()}
-        self._ids = itertools.count(1)
-        self._by_id: dict[str, dict] = {}
-
-    def _finish(self, sqls: list[str], **params: Any) -> dict:
-        sid = f"stmt-{next(self._ids)}"
-        for sql in sqls:
-            self.recorder.record(sql, "data_api")
-        records = next((v for rx, v in self.results.items() if rx.search(sqls[-1])), None)
-        self._by_id[sid] = {
-            "Id": sid,
-            "Status": "FINISHED",
-            "HasResultSet": records is not None,
-            "Records": records,
-        }
-        return {"Id": sid}
-
-    def execute_statement(self, *, Sql: str, **params: Any) -> dict:  # noqa: N803
-        return self._finish([Sql], **params)
-
-    def batch_execute_statement(self, *, Sqls: list[str], **params: Any) -> dict:  # noqa: N803
-        return self._finish(list(Sqls), **params)
-
-    def describe_statement(self, *, Id: str) -> dict:  # noqa: N803
-        return dict(self._by_id[Id])
-
-    def get_statement_result(self, *, Id: str) -> dict:  # noqa: N803
-        return {"Records": self._by_id[Id]["Records"] or []}
-
-
-@contextmanager
-def recorded_data_api(
-    recorder: Recorder, results: dict[str, list] | None = None
-) -> Iterator[RecordedDataApi]:
-    """``boto3.client("redshift-data", ...)`` returns a RecordedDataApi; other services are real."""
-    import boto3
-
-    original = boto3.client
-    api = RecordedDataApi(recorder, results)
-
-    def client(service: str, *args: Any, **kwargs: Any) -> Any:
-        return api if service == "redshift-data" else original(service, *args, **kwargs)
-
-    boto3.client = client
-    try:
-        yield api
-    finally:
-        boto3.client = original
 
 
 # --- dbt, in this process, against the recorder ---------------------------------------------

@@ -118,3 +118,26 @@ def ddl_cmd(
     (out / "000_access.sql").write_text(setup_sql())
     (out / "001_raw_schema.sql").write_text(raw_schema_sql(s.mysql_url, load_policy(s.policy_path)))
     console.print(f"wrote {out / '000_access.sql'} and {out / '001_raw_schema.sql'}")
+
+
+@warehouse_app.command("preflight")
+def preflight_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
+    prefix: Annotated[
+        str, typer.Option(help="Prefix of the warehouse's users and groups (sql/redshift/000_access.sql).")
+    ] = "tierflow",
+) -> None:
+    """Check a live warehouse before the first deploy: each step's sign-in, schemas and grants,
+    Spectrum (Redshift), the dbt target. One line per check; exit 1 when one fails."""
+    from tierflow.warehouse.access import Identities
+    from tierflow.warehouse.preflight import as_json as render_json
+    from tierflow.warehouse.preflight import preflight
+
+    checks = preflight(Settings.from_env(), ids=Identities(prefix))
+    if as_json:
+        typer.echo(render_json(checks))
+    else:
+        for check in checks:
+            typer.echo(check.line())
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)

@@ -6,6 +6,7 @@ IAM through redshift_connector, as the loader or the builder, never with a passw
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +15,9 @@ import pytest
 from tierflow.config import Settings
 from tierflow.paths import DEFAULT_POLICY, PROJECT_ROOT
 from tierflow.policy import load_policy
+from tierflow.warehouse.access import SCHEMAS, access_model
 from tierflow.warehouse.load import load_table
+from tierflow.warehouse.preflight import preflight
 from tierflow.warehouse.sql import REDSHIFT
 
 from tests import redshift_harness as rh
@@ -121,3 +124,56 @@ def test_publish_sends_only_what_redshift_accepts_and_keeps_grants(manifest: dic
     drop = sent.index(f'DROP VIEW "analytics"."{changed}"')
     assert sent[drop + 2] == f'GRANT SELECT ON "analytics"."{changed}" TO GROUP "tierflow_analysts"'
     assert "COMMIT" in sent[drop:] and not any(s.startswith("DROP VIEW IF EXISTS") for s in sent)
+
+
+def cluster_answers(*, external_schema: bool = True) -> dict:
+    """The catalog a cluster set up by docs/warehouse.md answers preflight's queries with."""
+    text = [("name", 1043)]
+    groups = ("tierflow_loaders", "tierflow_builders", "tierflow_analysts")
+    model = access_model()
+
+    def schema_privileges(sql: str) -> tuple:
+        held = [g.privileges for g in model.schema_grants if f"'{g.schema}'" in sql and f"'{g.group}'" in sql]
+        return text, [(p,) for p in (held[0] if held else ())]
+
+    spectrum = '{"IAM_ROLE":"arn:aws:iam::123456789012:role/tierflow-spectrum"}'
+    return {
+        r"FROM pg_group g JOIN pg_user": ([("one", 23)], [(1,)]),
+        r"SELECT nspname FROM pg_namespace": (text, [(s,) for s in (*SCHEMAS, "archive", "pg_catalog")]),
+        r"SELECT groname FROM pg_group": (text, [(g,) for g in groups]),
+        r"FROM svv_schema_privileges": schema_privileges,
+        r"FROM svv_default_privileges": ([("one", 23)], [(1,)]),
+        r"FROM svv_external_schemas": (text * 2, [("tierflow_archive", spectrum)] if external_schema else []),
+    }
+
+
+def test_preflight_on_redshift_sends_only_what_redshift_accepts(moto_server, monkeypatch) -> None:
+    import boto3
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.endpoint)
+    aws = {"endpoint_url": moto_server.endpoint, "region_name": "ap-south-1"}
+    boto3.client("glue", **aws).create_database(DatabaseInput={"Name": "tierflow_archive"})
+    for role in ("tierflow-spectrum", "tierflow-copy"):
+        with contextlib.suppress(boto3.client("iam", **aws).exceptions.EntityAlreadyExistsException):
+            boto3.client("iam", **aws).create_role(RoleName=role, AssumeRolePolicyDocument="{}")
+    settings = Settings(
+        warehouse_url=rh.LOADER_URL,
+        warehouse_build_url=rh.REDSHIFT_URL,
+        aws_endpoint_url=moto_server.endpoint,
+    )
+    recorder = rh.Recorder(answers=cluster_answers())
+    with rh.recorded_redshift_connector(recorder):
+        checks = preflight(settings)
+    assert [c for c in checks if not c.ok] == []
+    assert {"external schema", "Glue database", "Spectrum IAM role", "COPY IAM role", "dbt target"} <= {
+        c.name for c in checks
+    }
+    assert recorder.failures() == {}
+    assert [kw["db_user"] for kw in recorder.connections] == ["tierflow_loader", "tierflow_builder"]
+    assert all(kw["iam"] is True for kw in recorder.connections)
+
+    recorder = rh.Recorder(answers=cluster_answers(external_schema=False))
+    with rh.recorded_redshift_connector(recorder):
+        failed = [c for c in preflight(settings) if not c.ok]
+    assert [(c.name, c.detail) for c in failed] == [("external schema", "no external schema archive")]
+    assert "002_spectrum_archive.sql" in failed[0].fix
