@@ -800,15 +800,20 @@ class RecordedConnection:
 
 @contextmanager
 def recorded_redshift_connector(recorder: Recorder) -> Iterator[Recorder]:
-    """Every ``redshift_connector.connect()`` in this process returns a RecordedConnection."""
+    """Every ``redshift_connector.connect()`` in this process returns a RecordedConnection. The
+    gates' pooled connections are dropped on the way in and out, so that none reaches another
+    recorder (or a real cluster)."""
     import redshift_connector
+    from tierflow.warehouse import gates
 
     original = redshift_connector.connect
+    gates.reset()
     redshift_connector.connect = lambda *a, **kw: RecordedConnection(recorder, **kw)
     try:
         yield recorder
     finally:
         redshift_connector.connect = original
+        gates.reset()
 
 
 # --- dbt, in this process, against the recorder ---------------------------------------------

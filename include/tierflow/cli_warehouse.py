@@ -96,7 +96,7 @@ def parse_cmd() -> None:
     from tierflow.warehouse import dbt
     from tierflow.warehouse.publish import build_slot
 
-    s = Settings.from_env()
+    s = Settings.from_env().as_builder()
     dbt.run_dbt(["parse"], s.warehouse_url, build_slot(s))
     console.print("dbt/target/manifest.json written")
 

@@ -6,7 +6,11 @@ distribution clauses), and the long-history views count a row held by both raw a
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from tierflow.paths import DEFAULT_POLICY, PROJECT_ROOT
@@ -35,11 +39,17 @@ def raw_schema_on_postgres(conn, mysql_url: str) -> None:
         conn.execute(statement)
 
 
-def test_raw_ddl_file_is_generated_from_the_mysql_schema(mysql_url: str) -> None:
-    """The file and the loader's DDL are one: both come from raw_ddl over the live MySQL columns
-    (`tierflow warehouse ddl` rewrites the file)."""
+def test_raw_ddl_file_is_generated_from_the_mysql_schema(mysql_url: str, tmp_path: Path) -> None:
+    """The file and the loader's DDL are one: both come from raw_ddl over the live MySQL columns;
+    `tierflow warehouse ddl` writes what sql/redshift/ holds."""
+    env = dict(os.environ, TIERFLOW_MYSQL_URL=mysql_url)
+    tierflow = str(Path(sys.executable).parent / "tierflow")
+    subprocess.run(
+        [tierflow, "warehouse", "ddl", "--out", str(tmp_path)], env=env, check=True, capture_output=True
+    )
+    for name in ("000_access.sql", "001_raw_schema.sql"):
+        assert (tmp_path / name).read_text() == (REDSHIFT_SQL / name).read_text(), name
     text = (REDSHIFT_SQL / "001_raw_schema.sql").read_text()
-    assert text == raw_ddl.raw_schema_sql(mysql_url, load_policy(DEFAULT_POLICY))
     policy = load_policy(DEFAULT_POLICY)
     wanted = {name for name, table in policy.tables.items() if table.warehouse}
     assert set(re.findall(r'CREATE TABLE IF NOT EXISTS "raw"\."(\w+)"', text)) == wanted | {

@@ -48,6 +48,21 @@ def sqlalchemy_url(warehouse_url: str) -> str:
     ).render_as_string(hide_password=False)
 
 
+def reset() -> None:
+    """Forget the GX context, its data sources and their pooled connections (the next gate
+    connects afresh)."""
+    global _context
+    with _lock:
+        for source in _sources.values():
+            try:
+                source.get_engine().dispose()
+            except Exception:  # noqa: BLE001, S110 - a source that never connected has no engine
+                pass
+        _sources.clear()
+        _assets.clear()
+        _context = None
+
+
 def engine_kwargs(warehouse_url: str) -> dict[str, Any]:
     """create_engine() arguments beside the URL: on Redshift the same IAM sign-in as every other
     step (``stores.warehouse.redshift_connect_kwargs``)."""
