@@ -32,6 +32,22 @@ CASES = {
 CHECKED: dict[str, int] = {}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def report_checked(request: pytest.FixtureRequest):
+    """After the module: how many statements each case sent through the checks, and against how
+    many constructs."""
+    yield
+    plugins = request.config.pluginmanager
+    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
+    if reporter is not None and capture is not None and CHECKED:
+        cases = ", ".join(f"{case} {n}" for case, n in CHECKED.items())
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(
+                f"\nredshift harness: {sum(CHECKED.values())} statements checked against "
+                f"{rh.CONSTRUCTS_CHECKED} constructs ({cases})"
+            )
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict]:
     """One parse of the project for every case (the cases share its target path)."""
