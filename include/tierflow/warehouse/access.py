@@ -97,6 +97,19 @@ def access_model(ids: Identities = Identities()) -> AccessModel:
     )
 
 
+def schema_grant_sql(g: SchemaGrant) -> str:
+    return f"GRANT {', '.join(g.privileges)} ON SCHEMA {quote(g.schema)} TO GROUP {quote(g.group)}"
+
+
+def default_grant_sql(d: DefaultGrant) -> list[str]:
+    """What exists already, then what the owner creates from now on."""
+    return [
+        f"GRANT SELECT ON ALL TABLES IN SCHEMA {quote(d.schema)} TO GROUP {quote(d.group)}",
+        f"ALTER DEFAULT PRIVILEGES FOR USER {quote(d.owner)} IN SCHEMA {quote(d.schema)} "
+        f"GRANT SELECT ON TABLES TO GROUP {quote(d.group)}",
+    ]
+
+
 def setup_statements(model: AccessModel, dialect: str, database: str) -> list[str]:
     """Users, groups and grants, in order. Run once by an admin; the GRANTs are idempotent, the
     CREATE USER / CREATE GROUP statements fail on a second run (neither engine has IF NOT EXISTS)."""
@@ -113,15 +126,9 @@ def setup_statements(model: AccessModel, dialect: str, database: str) -> list[st
         f"ALTER GROUP {quote(ids.builders)} ADD USER {quote(ids.builder)}",
     ]
     out += [f"GRANT CREATE ON DATABASE {database} TO GROUP {quote(g)}" for g in model.database_create]
-    for g in model.schema_grants:
-        out.append(f"GRANT {', '.join(g.privileges)} ON SCHEMA {quote(g.schema)} TO GROUP {quote(g.group)}")
+    out += [schema_grant_sql(g) for g in model.schema_grants]
     for d in model.defaults:
-        # what exists already, then what the owner creates from now on
-        out.append(f"GRANT SELECT ON ALL TABLES IN SCHEMA {quote(d.schema)} TO GROUP {quote(d.group)}")
-        out.append(
-            f"ALTER DEFAULT PRIVILEGES FOR USER {quote(d.owner)} IN SCHEMA {quote(d.schema)} "
-            f"GRANT SELECT ON TABLES TO GROUP {quote(d.group)}"
-        )
+        out += default_grant_sql(d)
     # the history views belong to the admin who runs 003_history_views.sql
     out.append(f"GRANT SELECT ON ALL TABLES IN SCHEMA {quote(HISTORY_SCHEMA)} TO GROUP {quote(ids.analysts)}")
     out.append(

@@ -17,7 +17,8 @@ from tierflow.warehouse.access import (
     AccessModel,
     Identities,
     access_model,
-    setup_statements,
+    default_grant_sql,
+    schema_grant_sql,
 )
 from tierflow.warehouse.columns import quote
 from tierflow.warehouse.sql import POSTGRES, REDSHIFT
@@ -136,25 +137,14 @@ def grant_checks(conn, dialect: str, model: AccessModel) -> list[Check]:
     checks.append(Check("groups", not absent, f"missing {', '.join(absent)}" if absent else "all three", fix))
     if missing or absent:
         return checks
-    statements = setup_statements(model, dialect, "<database>")
     for g in model.schema_grants:
         lacking = set(g.privileges) - _schema_privileges(conn, dialect, g.group, g.schema)
-        grant = next(
-            s
-            for s in statements
-            if s.startswith(
-                f"GRANT {', '.join(g.privileges)} ON SCHEMA {quote(g.schema)} TO GROUP {quote(g.group)}"
-            )
-        )
-        detail = f"{g.group} {'lacks ' + ', '.join(sorted(lacking)) if lacking else 'holds ' + ', '.join(g.privileges)} on {g.schema}"
-        checks.append(Check("grants", not lacking, detail, grant))
+        held = f"lacks {', '.join(sorted(lacking))}" if lacking else f"holds {', '.join(g.privileges)}"
+        checks.append(Check("grants", not lacking, f"{g.group} {held} on {g.schema}", schema_grant_sql(g)))
     for d in model.defaults:
         ok = _default_select(conn, dialect, d.owner, d.schema, d.group)
-        grant = next(
-            s for s in statements if s.startswith(f"ALTER DEFAULT PRIVILEGES FOR USER {quote(d.owner)}")
-        )
         detail = f"what {d.owner} creates in {d.schema} is {'' if ok else 'not '}readable by {d.group}"
-        checks.append(Check("default privileges", ok, detail, grant))
+        checks.append(Check("default privileges", ok, detail, "; ".join(default_grant_sql(d))))
     for schema in model.analyst_denied:
         if schema not in present:
             continue
