@@ -207,3 +207,19 @@ def test_publish_sql_per_engine() -> None:
     assert redshift_lock[-2:] == ["BEGIN", 'LOCK "raw"."_tierflow_publish_lock"']
     assert not any("advisory" in s for s in redshift_lock)
     assert "pg_try_advisory_lock" in lock_sql(POSTGRES)[0]
+
+
+def test_preflight_refuses_a_dbt_profile_that_signs_in_otherwise(tmp_path) -> None:
+    from tierflow.paths import DBT_DIR
+    from tierflow.warehouse.preflight import dbt_target_check
+
+    url = "redshift://tierflow_builder@c.example:5439/wh?cluster=tf"
+    assert dbt_target_check(url).ok
+    (tmp_path / "profiles.yml").write_text(
+        (DBT_DIR / "profiles.yml").read_text().replace("method: iam", "method: database")
+    )
+    check = dbt_target_check(url, tmp_path)
+    assert not check.ok and check.detail == "target prod: redshift as tierflow_builder, method database"
+    assert (
+        check.fix == "dbt/profiles.yml target prod must be type redshift, as tierflow_builder on c.example/wh"
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from tierflow.config import Settings
@@ -214,7 +215,7 @@ def spectrum_checks(conn, settings: Settings, glue_database: str = GLUE_DATABASE
     return checks
 
 
-def dbt_target_check(build_url: str) -> Check:
+def dbt_target_check(build_url: str, profiles_dir: Path | None = None) -> Check:
     """The profile's target for the builder's URL: its adapter matches the warehouse, and on
     Redshift it signs in with IAM as the builder (dbt/profiles.yml rendered as dbt renders it)."""
     import yaml
@@ -227,18 +228,25 @@ def dbt_target_check(build_url: str) -> Check:
     jinja = Environment(autoescape=False)  # noqa: S701 - YAML, not HTML
     jinja.filters.update(as_number=lambda v: v, as_bool=lambda v: str(v) == "True")
     jinja.globals["env_var"] = lambda name, default="": env.get(name, default)
-    profile = yaml.safe_load((DBT_DIR / "profiles.yml").read_text())["tierflow"]
+    profile = yaml.safe_load(((profiles_dir or DBT_DIR) / "profiles.yml").read_text())["tierflow"]
     name = jinja.from_string(profile["target"]).render()
     output = {k: jinja.from_string(str(v)).render() for k, v in profile["outputs"].get(name, {}).items()}
     want = "redshift" if warehouse.is_redshift(build_url) else "postgres"
-    user = parse(build_url).user or "postgres"
+    u = parse(build_url)
+    user = u.user or "postgres"
     ok = output.get("type") == want and output.get("user") == user
+    ok = ok and output.get("host") == u.host and output.get("dbname") == (u.database or "")
     if want == "redshift":
         ok = ok and output.get("method") == "iam"
     detail = f"target {name}: {output.get('type')} as {output.get('user')}" + (
         f", method {output.get('method')}" if want == "redshift" else ""
     )
-    return Check("dbt target", ok, detail, f"dbt/profiles.yml target {name} must be type {want}, user {user}")
+    return Check(
+        "dbt target",
+        ok,
+        detail,
+        f"dbt/profiles.yml target {name} must be type {want}, as {user} on {u.host}/{u.database}",
+    )
 
 
 def preflight(settings: Settings, *, ids: Identities = Identities()) -> list[Check]:
