@@ -30,7 +30,7 @@ import pendulum
 from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import InvocationMode, LoadMode, TestIndirectSelection
-from tierflow_airflow.connections import WAREHOUSE_CONN_ID
+from tierflow_airflow.connections import WAREHOUSE_BUILD_CONN_ID, WAREHOUSE_CONN_ID
 from tierflow_airflow.defaults import DEFAULT_ARGS, TAGS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +47,8 @@ SOURCE_CHANGED = Asset(name="tierflow_mysql_lending", uri="tierflow://mysql/lend
 RAW_LOADED = Asset(name="tierflow_warehouse_raw", uri="tierflow://warehouse/raw")
 MARTS_PUBLISHED = Asset(name="tierflow_warehouse_analytics", uri="tierflow://warehouse/analytics")
 
-_conn = f"conn.{WAREHOUSE_CONN_ID}"
+# dbt runs as the builder: the build Connection when there is one, else the warehouse one
+_conn = f"(conn.get('{WAREHOUSE_BUILD_CONN_ID}') or conn.{WAREHOUSE_CONN_ID})"
 DBT_ENV = {
     "TIERFLOW_DBT_TARGET": DBT_TARGET,
     "TIERFLOW_DBT_HOST": f"{{{{ {_conn}.host }}}}",
@@ -56,6 +57,11 @@ DBT_ENV = {
     "TIERFLOW_DBT_PASSWORD": f"{{{{ {_conn}.password or '' }}}}",
     "TIERFLOW_DBT_DBNAME": f"{{{{ {_conn}.schema }}}}",
     "TIERFLOW_DBT_SCHEMA": "{{ ti.xcom_pull(task_ids='choose_build_slot')['slot'] }}",
+    # Redshift's IAM sign-in, from the Connection's extras (?cluster=, ?workgroup=, ?region=)
+    "TIERFLOW_DBT_CLUSTER_ID": f"{{{{ {_conn}.extra_dejson.get('cluster', '') }}}}",
+    "TIERFLOW_DBT_WORKGROUP": f"{{{{ {_conn}.extra_dejson.get('workgroup', '') }}}}",
+    "TIERFLOW_DBT_SERVERLESS": f"{{{{ 'workgroup' in {_conn}.extra_dejson }}}}",
+    "TIERFLOW_DBT_REGION": f"{{{{ {_conn}.extra_dejson.get('region', '') }}}}",
 }
 # Narrow an incremental build's tests and its delinquency rebuild to what was loaded since
 # (tierflow.warehouse.publish.plan_build); an empty value means "everything".

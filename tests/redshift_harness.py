@@ -1,5 +1,5 @@
 """Redshift conformance harness: the production code paths run with the network driver replaced at
-its connection boundary (``redshift_connector.connect``, boto3's ``redshift-data`` client) by a
+its connection boundary (``redshift_connector.connect``, through which every step signs in) by a
 recorder, and every recorded statement is checked against what Redshift accepts.
 
 The recorder answers the few metadata queries the code needs (server version, relation and column
@@ -10,7 +10,6 @@ documentation lists as unsupported (``UNSUPPORTED_*`` below, each list naming it
 
 from __future__ import annotations
 
-import itertools
 import re
 import threading
 from collections.abc import Iterator
@@ -455,7 +454,7 @@ def _schema(qualifiers: str) -> str:
 @dataclass
 class Statement:
     sql: str
-    source: str  # "redshift_connector" or "data_api"
+    source: str  # "redshift_connector"
 
 
 # Redshift's version() answer: PostgreSQL 8.0.2 is what SQLAlchemy's dialects read from it.
@@ -520,11 +519,19 @@ def catalog_from_manifest(manifest: dict, schema: str, *, exists: bool) -> Catal
 
 
 class Recorder:
-    """Records every statement sent; answers metadata queries from ``catalog``."""
+    """Records every statement sent and the arguments of every connection opened; answers
+    metadata queries from ``catalog``, and a statement matching a regex of ``answers`` with its
+    (description, rows)."""
 
-    def __init__(self, catalog: Catalog | None = None) -> None:
+    def __init__(
+        self,
+        catalog: Catalog | None = None,
+        answers: dict[str, Any] | None = None,
+    ) -> None:
         self.catalog = catalog or Catalog()
         self.statements: list[Statement] = []
+        self.connections: list[dict[str, Any]] = []
+        self.answers = {re.compile(k, re.I | re.S): v for k, v in (answers or {}).items()}
         self._lock = threading.Lock()
 
     def record(self, sql: str, source: str) -> None:
@@ -532,9 +539,17 @@ class Recorder:
             self.statements.append(Statement(sql, source))
             self.catalog.created(sql)
 
-    def answer(self, sql: str) -> tuple[list[tuple[str, int]], list[tuple]]:
-        """(description [(name, type oid)], rows) for one statement."""
+    def answer(
+        self, sql: str, connection: dict[str, Any] | None = None
+    ) -> tuple[list[tuple[str, int]], list[tuple]]:
+        """(description [(name, type oid)], rows) for one statement on a connection opened with
+        ``connection`` (an answer may be a function of the statement)."""
+        for rx, answer in self.answers.items():
+            if rx.search(sql):
+                return answer(sql) if callable(answer) else answer
         low = " ".join(strip_literals(sql).lower().split())
+        if low.startswith("select current_user"):  # the database user that IAM signed in
+            return [("current_user", VARCHAR_OID)], [((connection or {}).get("db_user") or "tierflow",)]
         raw = " ".join(sql.lower().split())
         if "version()" in low:
             return [("version", VARCHAR_OID)], [(VERSION,)]
@@ -706,8 +721,9 @@ def bind(operation: str, args: Any) -> str:
 class RecordedCursor:
     """The part of ``redshift_connector.Cursor`` that dbt-redshift, SQLAlchemy and the project use."""
 
-    def __init__(self, recorder: Recorder) -> None:
+    def __init__(self, recorder: Recorder, connection: dict[str, Any] | None = None) -> None:
         self.recorder = recorder
+        self.connection = connection or {}
         self.description: list[tuple] | None = None
         self.rowcount = -1
         self._rows: list[tuple] = []
@@ -716,7 +732,7 @@ class RecordedCursor:
     def execute(self, operation: str, args: Any = None, **_: Any) -> RecordedCursor:
         operation = bind(operation, args)
         self.recorder.record(operation, "redshift_connector")
-        desc, rows = self.recorder.answer(operation)
+        desc, rows = self.recorder.answer(operation, self.connection)
         self.description = [(n, oid, None, None, None, None, None) for n, oid in desc] or None
         self._rows = list(rows)
         self.rowcount = len(rows) if desc else 0
@@ -761,12 +777,13 @@ class RecordedConnection:
     def __init__(self, recorder: Recorder, **kwargs: Any) -> None:
         self.recorder = recorder
         self.kwargs = kwargs
+        recorder.connections.append(kwargs)
         self.autocommit = False
         self.py_types: dict = {str: (VARCHAR_OID, str)}  # sqlalchemy-redshift aliases quoted_name to it
         self.backend_pid = 4242
 
     def cursor(self) -> RecordedCursor:
-        return RecordedCursor(self.recorder)
+        return RecordedCursor(self.recorder, self.kwargs)
 
     def commit(self) -> None:
         self.recorder.record("COMMIT", "redshift_connector")
@@ -783,71 +800,20 @@ class RecordedConnection:
 
 @contextmanager
 def recorded_redshift_connector(recorder: Recorder) -> Iterator[Recorder]:
-    """Every ``redshift_connector.connect()`` in this process returns a RecordedConnection."""
+    """Every ``redshift_connector.connect()`` in this process returns a RecordedConnection. The
+    gates' pooled connections are dropped on the way in and out, so that none reaches another
+    recorder (or a real cluster)."""
     import redshift_connector
+    from tierflow.warehouse import gates
 
     original = redshift_connector.connect
+    gates.reset()
     redshift_connector.connect = lambda *a, **kw: RecordedConnection(recorder, **kw)
     try:
         yield recorder
     finally:
         redshift_connector.connect = original
-
-
-class RecordedDataApi:
-    """Stands where ``boto3.client("redshift-data")`` returns the Data API client: each statement is
-    recorded and FINISHED; results come from ``results`` ({regex: Records})."""
-
-    def __init__(self, recorder: Recorder, results: dict[str, list] | None = None) -> None:
-        self.recorder = recorder
-        self.results = {re.compile(k, re.I | re.S): v for k, v in (results or {}).items()}
-        self._ids = itertools.count(1)
-        self._by_id: dict[str, dict] = {}
-
-    def _finish(self, sqls: list[str], **params: Any) -> dict:
-        sid = f"stmt-{next(self._ids)}"
-        for sql in sqls:
-            self.recorder.record(sql, "data_api")
-        records = next((v for rx, v in self.results.items() if rx.search(sqls[-1])), None)
-        self._by_id[sid] = {
-            "Id": sid,
-            "Status": "FINISHED",
-            "HasResultSet": records is not None,
-            "Records": records,
-        }
-        return {"Id": sid}
-
-    def execute_statement(self, *, Sql: str, **params: Any) -> dict:  # noqa: N803
-        return self._finish([Sql], **params)
-
-    def batch_execute_statement(self, *, Sqls: list[str], **params: Any) -> dict:  # noqa: N803
-        return self._finish(list(Sqls), **params)
-
-    def describe_statement(self, *, Id: str) -> dict:  # noqa: N803
-        return dict(self._by_id[Id])
-
-    def get_statement_result(self, *, Id: str) -> dict:  # noqa: N803
-        return {"Records": self._by_id[Id]["Records"] or []}
-
-
-@contextmanager
-def recorded_data_api(
-    recorder: Recorder, results: dict[str, list] | None = None
-) -> Iterator[RecordedDataApi]:
-    """``boto3.client("redshift-data", ...)`` returns a RecordedDataApi; other services are real."""
-    import boto3
-
-    original = boto3.client
-    api = RecordedDataApi(recorder, results)
-
-    def client(service: str, *args: Any, **kwargs: Any) -> Any:
-        return api if service == "redshift-data" else original(service, *args, **kwargs)
-
-    boto3.client = client
-    try:
-        yield api
-    finally:
-        boto3.client = original
+        gates.reset()
 
 
 # --- dbt, in this process, against the recorder ---------------------------------------------
@@ -869,8 +835,15 @@ def environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
+# The builder's and the loader's URLs, as docs/warehouse.md sets them up: IAM, no password.
+CLUSTER_HOST = "tierflow.abc123xyz.ap-south-1.redshift.amazonaws.com:5439"
+COPY_ROLE = "arn:aws:iam::123456789012:role/tierflow-copy"
 REDSHIFT_URL = (
-    "redshift://tierflow_builder@tierflow.example.eu-west-1.redshift.amazonaws.com:5439/tierflow_warehouse"
+    f"redshift://tierflow_builder@{CLUSTER_HOST}/tierflow_warehouse?cluster=tierflow&region=ap-south-1"
+)
+LOADER_URL = (
+    f"redshift://tierflow_loader@{CLUSTER_HOST}/tierflow_warehouse"
+    f"?cluster=tierflow&region=ap-south-1&iam_role={COPY_ROLE}"
 )
 
 

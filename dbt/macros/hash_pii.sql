@@ -19,5 +19,5 @@
 
 {% macro salted(column) -%}
     {%- set salt = var('pii_salt', env_var('TIERFLOW_PII_SALT', 'tierflow')) -%}
-    {{ dbt.concat(["'" ~ dbt.escape_single_quotes(salt) ~ "'", "cast(" ~ column ~ " as " ~ dbt.type_string() ~ ")"]) }}
+    {{ dbt.concat(["'" ~ dbt.escape_single_quotes(salt) ~ "'", "cast(" ~ column ~ " as " ~ tierflow.long_string() ~ ")"]) }}
 {%- endmacro %}

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from tierflow.config import Settings
+from tierflow.paths import SQL_DIR
+
+REDSHIFT_SQL_DIR = SQL_DIR / "redshift"
 
 warehouse_app = typer.Typer(
     help="The warehouse (Redshift / local PostgreSQL): incremental load, dbt build, atomic publish.",
@@ -92,6 +96,48 @@ def parse_cmd() -> None:
     from tierflow.warehouse import dbt
     from tierflow.warehouse.publish import build_slot
 
-    s = Settings.from_env()
+    s = Settings.from_env().as_builder()
     dbt.run_dbt(["parse"], s.warehouse_url, build_slot(s))
     console.print("dbt/target/manifest.json written")
+
+
+@warehouse_app.command("ddl")
+def ddl_cmd(
+    out: Annotated[
+        Path, typer.Option("--out", help="Write 000_access.sql and 001_raw_schema.sql into this directory.")
+    ] = REDSHIFT_SQL_DIR,
+) -> None:
+    """Write the Redshift setup SQL: identities and grants, and the raw schema from the live MySQL one."""
+    from tierflow.cli import console
+    from tierflow.policy import load_policy
+    from tierflow.warehouse.access import setup_sql
+    from tierflow.warehouse.raw_ddl import raw_schema_sql
+
+    s = Settings.from_env()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "000_access.sql").write_text(setup_sql())
+    (out / "001_raw_schema.sql").write_text(raw_schema_sql(s.mysql_url, load_policy(s.policy_path)))
+    console.print(f"wrote {out / '000_access.sql'} and {out / '001_raw_schema.sql'}")
+
+
+@warehouse_app.command("preflight")
+def preflight_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
+    prefix: Annotated[
+        str, typer.Option(help="Prefix of the warehouse's users and groups (sql/redshift/000_access.sql).")
+    ] = "tierflow",
+) -> None:
+    """Check a live warehouse before the first deploy: each step's sign-in, schemas and grants,
+    Spectrum (Redshift), the dbt target. One line per check; exit 1 when one fails."""
+    from tierflow.warehouse.access import Identities
+    from tierflow.warehouse.preflight import as_json as render_json
+    from tierflow.warehouse.preflight import preflight
+
+    checks = preflight(Settings.from_env(), ids=Identities(prefix))
+    if as_json:
+        typer.echo(render_json(checks))
+    else:
+        for check in checks:
+            typer.echo(check.line())
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)

@@ -5,9 +5,10 @@ Each maps to one tierflow setting; when a Connection is missing, the TIERFLOW_* 
 """
 
 MYSQL_CONN_ID = "tierflow_mysql"  # conn type mysql: the source (Aurora MySQL / MariaDB)
-WAREHOUSE_CONN_ID = "tierflow_warehouse"  # conn type postgres or redshift: the warehouse
+WAREHOUSE_CONN_ID = "tierflow_warehouse"  # conn type postgres or redshift: the warehouse (the loader)
+WAREHOUSE_BUILD_CONN_ID = "tierflow_warehouse_build"  # the builder (dbt, mart gates, publish); optional
 REDIS_CONN_ID = "tierflow_redis"  # conn type redis: the hot tier
-AWS_CONN_ID = "aws_default"  # conn type aws: S3, Glue, Redshift Data API, Kinesis
+AWS_CONN_ID = "aws_default"  # conn type aws: S3, Glue, Redshift IAM credentials, Kinesis
 ARCHIVE_URI_VARIABLE = "tierflow_archive_uri"  # s3://bucket/prefix or file:///dir
 POLICY_VARIABLE = "tierflow_policy"  # path of the tier policy YAML
 

@@ -60,6 +60,7 @@ class TierflowHook(BaseHook):
         for setting, conn_id, kind in (
             ("mysql_url", ids.MYSQL_CONN_ID, "mysql"),
             ("warehouse_url", ids.WAREHOUSE_CONN_ID, "warehouse"),
+            ("warehouse_build_url", ids.WAREHOUSE_BUILD_CONN_ID, "warehouse"),
             ("redis_url", ids.REDIS_CONN_ID, "redis"),
         ):
             if (conn := _connection(conn_id)) is not None:

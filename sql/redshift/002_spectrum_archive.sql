@@ -14,7 +14,6 @@ database 'tierflow_archive'
 region 'ap-south-1'
 iam_role :iam_role;
 
--- Analysts read through `history`, never `archive` directly.
-create schema if not exists history;
-grant usage on schema archive to group analysts;
-grant usage on schema history to group analysts;
+-- No grant on `archive`: USAGE on an external schema reads every table in it. Its owner (the
+-- admin who runs this file and 003_history_views.sql) reads it for the `history` views, which
+-- 000_access.sql opens to tierflow_analysts.

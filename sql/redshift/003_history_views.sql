@@ -75,4 +75,5 @@ from archive.user_device_apps as a
 where not exists (select 1 from raw.user_device_apps as r where r.id = a.id)
 with no schema binding;
 
-grant select on all tables in schema history to group analysts;
+-- Needs 000_access.sql first too: tierflow_analysts read these views through its grants.
+grant select on all tables in schema history to group tierflow_analysts;

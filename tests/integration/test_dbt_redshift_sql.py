@@ -1,23 +1,29 @@
-"""The production SQL in sql/redshift/ at the SQL level: the raw DDL matches the live MySQL schema
-for every warehouse table, runs on PostgreSQL once the Redshift-only distribution clauses are
-removed, and the long-history views count a row held by both raw and the archive once.
+"""The production SQL in sql/redshift/ at the SQL level: the raw DDL is generated from the live MySQL
+schema for every warehouse table (the loader runs the same statements, on PostgreSQL without the
+distribution clauses), and the long-history views count a row held by both raw and the archive once.
 (Redshift itself is not available here; these run against the real MariaDB and PostgreSQL.)
 """
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from tierflow.paths import DEFAULT_POLICY, PROJECT_ROOT
 from tierflow.policy import load_policy
 from tierflow.stores import mysql, warehouse
+from tierflow.warehouse import raw_ddl
+from tierflow.warehouse import sql as wsql
 
 pytestmark = pytest.mark.integration
 
 REDSHIFT_SQL = PROJECT_ROOT / "sql" / "redshift"
 REDSHIFT_ONLY = re.compile(
-    r"\s*(diststyle \w+|distkey \(\w+\)|(compound |interleaved )?sortkey \([^)]*\)|with no schema binding)",
+    r'\s*(diststyle \w+|distkey \("?\w+"?\)|(compound |interleaved )?sortkey \([^)]*\)|with no schema binding)',
     re.IGNORECASE,
 )
 
@@ -28,37 +34,41 @@ def for_postgres(sql: str) -> str:
     return "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("grant "))
 
 
-def raw_tables(sql: str) -> dict[str, list[str]]:
-    """{table: [columns]} of the `create table raw.<t> (...)` statements."""
-    tables = {}
-    for name, body in re.findall(r"create table if not exists raw\.(\w+) \((.*?)\n\)", sql, re.S):
-        tables[name] = [
-            line.split()[0]
-            for line in body.strip().splitlines()
-            if not line.strip().startswith("primary key")
-        ]
-    return tables
+def raw_schema_on_postgres(conn, mysql_url: str) -> None:
+    for statement in raw_ddl.raw_schema_statements(mysql_url, load_policy(DEFAULT_POLICY), wsql.POSTGRES):
+        conn.execute(statement)
 
 
-def test_raw_ddl_has_every_warehouse_table_with_the_mysql_columns(mysql_url: str) -> None:
-    ddl = raw_tables((REDSHIFT_SQL / "001_raw_schema.sql").read_text())
+def test_raw_ddl_file_is_generated_from_the_mysql_schema(mysql_url: str, tmp_path: Path) -> None:
+    """The file and the loader's DDL are one: both come from raw_ddl over the live MySQL columns;
+    `tierflow warehouse ddl` writes what sql/redshift/ holds."""
+    env = dict(os.environ, TIERFLOW_MYSQL_URL=mysql_url)
+    tierflow = str(Path(sys.executable).parent / "tierflow")
+    subprocess.run(
+        [tierflow, "warehouse", "ddl", "--out", str(tmp_path)], env=env, check=True, capture_output=True
+    )
+    for name in ("000_access.sql", "001_raw_schema.sql"):
+        assert (tmp_path / name).read_text() == (REDSHIFT_SQL / name).read_text(), name
+    text = (REDSHIFT_SQL / "001_raw_schema.sql").read_text()
     policy = load_policy(DEFAULT_POLICY)
     wanted = {name for name, table in policy.tables.items() if table.warehouse}
-    assert set(ddl) == wanted
+    assert set(re.findall(r'CREATE TABLE IF NOT EXISTS "raw"\."(\w+)"', text)) == wanted | {
+        "_tierflow_watermarks"
+    }
     live = mysql.columns_by_table(mysql_url)
-    for table in wanted:
-        assert ddl[table] == [*live[table], "_loaded_at"], table
+    for table in wanted:  # every MySQL column, in order, and _loaded_at
+        body = text.split(f'"raw"."{table}" (', 1)[1].split("\n)", 1)[0]
+        assert re.findall(r'^  "(\w+)"', body, re.M) == [*live[table], "_loaded_at"], table
 
 
-def test_raw_ddl_runs_and_is_idempotent(warehouse_url: str) -> None:
-    ddl = for_postgres((REDSHIFT_SQL / "001_raw_schema.sql").read_text())
+def test_raw_ddl_runs_and_is_idempotent(mysql_url: str, warehouse_url: str) -> None:
     with warehouse.connection(warehouse_url, autocommit=True) as conn:
-        conn.execute(ddl)
-        conn.execute(ddl)
+        raw_schema_on_postgres(conn, mysql_url)
+        raw_schema_on_postgres(conn, mysql_url)
         count = conn.execute(
             "select count(*) from information_schema.tables where table_schema = 'raw'"
         ).fetchone()[0]
-    assert count == 7
+    assert count == 8
 
 
 def test_spectrum_schema_points_at_the_archive_glue_database() -> None:
@@ -72,9 +82,9 @@ def test_spectrum_schema_points_at_the_archive_glue_database() -> None:
     assert statement and statement.group(1) == "tierflow_archive"
 
 
-def test_history_views_take_archive_rows_raw_does_not_have(warehouse_url: str) -> None:
+def test_history_views_take_archive_rows_raw_does_not_have(mysql_url: str, warehouse_url: str) -> None:
     with warehouse.connection(warehouse_url, autocommit=True) as conn:
-        conn.execute(for_postgres((REDSHIFT_SQL / "001_raw_schema.sql").read_text()))
+        raw_schema_on_postgres(conn, mysql_url)
         # Stand-in for the Spectrum schema: the archive's tables, same columns plus the dt partition.
         conn.execute("create schema archive; create schema history")
         for table in (

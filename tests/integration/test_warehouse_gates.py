@@ -40,6 +40,7 @@ def test_redshift_gate_sends_nothing_redshift_rejects() -> None:
     with rh.recorded_redshift_connector(recorder):
         gates.validate_table(rh.REDSHIFT_URL, "raw_audit", "loans", suite("rs"), dataset="raw_audit.loans")
     sent = [st.sql for st in recorder.statements]
+    assert {(kw["iam"], kw["db_user"]) for kw in recorder.connections} == {(True, "tierflow_builder")}
     first_query = next(i for i, sql in enumerate(sent) if "raw_audit" in sql)
     # what the dialect's first connect sends, before the gate reads the table
     assert sent[:3] == [

@@ -50,10 +50,20 @@ def test_env_var_names_are_the_documented_ones() -> None:
     assert set(ENV_VARS.values()) == {
         "TIERFLOW_MYSQL_URL",
         "TIERFLOW_WAREHOUSE_URL",
+        "TIERFLOW_WAREHOUSE_BUILD_URL",
         "TIERFLOW_REDIS_URL",
         "TIERFLOW_ARCHIVE_URI",
         "TIERFLOW_POLICY",
     }
+
+
+def test_the_builder_signs_in_with_its_own_url_when_one_is_set() -> None:
+    loader = "redshift://tierflow_loader@c:5439/wh?cluster=tf"
+    builder = "redshift://tierflow_builder@c:5439/wh?cluster=tf"
+    s = Settings.from_env({"TIERFLOW_WAREHOUSE_URL": loader, "TIERFLOW_WAREHOUSE_BUILD_URL": builder})
+    assert s.warehouse_url == loader and s.as_builder().warehouse_url == builder
+    assert s.as_builder().as_builder() == s.as_builder()
+    assert Settings(warehouse_url=loader).as_builder().warehouse_url == loader
 
 
 def test_empty_values_fall_back_to_defaults() -> None:

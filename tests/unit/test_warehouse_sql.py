@@ -12,7 +12,7 @@ from tierflow.warehouse import dbt, publish
 from tierflow.warehouse import sql as wsql
 from tierflow.warehouse.columns import Column
 from tierflow.warehouse.load import watermark_column
-from tierflow.warehouse.redshift import DataApiTarget, copy_sql, publish_statements
+from tierflow.warehouse.redshift import copy_sql, publish_statements
 
 COLUMNS = [
     Column("id", "bigint", "bigint unsigned", False),
@@ -58,8 +58,16 @@ def test_raw_ddl_has_loaded_at_and_primary_key_and_redshift_keys() -> None:
     assert '"gateway_ref" varchar,' in ddl and '"amount" numeric(14,2) NOT NULL' in ddl
     audit = wsql.table_ddl("raw_audit", "loan_transactions", COLUMNS, "id", wsql.POSTGRES)
     assert "PRIMARY KEY" not in audit  # a bad batch with duplicate ids must still land for the gate
-    rs = wsql.table_ddl("raw", "loan_transactions", COLUMNS, "id", wsql.REDSHIFT)
-    assert 'DISTKEY ("id")' in rs and 'SORTKEY ("_loaded_at")' in rs
+    from tierflow.warehouse.raw_ddl import raw_table_ddl
+
+    table = load_policy(DEFAULT_POLICY).table("loan_transactions")
+    rs = raw_table_ddl("raw", table, COLUMNS, wsql.REDSHIFT)
+    # beside its loan (the marts join on loan_id), in the order the marts read it
+    assert rs.endswith('DISTKEY ("loan_id")\nSORTKEY ("created_at")')
+    assert raw_table_ddl("raw", table, COLUMNS, wsql.POSTGRES) == wsql.table_ddl(
+        "raw", "loan_transactions", COLUMNS, "id", wsql.POSTGRES
+    )
+    assert {c.name: c.redshift_type() for c in COLUMNS}["gateway"] == "varchar(16)"  # enum: its labels
 
 
 def test_extract_is_a_keyset_page_after_the_watermark_minus_lookback() -> None:
@@ -110,12 +118,26 @@ def test_redshift_copy_and_publish_batch() -> None:
     assert stmts[0].startswith('CREATE TEMP TABLE "_tierflow_changes" AS')
     assert stmts[1].startswith("MERGE INTO")
     assert stmts[3].startswith('DELETE FROM "raw"."_tierflow_watermarks"')
-    assert DataApiTarget.from_url("redshift://u@h:5439/dev?workgroup=wg").params() == {
-        "Database": "dev",
-        "WorkgroupName": "wg",
-    }
-    with pytest.raises(TierflowError, match="workgroup"):
-        DataApiTarget.from_url("redshift://u@h:5439/dev")
+
+
+def test_every_redshift_step_signs_in_with_iam_as_the_urls_user() -> None:
+    from tierflow.stores.warehouse import redshift_connect_kwargs
+    from tierflow.warehouse.gates import engine_kwargs, sqlalchemy_url
+
+    url = "redshift://tierflow_loader@c.abc.ap-south-1.redshift.amazonaws.com:5439/wh?cluster=tf&region=ap-south-1"
+    kwargs = redshift_connect_kwargs(url)
+    assert kwargs["iam"] is True and kwargs["db_user"] == "tierflow_loader"
+    assert kwargs["cluster_identifier"] == "tf" and "password" not in kwargs
+    serverless = redshift_connect_kwargs("redshift://IAMR%3Atf-loader@wg.example:5439/wh?workgroup=tf")
+    assert serverless["serverless_work_group"] == "tf" and serverless["is_serverless"] is True
+    assert serverless["db_user"] == "IAMR:tf-loader"  # Serverless names the IAM role's user so
+    assert engine_kwargs(url) == {"connect_args": kwargs} and "tierflow_loader" not in sqlalchemy_url(url)
+    env = dbt.dbt_env(url, base={})
+    assert (env["TIERFLOW_DBT_USER"], env["TIERFLOW_DBT_CLUSTER_ID"]) == ("tierflow_loader", "tf")
+    with pytest.raises(TierflowError, match="carries a password; tierflow signs in with IAM"):
+        redshift_connect_kwargs("redshift://u:pw@h:5439/dev?cluster=c")
+    with pytest.raises(TierflowError, match=r"\?cluster=<id>"):
+        redshift_connect_kwargs("redshift://u@h:5439/dev")
 
 
 def test_slots_alternate_and_dbt_env_comes_from_the_url() -> None:
@@ -126,7 +148,7 @@ def test_slots_alternate_and_dbt_env_comes_from_the_url() -> None:
     assert env["TIERFLOW_DBT_HOST"] == "db.local" and env["TIERFLOW_DBT_PORT"] == "6543"
     assert env["TIERFLOW_DBT_PASSWORD"] == "s3cret" and env["TIERFLOW_DBT_SCHEMA"] == "analytics_audit_green"
     assert env["TIERFLOW_DBT_TARGET"] == "local"
-    assert dbt.dbt_env("redshift://u@rs:5439/dev", base={})["TIERFLOW_DBT_TARGET"] == "prod"
+    assert dbt.dbt_env("redshift://u@rs:5439/dev?cluster=c", base={})["TIERFLOW_DBT_TARGET"] == "prod"
 
 
 def test_project_relations_split_marts_from_layers() -> None:
@@ -165,11 +187,14 @@ def test_project_relations_split_marts_from_layers() -> None:
 def test_publish_sql_per_engine() -> None:
     """The atomic publish's statements: late-binding views, LIKE that keeps Redshift's dist/sort
     keys, a LOCK instead of PostgreSQL's advisory lock, and no leader-node-only functions."""
-    from tierflow.warehouse.publish import copy_table_sql, lock_sql, view_sql
+    from tierflow.warehouse.publish import copy_table_sql, lock_sql
     from tierflow.warehouse.sql import POSTGRES, REDSHIFT
+    from tierflow.warehouse.views import view_sql
 
     assert view_sql('"analytics"."m"', '"slot"."m"', REDSHIFT).endswith("WITH NO SCHEMA BINDING")
     assert "BINDING" not in view_sql('"analytics"."m"', '"slot"."m"', POSTGRES)
+    # a replaced view keeps its grants
+    assert view_sql('"analytics"."m"', '"slot"."m"', POSTGRES).startswith("CREATE OR REPLACE VIEW")
     assert (
         copy_table_sql('"b"."t"', '"a"."t"', REDSHIFT)[1]
         == 'CREATE TABLE "b"."t" (LIKE "a"."t" INCLUDING DEFAULTS)'
@@ -182,3 +207,19 @@ def test_publish_sql_per_engine() -> None:
     assert redshift_lock[-2:] == ["BEGIN", 'LOCK "raw"."_tierflow_publish_lock"']
     assert not any("advisory" in s for s in redshift_lock)
     assert "pg_try_advisory_lock" in lock_sql(POSTGRES)[0]
+
+
+def test_preflight_refuses_a_dbt_profile_that_signs_in_otherwise(tmp_path) -> None:
+    from tierflow.paths import DBT_DIR
+    from tierflow.warehouse.preflight import dbt_target_check
+
+    url = "redshift://tierflow_builder@c.example:5439/wh?cluster=tf"
+    assert dbt_target_check(url).ok
+    (tmp_path / "profiles.yml").write_text(
+        (DBT_DIR / "profiles.yml").read_text().replace("method: iam", "method: database")
+    )
+    check = dbt_target_check(url, tmp_path)
+    assert not check.ok and check.detail == "target prod: redshift as tierflow_builder, method database"
+    assert (
+        check.fix == "dbt/profiles.yml target prod must be type redshift, as tierflow_builder on c.example/wh"
+    )

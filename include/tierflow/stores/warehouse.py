@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from tierflow.errors import ServiceUnavailable
+from tierflow.errors import ServiceUnavailable, TierflowError
 from tierflow.urls import parse, redact
 
 
@@ -40,6 +40,42 @@ class DbApiConnection:
         self.raw.close()
 
 
+def redshift_connect_kwargs(url: str, *, database: str | None = None) -> dict[str, Any]:
+    """``redshift_connector.connect`` arguments for a ``redshift://`` URL: always IAM, as the URL's
+    user, with temporary credentials from the AWS credential chain (GetClusterCredentials for
+    ``?cluster=<id>``, Serverless GetCredentials for ``?workgroup=<name>``). Every step (load,
+    gates, dbt, publish, preflight) signs in this way; dbt's profile gets the same values from
+    ``tierflow.warehouse.dbt.dbt_env``."""
+    u = parse(url)
+    if u.password:
+        raise TierflowError(
+            f"the Redshift warehouse URL {redact(url)} carries a password; tierflow signs in with "
+            "IAM only: drop the password and grant the IAM identity redshift:GetClusterCredentials "
+            "(docs/warehouse.md, First deploy on Redshift)"
+        )
+    if not u.user or not (u.query.get("cluster") or u.query.get("workgroup")):
+        raise TierflowError(
+            f"the Redshift warehouse URL {redact(url)} needs the database user and ?cluster=<id> "
+            "(provisioned) or ?workgroup=<name> (Serverless): "
+            "redshift://tierflow_loader@<endpoint>:5439/<db>?cluster=<id>"
+        )
+    kwargs: dict[str, Any] = {
+        "iam": True,
+        "host": u.host,
+        "port": u.port or 5439,
+        "database": database or u.database or "dev",
+        "db_user": u.user,
+        "auto_create": False,
+        "ssl": True,
+        "region": u.query.get("region"),
+    }
+    if u.query.get("workgroup"):
+        kwargs.update(is_serverless=True, serverless_work_group=u.query["workgroup"])
+    else:
+        kwargs["cluster_identifier"] = u.query["cluster"]
+    return kwargs
+
+
 def connect(url: str, *, database: str | None = None, autocommit: bool = False) -> Any:
     """psycopg 3 for ``postgresql://``; redshift_connector (wrapped alike) for ``redshift://``."""
     u = parse(url)
@@ -47,13 +83,7 @@ def connect(url: str, *, database: str | None = None, autocommit: bool = False) 
     if is_redshift(url):
         import redshift_connector
 
-        conn = redshift_connector.connect(
-            host=u.host,
-            port=u.port or 5439,
-            database=dbname,
-            user=u.user,
-            password=u.password,
-        )
+        conn = redshift_connector.connect(**redshift_connect_kwargs(url, database=database))
         conn.autocommit = autocommit
         return DbApiConnection(conn)
     import psycopg

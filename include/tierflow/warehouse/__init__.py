@@ -3,7 +3,8 @@ dbt builds the marts in an audit slot and publish swaps them into ``analytics`` 
 
 Modules: ``columns`` (MySQL -> warehouse/Arrow types), ``load`` (write-audit-publish of raw tables),
 ``gates`` (GX suites run as SQL on the warehouse), ``dbt`` (runs dbt), ``publish`` (audit slot ->
-``analytics``), ``redshift`` (production COPY/MERGE through the Redshift Data API).
+``analytics``, keeping grants through ``views``), ``redshift`` (production COPY/MERGE), ``access``
+(users, groups, grants), ``raw_ddl`` (the raw schema from MySQL's), ``preflight`` (checks a target).
 """
 
 RAW_SCHEMA = "raw"

@@ -66,11 +66,10 @@ class Column:
         if kind == "double":
             return "double precision"
         if kind == "string":
-            if self.data_type in {"char", "varchar"} and self.char_length:
-                # Redshift counts bytes; utf8mb4 needs up to 4 per character.
+            if self.data_type in {"char", "varchar", "enum"} and self.char_length:
+                # Redshift counts bytes; utf8mb4 needs up to 4 per character (an enum's length is
+                # its longest label's).
                 return f"varchar({min(self.char_length * 4, REDSHIFT_MAX_VARCHAR)})"
-            if self.data_type == "enum":
-                return "varchar(256)"
             return f"varchar({REDSHIFT_MAX_VARCHAR})"
         return kind
 

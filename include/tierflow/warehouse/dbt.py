@@ -59,6 +59,20 @@ def dbt_env(
         TIERFLOW_DBT_SCHEMA=schema,
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
     )
+    if redshift:
+        # the same IAM sign-in as every other step (stores.warehouse.redshift_connect_kwargs)
+        from tierflow.stores.warehouse import redshift_connect_kwargs
+
+        kwargs = redshift_connect_kwargs(warehouse_url)
+        env.update(
+            TIERFLOW_DBT_CLUSTER_ID=kwargs.get("cluster_identifier") or "",
+            TIERFLOW_DBT_WORKGROUP=kwargs.get("serverless_work_group") or "",
+            TIERFLOW_DBT_SERVERLESS=str(bool(kwargs.get("is_serverless"))),
+            TIERFLOW_DBT_REGION=kwargs.get("region")
+            or env.get("AWS_DEFAULT_REGION")
+            or env.get("AWS_REGION")
+            or "",
+        )
     if threads:
         env["TIERFLOW_DBT_THREADS"] = str(threads)
     return env

@@ -39,12 +39,38 @@ def sqlalchemy_url(warehouse_url: str) -> str:
     redshift = is_redshift(warehouse_url)
     return URL.create(
         "redshift+redshift_connector" if redshift else "postgresql+psycopg2",
-        username=u.user or "postgres",
-        password=u.password,
+        # on Redshift the IAM sign-in is in connect_args()
+        username=None if redshift else u.user or "postgres",
+        password=None if redshift else u.password,
         host=u.host,
         port=u.port or (5439 if redshift else 5432),
         database=u.database,
     ).render_as_string(hide_password=False)
+
+
+def reset() -> None:
+    """Forget the GX context, its data sources and their pooled connections (the next gate
+    connects afresh)."""
+    global _context
+    with _lock:
+        for source in _sources.values():
+            try:
+                source.get_engine().dispose()
+            except Exception:  # noqa: BLE001, S110 - a source that never connected has no engine
+                pass
+        _sources.clear()
+        _assets.clear()
+        _context = None
+
+
+def engine_kwargs(warehouse_url: str) -> dict[str, Any]:
+    """create_engine() arguments beside the URL: on Redshift the same IAM sign-in as every other
+    step (``stores.warehouse.redshift_connect_kwargs``)."""
+    from tierflow.stores.warehouse import is_redshift, redshift_connect_kwargs
+
+    if not is_redshift(warehouse_url):
+        return {}
+    return {"connect_args": redshift_connect_kwargs(warehouse_url)}
 
 
 def _batch_definition(warehouse_url: str, schema: str, table: str):
@@ -67,7 +93,10 @@ def _batch_definition(warehouse_url: str, schema: str, table: str):
             if is_redshift(warehouse_url)
             else _context.data_sources.add_postgres
         )
-        _sources[warehouse_url] = add(name, connection_string=sqlalchemy_url(warehouse_url))
+        extra = engine_kwargs(warehouse_url)
+        _sources[warehouse_url] = add(
+            name, connection_string=sqlalchemy_url(warehouse_url), **({"kwargs": extra} if extra else {})
+        )
     key = (warehouse_url, schema, table)
     if key not in _assets:
         asset = _sources[warehouse_url].add_table_asset(

@@ -26,6 +26,7 @@ from tierflow.stores.objects import STAGING_PREFIX
 from tierflow.warehouse import AUDIT_SCHEMA, LOADED_AT, RAW_SCHEMA, WATERMARKS_TABLE
 from tierflow.warehouse import sql as wsql
 from tierflow.warehouse.columns import Column, arrow_schema, quote, source_columns
+from tierflow.warehouse.raw_ddl import raw_table_ddl
 
 log = get_logger("tierflow.warehouse.load")
 
@@ -99,7 +100,7 @@ def ensure_raw_table(conn, table: TablePolicy, columns: list[Column]) -> None:
     for schema in (RAW_SCHEMA, AUDIT_SCHEMA):
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}")
     conn.execute(wsql.watermarks_ddl())
-    conn.execute(wsql.table_ddl(RAW_SCHEMA, table.name, columns, table.primary_key, wsql.POSTGRES))
+    conn.execute(raw_table_ddl(RAW_SCHEMA, table, columns, wsql.POSTGRES))
     present = {
         r[0]
         for r in conn.execute(
@@ -236,11 +237,7 @@ def load_table(
             loaded_at = warehouse.server_now(conn, settings.warehouse_url)
             audit = wsql.qualified(AUDIT_SCHEMA, table.name)
             conn.execute(f"DROP TABLE IF EXISTS {audit}")
-            conn.execute(
-                wsql.table_ddl(
-                    AUDIT_SCHEMA, table.name, columns, table.primary_key, wsql.POSTGRES, if_not_exists=False
-                )
-            )
+            conn.execute(raw_table_ddl(AUDIT_SCHEMA, table, columns, wsql.POSTGRES, if_not_exists=False))
             # Every row of the batch carries the batch's load time (a literal we formatted).
             conn.execute(
                 f"ALTER TABLE {audit} ALTER COLUMN {quote(LOADED_AT)} "

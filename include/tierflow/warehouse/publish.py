@@ -3,7 +3,7 @@
 Two audit slots (``analytics_audit_blue`` / ``_green``, each with its ``_staging``/``_intermediate``
 schemas) take turns. A build always goes into the slot that ``analytics`` does NOT point at, so a
 half-built or failing mart is never visible. When dbt tests and the marts' GX suites pass, one
-transaction replaces every ``analytics.<mart>`` view to read the new slot and records the
+transaction repoints every ``analytics.<mart>`` view (keeping its grants) to the new slot and records the
 publication. Incremental models keep their state per slot, so a build costs the new data since that
 slot's last build; after a full refresh the other slot is primed with a copy of the incremental
 tables so it does not start from scratch.
@@ -25,6 +25,7 @@ from tierflow.warehouse import ANALYTICS_SCHEMA, PUBLICATIONS_TABLE, RAW_SCHEMA
 from tierflow.warehouse import dbt as dbt_runner
 from tierflow.warehouse.columns import quote
 from tierflow.warehouse.sql import qualified
+from tierflow.warehouse.views import repoint_view_statements
 
 log = get_logger("tierflow.warehouse.publish")
 
@@ -51,15 +52,6 @@ def dialect_of(url: str) -> str:
     from tierflow.warehouse.sql import POSTGRES, REDSHIFT
 
     return REDSHIFT if warehouse.is_redshift(url) else POSTGRES
-
-
-def view_sql(view: str, source: str, dialect: str) -> str:
-    """The published view over a slot's mart. On Redshift late-binding (WITH NO SCHEMA BINDING):
-    the slot's table can be rebuilt without the view in the way."""
-    from tierflow.warehouse.sql import REDSHIFT
-
-    binding = " WITH NO SCHEMA BINDING" if dialect == REDSHIFT else ""
-    return f"CREATE VIEW {view} AS SELECT * FROM {source}{binding}"  # noqa: S608
 
 
 def copy_table_sql(dst: str, src: str, dialect: str) -> list[str]:
@@ -240,10 +232,9 @@ def swap(settings: Settings, slot: str, manifest: dict, *, full_refresh: bool = 
             )
         published = []
         for mart in marts:
-            conn.execute(f"DROP VIEW IF EXISTS {qualified(ANALYTICS_SCHEMA, mart.name)}")
-            conn.execute(
-                view_sql(qualified(ANALYTICS_SCHEMA, mart.name), qualified(slot, mart.name), dialect)
-            )
+            # grants on analytics.<mart> survive the publish (analysts, dashboards)
+            for statement in repoint_view_statements(conn, dialect, ANALYTICS_SCHEMA, slot, mart.name):
+                conn.execute(statement)
             published.append(mart.name)
         if previous and previous != slot:
             # Marts that no longer exist in the project: their views go too.
@@ -334,6 +325,7 @@ def plan_build(
     from tierflow.stores import warehouse
     from tierflow.warehouse import lease
 
+    settings = settings.as_builder()
     if lease_owner:
         lease.acquire(settings, lease_owner)  # before the slot is chosen, until its publish
     plan = BuildPlan(slot=build_slot(settings), lease_owner=lease_owner)
@@ -369,10 +361,12 @@ def primed_every_incremental(manifest: dict, primed: list[str]) -> bool:
 def build_and_publish(
     settings: Settings, *, full_refresh: bool = False, project_dir: Path = DBT_DIR, threads: int | None = None
 ) -> BuildReport:
-    """``dbt build`` into the idle slot, mart GX suites there, then the atomic swap."""
+    """``dbt build`` into the idle slot, mart GX suites there, then the atomic swap (all as the
+    builder)."""
     from tierflow.stores import warehouse
     from tierflow.warehouse import lease
 
+    settings = settings.as_builder()
     warehouse.ensure_database(settings.warehouse_url)
     lock = warehouse.connect(settings.warehouse_url, autocommit=True)
     owner = lease.cli_owner()
@@ -436,6 +430,7 @@ def publish_slot(
 ) -> BuildReport:
     """Gate and publish a slot that dbt already built (the Airflow path, where Cosmos runs dbt with
     the vars of ``plan``, which is then recorded as a published build)."""
+    settings = settings.as_builder()
     manifest = dbt_runner.load_manifest(project_dir / "target")
     report = BuildReport(slot=slot, full_refresh=full_refresh)
     if plan is not None and plan.slot != slot:

@@ -32,8 +32,12 @@ def table_ddl(
     dialect: str,
     *,
     if_not_exists: bool = True,
+    distkey: str | None = None,
+    sortkey: str | None = None,
 ) -> str:
-    """CREATE TABLE for a raw or raw_audit table: the MySQL columns plus ``_loaded_at``."""
+    """CREATE TABLE for a raw or raw_audit table: the MySQL columns plus ``_loaded_at``; on
+    Redshift distributed on ``distkey`` and sorted on ``sortkey`` (the primary key and
+    ``_loaded_at`` unless given; ``raw_ddl.raw_table_ddl`` gives the raw schema's own)."""
     lines = [
         f"  {quote(c.name)} {column_type(c, dialect)}{'' if c.nullable else ' NOT NULL'}" for c in columns
     ]
@@ -43,7 +47,7 @@ def table_ddl(
         lines.append(f"  PRIMARY KEY ({quote(primary_key)})")
     tail = ""
     if dialect == REDSHIFT:
-        tail = f"\nDISTKEY ({quote(primary_key)})\nSORTKEY ({quote(LOADED_AT)})"
+        tail = f"\nDISTKEY ({quote(distkey or primary_key)})\nSORTKEY ({quote(sortkey or LOADED_AT)})"
     exists = "IF NOT EXISTS " if if_not_exists else ""
     return f"CREATE TABLE {exists}{qualified(schema, table)} (\n" + ",\n".join(lines) + f"\n){tail}"
 

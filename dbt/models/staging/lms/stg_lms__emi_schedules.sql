@@ -6,7 +6,7 @@ select
     cast(due_amount as numeric(12, 2)) as due_amount,
     cast(paid_amount as numeric(12, 2)) as paid_amount,
     cast(paid_at as {{ dbt.type_timestamp() }}) as paid_at,
-    cast(status as {{ dbt.type_string() }}) as emi_status,
+    status as emi_status,
     cast(created_at as {{ dbt.type_timestamp() }}) as created_at,
     cast(updated_at as {{ dbt.type_timestamp() }}) as updated_at,
     _loaded_at

@@ -1,9 +1,9 @@
 select
     cast(id as {{ dbt.type_bigint() }}) as device_app_id,
     cast(customer_id as {{ dbt.type_bigint() }}) as customer_id,
-    cast(package_name as {{ dbt.type_string() }}) as package_name,
-    cast(app_name as {{ dbt.type_string() }}) as app_name,
-    cast(category as {{ dbt.type_string() }}) as category,
+    package_name,
+    app_name,
+    category,
     cast(installed_at as {{ dbt.type_timestamp() }}) as installed_at,
     cast(created_at as {{ dbt.type_timestamp() }}) as created_at,
     _loaded_at
