@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from importlib import resources
 from datetime import UTC, datetime
+from importlib import resources
 from typing import Any
 
 from tierflow.events import Event, epoch_seconds, hot_tables, row_json, utc_now
@@ -163,11 +163,12 @@ class HotStore:
             by_customer.setdefault(e.customer_id, []).append((e.table, e.op, e.pk, e.version, e.ts, row))
         return self.queue_customers(pipe, list(by_customer.items()))
 
-    def run(self, build: Callable[[Any], Any]) -> list[Any]:
+    def run(self, build: Callable[[Any], Any], *, raise_on_error: bool = True) -> list[Any]:
         """Build a pipeline of APPLY calls with ``build(pipe)`` and send it in one round trip.
 
         Redis restarted (or SCRIPT FLUSH) forgets the script: load it again and resend. Resending
-        is safe because every APPLY is idempotent.
+        is safe because every APPLY is idempotent. Without ``raise_on_error`` a failed call's
+        error is in its place in the results.
         """
         from redis.exceptions import NoScriptError
 
@@ -181,8 +182,34 @@ class HotStore:
             if attempt == 0 and all(isinstance(r, NoScriptError) for r in errors):
                 self._sha = None
                 continue
-            raise errors[0]
+            if raise_on_error:
+                raise errors[0]
+            return results
         raise AssertionError("unreachable")
+
+    def apply_plans(self, plans: list[tuple[int, list[tuple]]]) -> tuple[dict[str, int], dict[int, str]]:
+        """Apply ``queue_packed`` plans in one round trip. A call that fails is retried one customer
+        at a time, so only the customers whose apply fails are left out; returns the summary and
+        {customer: reason} for those. Errors of the server rather than of the data (out of memory,
+        read-only, loading, busy) are raised: every message of the batch waits for the next try."""
+        from redis.exceptions import ResponseError
+
+        results = self.run(lambda pipe: self.queue_packed(pipe, plans), raise_on_error=False)
+        done = [r for r in results if not isinstance(r, Exception)]
+        failed: dict[int, str] = {}
+        for n, error in enumerate(results):
+            if not isinstance(error, Exception):
+                continue
+            if not isinstance(error, ResponseError) or _server_error(error):
+                raise error
+            for plan in plans[n * CUSTOMERS_PER_CALL : (n + 1) * CUSTOMERS_PER_CALL]:
+                try:
+                    done.extend(self.run(lambda pipe, plan=plan: self.queue_packed(pipe, [plan])))
+                except ResponseError as exc:
+                    if _server_error(exc):
+                        raise
+                    failed[plan[0]] = f"apply failed: {str(exc)[:400]}"
+        return summarise(done), failed
 
     def apply(self, events: Iterable[Event]) -> dict[str, int]:
         """Apply events now (one round trip); returns applied/skipped/changed_keys/features_changed."""
@@ -299,6 +326,14 @@ def summarise(results: Iterable[Any]) -> dict[str, int]:
             for key, value in zip(total, text.split(","), strict=True):
                 total[key] += int(value)
     return total
+
+
+_SERVER_ERRORS = ("OOM", "READONLY", "LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "NOSCRIPT")
+
+
+def _server_error(error: Exception) -> bool:
+    """An error of the server's state, not of one customer's data: retrying later may succeed."""
+    return str(error).startswith(_SERVER_ERRORS)
 
 
 def _s(value: Any) -> str:
