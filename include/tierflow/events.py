@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Union
@@ -70,8 +70,6 @@ class Event:
     version: int
     ts: float
     row: dict[str, Any]
-    # The row as compact JSON when it arrived that way (see parse_event): saves re-encoding it.
-    row_text: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def id(self) -> str:
@@ -187,39 +185,15 @@ def parse_event(payload: bytes | str, policy: Policy, *, now: float | None = Non
         version=doc["version"],
         ts=ts,
         row=row,
-        row_text=_compact_row_text(payload, doc),
     )
-
-
-def _compact_row_text(payload: bytes | str, doc: dict[str, Any]) -> str | None:
-    """The row's own JSON text inside ``payload``, when it is already what ``row_json`` writes.
-
-    Safe when "row" is the envelope's last key and every other value is a scalar: then the first
-    ``,"row":`` is the envelope's (inside a JSON string its quotes would be escaped). Text with
-    a space after a separator is left for re-encoding: the hot tier stores compact JSON only.
-    """
-    if not isinstance(payload, bytes) or list(doc)[-1] != "row":
-        return None
-    if any(isinstance(v, dict | list) for k, v in doc.items() if k != "row"):
-        return None
-    start = payload.find(b',"row":{')
-    if start < 0 or not payload.endswith(b"}}"):
-        return None
-    raw = payload[start + 7 : -1]
-    if b'", "' in raw or b'": ' in raw or b", " in raw:
-        return None
-    try:
-        return raw.decode()
-    except UnicodeDecodeError:
-        return None
 
 
 _EPOCH_NAIVE = datetime(1970, 1, 1)
 
 
 class FastDecoder:
-    """The consumer's decode path: JSON decoded in C (msgspec) and the row kept as the payload's own
-    bytes, with no Event built.
+    """The consumer's decode path: JSON decoded and the row encoded again in C (msgspec), with no
+    Event built. What is stored is the decoded, checked row written anew, never the payload's bytes.
 
     Accepts only what ``parse_event`` accepts, checked by the same functions; anything it cannot
     vouch for returns None, and the caller asks ``parse_event`` (which either accepts it or names
@@ -246,6 +220,7 @@ class FastDecoder:
             )
         )
         self._row = msgspec.json.Decoder(dict[str, Union[str, int, float, bool, None]])  # noqa: UP007
+        self._encode = msgspec.json.Encoder().encode
         self._error = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)
         self._max_bytes = policy.hot.max_event_bytes
         self._skew = policy.hot.max_future_skew_s
@@ -288,11 +263,15 @@ class FastDecoder:
             check_clock(doc.version, ts, time.time() if now is None else now, self._skew, "")
         except EventError:
             return None
-        # Whitespace next to a colon defeats the apply script's field patterns: store what row_json
-        # writes, as parse_event does. Tabs and newlines cannot be inside a JSON string.
-        if b": " in raw or b" :" in raw or b"\n" in raw or b"\t" in raw or b"\r" in raw:
-            raw = row_json(row).encode()
-        return (doc.customer_id, spec[0], doc.op, str(doc.pk), str(doc.version), f"{ts:.6f}", raw)
+        return (
+            doc.customer_id,
+            spec[0],
+            doc.op,
+            str(doc.pk),
+            str(doc.version),
+            f"{ts:.6f}",
+            self._encode(row),
+        )
 
 
 def hot_tables(policy: Policy, names: Iterable[str] | None = None) -> list[TablePolicy]:
@@ -357,6 +336,8 @@ def replay(
     batch: int = 1_000,
 ) -> dict[str, int]:
     """Publish the rows of the hot tables to ``stream``: those in the hot window, or changed since.
+    Rows whose version or time is further ahead of this host's clock than ``hot.max_future_skew_s``
+    are left out (the consumer would refuse them), and counted in the log.
 
     Returns {table: events published}.
     """
@@ -365,8 +346,12 @@ def replay(
     for table in hot_tables(policy, tables):
         start = since if since is not None else table.hot_cutoff(moment)
         pending: list[Event] = []
-        count = 0
+        count = future = 0
+        limit = time.time() + policy.hot.max_future_skew_s
         for event in read_hot_rows(mysql_url, table, start, by_change=since is not None):
+            if not_yet(event, limit):
+                future += 1
+                continue
             pending.append(event)
             if len(pending) >= batch:
                 stream.publish([e.to_json() for e in pending], [str(e.customer_id) for e in pending])
@@ -376,8 +361,13 @@ def replay(
             stream.publish([e.to_json() for e in pending], [str(e.customer_id) for e in pending])
             count += len(pending)
         published[table.name] = count
-        log.info("events_replayed", table=table.name, since=start.isoformat(), events=count)
+        log.info("events_replayed", table=table.name, since=start.isoformat(), events=count, future=future)
     return published
+
+
+def not_yet(event: Event, limit: float) -> bool:
+    """Whether the row's version or time is after ``limit`` (epoch seconds)."""
+    return event.version > limit * 1_000_000 or event.ts > limit
 
 
 def publish_hot_window(mysql_url: str, stream: Any, policy: Policy, as_of: date | datetime) -> dict[str, int]:

@@ -150,7 +150,7 @@ class HotConsumer:
             str(event.pk),
             str(event.version),
             f"{event.ts:.6f}",
-            event.row_text or row_json(event.row),
+            row_json(event.row),
         )
 
     def commit(self, messages: list[Message], prepared: Prepared) -> dict:

@@ -159,7 +159,7 @@ class HotStore:
         """Queue the events grouped by customer (one Lua call each); returns calls queued."""
         by_customer: dict[int, list[tuple]] = {}
         for e in events:
-            row = e.row_text or row_json(e.row)
+            row = row_json(e.row)
             by_customer.setdefault(e.customer_id, []).append((e.table, e.op, e.pk, e.version, e.ts, row))
         return self.queue_customers(pipe, list(by_customer.items()))
 
