@@ -221,7 +221,7 @@ class FastDecoder:
         )
         self._row = msgspec.json.Decoder(dict[str, Union[str, int, float, bool, None]])  # noqa: UP007
         self._encode = msgspec.json.Encoder().encode
-        self._error = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)
+        self._error = (msgspec.ValidationError, msgspec.DecodeError, RecursionError, ValueError)
         self._max_bytes = policy.hot.max_event_bytes
         self._skew = policy.hot.max_future_skew_s
         self._tables: dict[str, tuple] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -78,6 +79,50 @@ def _doc(**changes):
 def test_malformed_events_are_rejected_with_a_reason(payload: bytes, reason: str) -> None:
     with pytest.raises(EventError, match=reason.replace("(", r"\(")):
         parse_event(payload, POLICY)
+
+
+def _compact(**changes) -> bytes:
+    return json.dumps(json.loads(_doc(**changes)), separators=(",", ":")).encode()
+
+
+FUTURE = int(datetime(2099, 1, 1, tzinfo=UTC).timestamp() * 1_000_000)
+REFUSED = [
+    # refused before decoding: not even valid JSON, yet the reason is its size
+    (b"{" + b" " * POLICY.hot.max_event_bytes, "too large: 65,537 bytes, over hot.max_event_bytes"),
+    (b'{"table":"loans\xff"}', "bad encoding: not UTF-8"),
+    (_compact(row_meta="X").replace(b'"X"', b'{"a":' * 5_000 + b"1" + b"}" * 5_000), "nested too deeply"),
+    (_doc(row_meta={"status": "success"}), "nested value: row.meta is a JSON object"),
+    (_doc(row_tags=["a"]), "nested value: row.tags is a JSON array"),
+    (_doc(id={"a": 1}), "nested value: id"),
+    (_compact(row_other="failed").replace(b'"other":', b'"status":'), "duplicate key 'status'"),
+    (_compact().replace(b'"version":', b'"version":1,"version":'), "duplicate key 'version'"),
+    (_compact(row_note="x").replace(b'"note":', b'"a\\"status":'), "bad column name"),
+    (_doc(row_id=6), "wrong key: row.id is 6 but the event's pk is 5"),
+    (_doc(pk=2**63), "wrong type: pk"),
+    (_doc(row_amount="nan"), "not a number"),
+    (_doc(row_amount="1e5"), "not a number"),
+    (_doc(row_amount=1e20), "not a number"),
+    (_compact(row_amount=1).replace(b'"amount":1', b'"amount":NaN'), "bad JSON: NaN"),
+    (_doc(row_status='suc"cess'), "wrong value: row.status"),
+    (_doc(row_status="succès"), "wrong value: row.status"),
+    (_doc(row_txn_type="x" * 65), "wrong value: row.txn_type"),
+    (_doc(version=FUTURE), "version in the future"),
+    (_doc(row_created_at="2099-01-01T00:00:00"), "row.created_at in the future"),
+]
+
+
+@pytest.mark.parametrize(("payload", "reason"), REFUSED)
+def test_what_could_hurt_the_consumer_is_refused_with_a_reason(payload: bytes, reason: str) -> None:
+    with pytest.raises(EventError, match=re.escape(reason)):
+        parse_event(payload, POLICY)
+
+
+def test_the_skew_is_measured_from_the_given_clock() -> None:
+    version = json.loads(_doc())["version"]
+    now = version / 1_000_000 - POLICY.hot.max_future_skew_s - 1  # 1 s further ahead than allowed
+    with pytest.raises(EventError, match="version in the future: .* 301 s ahead"):
+        parse_event(_doc(), POLICY, now=now)
+    assert parse_event(_doc(), POLICY, now=now + 2).version == version
 
 
 def test_missing_row_field_is_named() -> None:
@@ -165,6 +210,7 @@ MALFORMED = [
     _doc(row_created_at="2026-06-01T10:00:00+05:30"),
     _doc(row_failure_reason="a: b, \\ c"),
     json.dumps(json.loads(_doc()), indent=1).encode(),
+    *(payload for payload, _ in REFUSED),
 ]
 
 
