@@ -88,7 +88,8 @@ def reconcile(
         plans: list[tuple[int, list[tuple]]] = []
         for n, cid in enumerate(chunk):
             reply = replies[n * per : (n + 1) * per]
-            have = {k.decode(): int(v) for k, v in reply[0].items()}
+            # versions by "table:pk" ("~" fields are the store's TTL days)
+            have = {k.decode(): int(v) for k, v in reply[0].items() if not k.startswith(b"~")}
             # an entry is stored only if both its row and its index entry are there
             stored: dict[str, bytes] = {}
             for name, rows, idx in zip(store.table_names, reply[1::2], reply[2::2], strict=True):

@@ -15,8 +15,20 @@ local applied, skipped, changed_keys, features_changed, customers_changed = 0, 0
 -- Stored rows are compact JSON written by the consumer (json.dumps, separators ",", ":"), so a
 -- field is found by pattern; inside a JSON string a quote is escaped, so '"key":"' cannot match
 -- there. Much cheaper than cjson.decode, which builds a table per row.
-local function field(raw, key) return string.match(raw, '"' .. key .. '":"([^"]*)"') end
-local function number(raw, key) return string.match(raw, '"' .. key .. '":"?(%-?[%d%.]+)') end
+local text_patterns, number_patterns = {}, {}
+local function field(raw, key)
+  local p = text_patterns[key]
+  if not p then p = '"' .. key .. '":"([^"]*)"'; text_patterns[key] = p end
+  return string.match(raw, p)
+end
+local function number(raw, key)
+  local p = number_patterns[key]
+  if not p then p = '"' .. key .. '":"?(%-?[%d%.]+)'; number_patterns[key] = p end
+  return string.match(raw, p)
+end
+-- TTLs are refreshed at most once a day per key: the ver hash records the day ('~ttl' for itself
+-- and the features, '~ttl.T' for table T's keys). '~' starts no table name, so no "T:pk" clashes.
+local today = tostring(math.floor(now / 86400))
 -- money in whole paise, so sums are exact
 local function paise(text) return math.floor((tonumber(text) or 0) * 100 + 0.5) end
 
@@ -57,18 +69,24 @@ local function contribute(c, tname, days, raw, sign)
 end
 
 -- A customer's features are kept current by adding what each applied op changes (the old stored
--- row out, the new one in) to the stored figures. ``full`` (reconciliation, or no features yet)
--- recomputes them from every stored entry instead.
+-- row out, the new one in) to the stored figures. ``full`` (reconciliation, or features lost while
+-- entries remain) recomputes them from every stored entry instead. A customer with no entry at all
+-- yet starts from the features of no rows: one EXISTS, not a read of every table.
 local function open_customer(ver)
   local base = string.sub(ver, 1, -4)
   local c = {ver = ver, base = base, feat = base .. 'features', tables = {}, delta = {},
-             recount_bounces = false}
+             recount_bounces = false, new = false}
   local flat = redis.call('HGETALL', c.feat)
   local old = {}
   for i = 1, #flat, 2 do old[flat[i]] = flat[i + 1] end
   -- a trim pass leaves a customer without features to the repair that follows it
   c.old, c.had_features, c.skip_features = old, #flat > 0, trim_only and #flat == 0
   c.full = full_all or (#flat == 0 and not trim_only)
+  if c.full and not full_all then
+    local keys = {}
+    for i = 1, #names do keys[#keys + 1] = base .. names[i]; keys[#keys + 1] = base .. idx_suffix[i] end
+    if redis.call('EXISTS', unpack(keys)) == 0 then c.full, c.new = false, true end
+  end
   return c
 end
 -- a customer's table, its key names built only when first needed
@@ -76,15 +94,47 @@ local function tbl(c, i)
   local t = c.tables[i]
   if not t then
     t = {name = names[i], window = windows[i], days = day_suffix[i], rows = c.base .. names[i],
-         idx = c.base .. idx_suffix[i], changed = false, touched = false, filled = false}
+         idx = c.base .. idx_suffix[i], changed = false, touched = false, filled = false,
+         removed = false, stamp_field = '~ttl.' .. names[i]}
     c.tables[i] = t
   end
   return t
 end
 
--- the stored row's contribution leaves the features (incremental mode only)
-local function remove_stored(c, t, pk)
-  if not c.full then contribute(c, t.name, t.days, redis.call('HGET', t.rows, pk), -1) end
+-- the stored row's contribution leaves the features (incremental mode only). No version recorded
+-- means no row stored: nothing to read.
+local function remove_stored(c, t, pk, cur)
+  if cur >= 0 and not c.full then contribute(c, t.name, t.days, redis.call('HGET', t.rows, pk), -1) end
+end
+
+-- the row's applied version; the first op of a customer's table also reads the TTL days
+local function version_of(c, t, vfield)
+  if t.stamp ~= nil then return tonumber(redis.call('HGET', c.ver, vfield) or '-1') end
+  local got
+  if c.stamp == nil then
+    got = redis.call('HMGET', c.ver, vfield, t.stamp_field, '~ttl')
+    c.stamp = got[3] or ''
+  else
+    got = redis.call('HMGET', c.ver, vfield, t.stamp_field)
+  end
+  t.stamp = got[2] or ''
+  return tonumber(got[1] or '-1')
+end
+
+-- An upsert records its version, and the day its table's keys (and the customer's ver and
+-- features) get their TTLs refreshed when that is not today yet: one HSET for all of it.
+local function record_upsert(c, t, vfield, vtext)
+  if t.stamp == today then
+    redis.call('HSET', c.ver, vfield, vtext)
+    return
+  end
+  t.stamp, t.refresh = today, true
+  if c.stamp ~= today then
+    c.stamp, c.refresh = today, true
+    redis.call('HSET', c.ver, vfield, vtext, t.stamp_field, today, '~ttl', today)
+  else
+    redis.call('HSET', c.ver, vfield, vtext, t.stamp_field, today)
+  end
 end
 
 local function apply_op(c, tno, op, pk, vtext, ts, row)
@@ -92,15 +142,15 @@ local function apply_op(c, tno, op, pk, vtext, ts, row)
   local t = tbl(c, tno)
   t.touched = true
   local vfield = t.name .. ':' .. pk
-  local cur = tonumber(redis.call('HGET', c.ver, vfield) or '-1')
+  local cur = version_of(c, t, vfield)
   if op == 'evict' then
     -- reconciliation removing an entry MySQL no longer has; a newer write wins. Dropping only
     -- the version of a row deleted long ago is housekeeping, not a change.
     if cur >= 0 and cur <= v then
-      remove_stored(c, t, pk)
+      remove_stored(c, t, pk, cur)
       local gone = redis.call('HDEL', t.rows, pk) + redis.call('ZREM', t.idx, pk)
       redis.call('HDEL', c.ver, vfield)
-      if gone > 0 then t.changed = true end
+      if gone > 0 then t.changed = true; t.removed = true end
       applied = applied + 1
     else
       skipped = skipped + 1
@@ -108,16 +158,16 @@ local function apply_op(c, tno, op, pk, vtext, ts, row)
   elseif cur >= v then
     skipped = skipped + 1
   elseif op == 'delete' then
-    remove_stored(c, t, pk)
+    remove_stored(c, t, pk, cur)
     redis.call('HDEL', t.rows, pk); redis.call('ZREM', t.idx, pk); redis.call('HSET', c.ver, vfield, vtext)
-    t.changed = true; applied = applied + 1
+    t.changed = true; t.removed = true; applied = applied + 1
   elseif tonumber(ts) < now - t.window then
     skipped = skipped + 1
   else
-    remove_stored(c, t, pk)
+    remove_stored(c, t, pk, cur)
     if not c.full then contribute(c, t.name, t.days, row, 1) end
     redis.call('HSET', t.rows, pk, row); redis.call('ZADD', t.idx, ts, pk)
-    redis.call('HSET', c.ver, vfield, vtext)
+    record_upsert(c, t, vfield, vtext)
     t.changed = true; t.filled = true; applied = applied + 1
   end
 end
@@ -201,7 +251,11 @@ end
 local function features_now(c)
   if c.full then return recount(stored_rows(c)) end
   local f = {}
-  for k, val in pairs(c.old) do f[k] = val end
+  if c.new then
+    f = recount(function() return {} end)
+  else
+    for k, val in pairs(c.old) do f[k] = val end
+  end
   for k, d in pairs(c.delta) do
     if d ~= 0 then
       if string.sub(k, 1, 12) == 'amount_paid_' then
@@ -261,7 +315,7 @@ local function close_customer(c)
           for j = 1, #part do contribute(c, t.name, t.days, gone[j], -1) end
         end
         redis.call('HDEL', t.rows, unpack(part)); redis.call('ZREM', t.idx, unpack(part))
-        t.changed = true
+        t.changed = true; t.removed = true
       end
     end
   end
@@ -275,16 +329,29 @@ local function close_customer(c)
   end
   local feat_changed = 0
   if not c.skip_features then feat_changed = store_features(c, features_now(c), any) end
-  -- TTLs: a key lives one day longer than the longest window after its last write
-  local changed = 0
+  -- TTLs: a key lives one day longer than the longest window after its last write, refreshed
+  -- at most once a day (so at least the longest window). A table's keys that lost entries may be
+  -- gone and written again later today: their day is cleared, so that write sets their TTL.
+  local changed, cleared = 0, {}
   for _, tb in pairs(c.tables) do
     if tb.changed then
       changed = changed + 1
-      redis.call('EXPIRE', tb.rows, ttl); redis.call('EXPIRE', tb.idx, ttl)
+      if tb.removed or tb.refresh then
+        redis.call('EXPIRE', tb.rows, ttl); redis.call('EXPIRE', tb.idx, ttl)
+      end
+      if tb.removed then cleared[#cleared + 1] = tb.stamp_field end
     end
   end
+  if #cleared > 0 then redis.call('HDEL', c.ver, unpack(cleared)) end
   if any and (changed > 0 or feat_changed > 0) then
-    redis.call('EXPIRE', c.ver, ttl); redis.call('EXPIRE', c.feat, ttl)
+    if c.refresh then
+      redis.call('EXPIRE', c.ver, ttl); redis.call('EXPIRE', c.feat, ttl)
+    elseif c.stamp ~= today then
+      redis.call('EXPIRE', c.ver, ttl); redis.call('EXPIRE', c.feat, ttl)
+      redis.call('HSET', c.ver, '~ttl', today)
+    elseif feat_changed > 0 and not c.had_features then
+      redis.call('EXPIRE', c.feat, ttl)  -- created just now
+    end
   end
   changed_keys = changed_keys + changed
   features_changed = features_changed + feat_changed
