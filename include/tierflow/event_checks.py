@@ -77,9 +77,16 @@ def check_count(key: str, value: Any) -> int:
 
 
 def check_row(
-    table: Any, fields: tuple[tuple[str, Any], ...], op: str, pk: int, row: dict[str, Any]
+    table: Any,
+    fields: tuple[tuple[str, Any], ...],
+    op: str,
+    pk: int,
+    row: dict[str, Any],
+    *,
+    scalars_checked: bool = False,
 ) -> datetime:
-    """Check a decoded row of hot table ``table`` (a TablePolicy); return its time column's value."""
+    """Check a decoded row of hot table ``table`` (a TablePolicy); return its time column's value.
+    ``scalars_checked``: the decoder already refused values that are not finite scalars."""
     columns = tuple(row)
     if columns not in _known_columns:
         for name in columns:
@@ -87,7 +94,7 @@ def check_row(
                 raise EventError(f"bad column name: row key {name!r} in {table.name} is not a column name")
         if len(_known_columns) < 1_024:
             _known_columns.add(columns)
-    for name, value in row.items():
+    for name, value in () if scalars_checked else row.items():
         if not isinstance(value, _SCALARS):
             raise EventError(
                 f"nested value: row.{name} is a JSON {'array' if isinstance(value, list) else 'object'} "

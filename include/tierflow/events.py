@@ -255,7 +255,8 @@ class FastDecoder:
             if isinstance(row.get(name), float):
                 return None  # its text may be an exponent form: stored re-encoded, by parse_event
         try:
-            moment = check_row(spec[1], spec[2], doc.op, doc.pk, row)
+            # typed decoding has refused nested and non-finite values
+            moment = check_row(spec[1], spec[2], doc.op, doc.pk, row, scalars_checked=True)
             if moment.tzinfo is None:
                 ts = (moment - _EPOCH_NAIVE).total_seconds()  # what epoch_seconds gives, cheaper
             else:
