@@ -222,3 +222,25 @@ def test_reconcile_repairs_a_row_that_differs_from_mysql_whatever_its_version(
     assert report["entries_written"] == 2, report
     assert _views(store, [a, b]) == healthy
     assert reconcile(seeded_mysql_url, store)["drifted_keys"] == 0
+
+
+def test_reconcile_leaves_alone_a_row_written_after_its_snapshot(seeded_mysql_url: str, client) -> None:
+    """A consumer write newer than MySQL's snapshot (within the clock skew) is a change the
+    snapshot could not see yet: its different content is not drift."""
+    from tierflow.events import utc_now
+
+    store = HotStore(client, POLICY, clock=lambda: AS_OF)
+    reconcile(seeded_mysql_url, store)
+    cid = _customers_in_window(seeded_mysql_url)[0]
+    row = store.get_customer(cid)["loan_transactions"][0]
+    newer = dict(row, status="success" if row["status"] == "failed" else "failed")
+    created = datetime.fromisoformat(row["created_at"])
+    version = epoch_micros(utc_now() + timedelta(seconds=60))
+    store.apply(
+        [Event("loan_transactions", "upsert", row["id"], cid, version, epoch_seconds(created), newer)]
+    )
+
+    report = reconcile(seeded_mysql_url, store)
+
+    assert report["entries_written"] == 0, report
+    assert newer in store.get_customer(cid)["loan_transactions"]

@@ -12,6 +12,7 @@ is safe to run while the consumer runs. The result is kept in ``tierflow:hot:rec
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 from typing import Any
 
@@ -58,12 +59,12 @@ def reconcile(
     moment = as_of or store.clock()
     mysql.check_policy(store.policy, mysql_url)
     expected, snapshot, future_rows = _expected(mysql_url, store, moment)
-    future = snapshot + int(store.policy.hot.max_future_skew_s * 1_000_000)
+    skew = store.policy.hot.max_future_skew_s
 
     def fresh(version: int) -> bool:
         """Written after the snapshot by the consumer (the snapshot could not see it), not a
-        version from beyond any clock."""
-        return snapshot <= version <= future
+        version from beyond the clock (judged now: a long reconcile sees writes made during it)."""
+        return snapshot <= version <= (time.time() + skew) * 1_000_000
 
     customers = sorted(set(expected) | set(store.customers()))
     totals = {"applied": 0, "skipped": 0, "changed_keys": 0, "features_changed": 0}
