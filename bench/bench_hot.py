@@ -100,6 +100,7 @@ def bench_throughput(
     events = list(synthetic_events(customers, per_customer, AS_OF, seed=42))
     for start in range(0, len(events), 10_000):
         stream.publish([e.to_json() for e in events[start : start + 10_000]])
+    client.config_resetstat()  # command counts from here (the consumer's start-up included)
     redis_cpu_before = _redis_cpu(client)
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = consumer(url, "--count", str(len(events)), "--batch", "1000")
@@ -114,7 +115,18 @@ def bench_throughput(
         children_before.ru_utime + children_before.ru_stime
     )
     redis_cpu = _redis_cpu(client) - redis_cpu_before
-    return stats["events"], stats["seconds"], consumer_cpu, redis_cpu
+    return stats["events"], stats["seconds"], consumer_cpu, redis_cpu, _commands(client)
+
+
+def _commands(client) -> dict[str, int]:
+    """Commands redis-server ran since the last CONFIG RESETSTAT (those inside scripts included),
+    by name: a count that does not move with the machine's load."""
+    counts = {}
+    for name, stat in client.info("commandstats").items():
+        command = name.removeprefix("cmdstat_")
+        if command not in ("info", "config|resetstat", "ping"):
+            counts[command] = int(stat["calls"])
+    return counts
 
 
 def bench_floor(url: str, client, events: list[Event]) -> tuple[float, float]:
@@ -237,7 +249,7 @@ def main() -> None:
     try:
         client = redis.Redis.from_url(url)
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
-        events, seconds, consumer_cpu, redis_cpu = bench_throughput(
+        events, seconds, consumer_cpu, redis_cpu, commands = bench_throughput(
             url, client, policy, args.customers, args.per_customer
         )
         floor_seconds, floor_cpu = bench_floor(
@@ -256,6 +268,13 @@ def main() -> None:
             f"  CPU per event: consumer {per_event_consumer:.1f} us, redis-server {per_event_redis:.1f} us "
             f"(the two stages overlap; with a free core each, the slower caps it at {ceiling:,.0f} "
             f"events/s); load average now {os.getloadavg()[0]:.1f}"
+        )
+        scripted = {k: v for k, v in commands.items() if k not in ("evalsha", "xreadgroup", "xack", "xadd")}
+        print(
+            f"  redis-server commands per event: {sum(commands.values()) / events:.2f} "
+            f"({sum(scripted.values()) / events:.2f} inside the apply script: "
+            + ", ".join(f"{k} {v / events:.2f}" for k, v in sorted(scripted.items(), key=lambda kv: -kv[1]))
+            + f"; script calls {commands.get('evalsha', 0) / events:.3f})"
         )
         floor_rate = events / floor_seconds
         print(
