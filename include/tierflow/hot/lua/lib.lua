@@ -298,10 +298,11 @@ local function store_features(c, f, any)
 end
 
 local function close_customer(c)
-  -- trim entries that left their window (every table when full, else the touched ones)
+  -- trim entries that left their window (every table when full, else the touched ones; nothing
+  -- for a new customer: what was just written is inside its window)
   for i = 1, #names do
     local t = c.tables[i]
-    if trim_all or (t and t.touched) then
+    if trim_all or (t and t.touched and not c.new) then
       t = tbl(c, i)
       local old = redis.call('ZRANGEBYSCORE', t.idx, '-inf', '(' .. (now - t.window))
       for s = 1, #old, 1000 do
