@@ -4,11 +4,12 @@ local now, ttl, mode, spec = string.match(ARGV[1], '^([^|]*)|([^|]*)|([^|]*)|(.*
 now = tonumber(now); ttl = tonumber(ttl)
 local full_all, trim_all, trim_only = mode == '1', mode ~= '0', mode == '2'
 -- per-table constants, built once per call (Lua string building is the slow part of this script)
-local names, windows, index_of, idx_suffix, day_suffix = {}, {}, {}, {}, {}
+local names, windows, index_of, idx_suffix, day_suffix, stamp_of = {}, {}, {}, {}, {}, {}
 for name, window in string.gmatch(spec, '([%w_]+)=(%d+)') do
   local i = #names + 1
   names[i] = name; windows[i] = tonumber(window); index_of[name] = i
   idx_suffix[i] = name .. ':idx'
+  stamp_of[i] = '~ttl.' .. name
   day_suffix[i] = tostring(math.floor(windows[i] / 86400)) .. 'd'
 end
 local applied, skipped, changed_keys, features_changed, customers_changed = 0, 0, 0, 0, 0
@@ -95,7 +96,7 @@ local function tbl(c, i)
   if not t then
     t = {name = names[i], window = windows[i], days = day_suffix[i], rows = c.base .. names[i],
          idx = c.base .. idx_suffix[i], changed = false, touched = false, filled = false,
-         removed = false, stamp_field = '~ttl.' .. names[i]}
+         removed = false, stamp_field = stamp_of[i]}
     c.tables[i] = t
   end
   return t
