@@ -3,7 +3,8 @@
 Runs against its own redis-server on a free loopback port (the shared one is left alone), fed with
 synthetic row-change events (later versions, duplicates, old rows: what a real stream carries).
 1. consumer throughput: N events through ONE `tierflow hot consume` process (XREADGROUP COUNT 1000,
-   one Lua call per 64 customers of a batch);
+   every event validated, one Lua call per 64 customers of a batch), beside the floor: the same
+   events' rows written by a plain pipelined HSET loop (1,000 per round trip) to the same server;
 2. lookup latency: `HotStore.get_customer` (one read-script call + JSON decode) paced at
    1,000 lookups/s over loopback, only the call timed, GC off in the timed loop;
 3. publish->visible: while the consumer runs under background load, probes are published one by one
@@ -34,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "include"))
 
 import redis  # noqa: E402
-from tierflow.events import Event, epoch_micros, epoch_seconds  # noqa: E402
+from tierflow.events import Event, epoch_micros, epoch_seconds, row_json  # noqa: E402
 from tierflow.hot.store import HotStore  # noqa: E402
 from tierflow.hot.synthetic import synthetic_events  # noqa: E402
 from tierflow.paths import DEFAULT_POLICY  # noqa: E402
@@ -99,6 +100,7 @@ def bench_throughput(
     events = list(synthetic_events(customers, per_customer, AS_OF, seed=42))
     for start in range(0, len(events), 10_000):
         stream.publish([e.to_json() for e in events[start : start + 10_000]])
+    client.config_resetstat()  # command counts from here (the consumer's start-up included)
     redis_cpu_before = _redis_cpu(client)
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = consumer(url, "--count", str(len(events)), "--batch", "1000")
@@ -113,7 +115,37 @@ def bench_throughput(
         children_before.ru_utime + children_before.ru_stime
     )
     redis_cpu = _redis_cpu(client) - redis_cpu_before
-    return stats["events"], stats["seconds"], consumer_cpu, redis_cpu
+    return stats["events"], stats["seconds"], consumer_cpu, redis_cpu, _commands(client)
+
+
+def _commands(client) -> dict[str, int]:
+    """Commands redis-server ran since the last CONFIG RESETSTAT (those inside scripts included),
+    by name: a count that does not move with the machine's load."""
+    counts = {}
+    for name, stat in client.info("commandstats").items():
+        command = name.removeprefix("cmdstat_")
+        if command not in ("info", "config|resetstat", "ping"):
+            counts[command] = int(stat["calls"])
+    return counts
+
+
+def bench_floor(url: str, client, events: list[Event]) -> tuple[float, float]:
+    """Seconds and redis-server CPU seconds for a plain pipelined HSET of every event's row
+    (key per customer and table, 1,000 per round trip), into another db of the same server."""
+    floor = redis.Redis.from_url(url.rsplit("/", 1)[0] + "/1")
+    rows = [(f"floor:{{{e.customer_id}}}:{e.table}", str(e.pk), row_json(e.row)) for e in events]
+    cpu_before = _redis_cpu(client)
+    started = time.perf_counter()
+    for start in range(0, len(rows), 1_000):
+        pipe = floor.pipeline(transaction=False)
+        for key, pk, row in rows[start : start + 1_000]:
+            pipe.hset(key, pk, row)
+        pipe.execute()
+    seconds = time.perf_counter() - started
+    redis_cpu = _redis_cpu(client) - cpu_before
+    floor.flushdb()
+    floor.close()
+    return seconds, redis_cpu
 
 
 def _redis_cpu(client) -> float:
@@ -217,8 +249,11 @@ def main() -> None:
     try:
         client = redis.Redis.from_url(url)
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
-        events, seconds, consumer_cpu, redis_cpu = bench_throughput(
+        events, seconds, consumer_cpu, redis_cpu, commands = bench_throughput(
             url, client, policy, args.customers, args.per_customer
+        )
+        floor_seconds, floor_cpu = bench_floor(
+            url, client, list(synthetic_events(args.customers, args.per_customer, AS_OF, seed=42))
         )
         rate = events / seconds
         print(
@@ -233,6 +268,24 @@ def main() -> None:
             f"  CPU per event: consumer {per_event_consumer:.1f} us, redis-server {per_event_redis:.1f} us "
             f"(the two stages overlap; with a free core each, the slower caps it at {ceiling:,.0f} "
             f"events/s); load average now {os.getloadavg()[0]:.1f}"
+        )
+        scripted = {
+            k: v
+            for k, v in commands.items()
+            if k not in ("evalsha", "xreadgroup", "xack", "xadd") and v >= events / 200
+        }
+        print(
+            f"  redis-server commands per event: {sum(commands.values()) / events:.2f} "
+            f"({sum(scripted.values()) / events:.2f} inside the apply script: "
+            + ", ".join(f"{k} {v / events:.2f}" for k, v in sorted(scripted.items(), key=lambda kv: -kv[1]))
+            + f"; script calls {commands.get('evalsha', 0) / events:.3f})"
+        )
+        floor_rate = events / floor_seconds
+        print(
+            f"  floor, plain pipelined HSET of the same {events:,} rows on the same server: "
+            f"{floor_rate:,.0f} rows/s, redis-server {floor_cpu / events * 1e6:.1f} us CPU per row; "
+            f"the consumer is {rate / floor_rate:.2f}x the floor's rate and uses "
+            f"{redis_cpu / max(floor_cpu, 1e-9):.1f}x its redis-server CPU"
         )
         info = client.info("memory")
         print(

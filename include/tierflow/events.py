@@ -8,23 +8,30 @@ one after a newer one, changes nothing: that is what makes the at-least-once con
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Union
 
-from tierflow.errors import TierflowError
+from tierflow.event_checks import (
+    MAX_ID,
+    EventError,
+    _as_datetime,
+    check_clock,
+    check_count,
+    check_row,
+    check_size,
+    decode_json,
+    epoch_seconds,
+)
 from tierflow.log import get_logger
 from tierflow.policy import Policy, TablePolicy
 
 log = get_logger(__name__)
 
 OPS = ("upsert", "delete")
-
-
-class EventError(TierflowError):
-    """An event that cannot be applied; the consumer dead-letters it with this message as reason."""
 
 
 @dataclass(frozen=True)
@@ -63,8 +70,6 @@ class Event:
     version: int
     ts: float
     row: dict[str, Any]
-    # The row as compact JSON when it arrived that way (see parse_event): saves re-encoding it.
-    row_text: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def id(self) -> str:
@@ -103,13 +108,6 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__} in an event")
 
 
-def epoch_seconds(moment: datetime) -> float:
-    """Naive datetimes are UTC (MySQL DATETIME columns hold UTC)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
-
-
 def epoch_micros(moment: datetime) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
@@ -119,17 +117,6 @@ def epoch_micros(moment: datetime) -> int:
 
 def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def _as_datetime(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    return None
 
 
 def event_from_row(table: TablePolicy, row: dict[str, Any], customer_id: int, op: str = "upsert") -> Event:
@@ -151,12 +138,13 @@ def event_from_row(table: TablePolicy, row: dict[str, Any], customer_id: int, op
     )
 
 
-def parse_event(payload: bytes | str, policy: Policy) -> Event:
-    """Decode and validate one event; raise EventError naming what is wrong (the dead-letter reason)."""
-    try:
-        doc = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise EventError(f"bad JSON: {exc}") from None
+def parse_event(payload: bytes | str, policy: Policy, *, now: float | None = None) -> Event:
+    """Decode and validate one event; raise EventError naming what is wrong (the dead-letter reason).
+
+    ``now`` (epoch seconds, default the wall clock) is what a version or row time may not be more
+    than the policy's ``hot.max_future_skew_s`` ahead of."""
+    check_size(payload, policy.hot.max_event_bytes)
+    doc = decode_json(payload)
     if not isinstance(doc, dict):
         raise EventError(f"bad envelope: expected a JSON object, got {type(doc).__name__}")
     if "table" not in doc:
@@ -173,81 +161,49 @@ def parse_event(payload: bytes | str, policy: Policy) -> Event:
     if doc["op"] not in OPS:
         raise EventError(f"wrong type: op is {doc['op']!r}, expected one of {', '.join(OPS)}")
     for key in ("pk", "customer_id", "version"):
-        value = doc[key]
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise EventError(f"wrong type: {key} is {value!r}, expected a non-negative integer")
+        check_count(key, doc[key])
     row = doc["row"]
     if not isinstance(row, dict):
         raise EventError(f"wrong type: row is {type(row).__name__}, expected an object")
-    moment = _as_datetime(row.get(table.time_column))
-    if moment is None:
-        raise EventError(
-            f"missing key or wrong type: row.{table.time_column} is {row.get(table.time_column)!r}, "
-            "expected an ISO timestamp"
-        )
-    if doc["op"] == "upsert":
-        for name, kinds in HOT_TABLE_SPECS[table_name].fields:
-            if name not in row:
-                raise EventError(f"missing key row.{name} for {table_name}")
-            value = row[name]
-            if not isinstance(value, kinds) or isinstance(value, bool):
-                raise EventError(f"wrong type: row.{name} is {value!r} in {table_name}")
-            if name in ("amount", "principal"):
-                try:
-                    float(value)
-                except ValueError:
-                    raise EventError(f"wrong type: row.{name} is {value!r}, not a number") from None
+    for key, value in doc.items():
+        if key != "row" and isinstance(value, dict | list):
+            raise EventError(f"nested value: {key} is a JSON {type(value).__name__}; only row is an object")
+    moment = check_row(table, HOT_TABLE_SPECS[table_name].fields, doc["op"], doc["pk"], row)
+    ts = epoch_seconds(moment)
+    check_clock(
+        doc["version"],
+        ts,
+        time.time() if now is None else now,
+        policy.hot.max_future_skew_s,
+        table.time_column,
+    )
     return Event(
         table=table_name,
         op=doc["op"],
         pk=doc["pk"],
         customer_id=doc["customer_id"],
         version=doc["version"],
-        ts=epoch_seconds(moment),
+        ts=ts,
         row=row,
-        row_text=_compact_row_text(payload, doc),
     )
-
-
-def _compact_row_text(payload: bytes | str, doc: dict[str, Any]) -> str | None:
-    """The row's own JSON text inside ``payload``, when it is already what ``row_json`` writes.
-
-    Safe when "row" is the envelope's last key and every other value is a scalar: then the first
-    ``,"row":`` is the envelope's (inside a JSON string its quotes would be escaped). Text with
-    a space after a separator is left for re-encoding: the hot tier stores compact JSON only.
-    """
-    if not isinstance(payload, bytes) or list(doc)[-1] != "row":
-        return None
-    if any(isinstance(v, dict | list) for k, v in doc.items() if k != "row"):
-        return None
-    start = payload.find(b',"row":{')
-    if start < 0 or not payload.endswith(b"}}"):
-        return None
-    raw = payload[start + 7 : -1]
-    if b'", "' in raw or b'": ' in raw or b", " in raw:
-        return None
-    try:
-        return raw.decode()
-    except UnicodeDecodeError:
-        return None
 
 
 _EPOCH_NAIVE = datetime(1970, 1, 1)
 
 
 class FastDecoder:
-    """The consumer's decode path: validation in C (msgspec typed decoding) and the row kept as the
-    payload's own bytes, with no Event built.
+    """The consumer's decode path: JSON decoded and the row encoded again in C (msgspec), with no
+    Event built. What is stored is the decoded, checked row written anew, never the payload's bytes.
 
-    Accepts only what ``parse_event`` accepts; anything it cannot vouch for returns None, and the
-    caller asks ``parse_event`` (which either accepts it or names the dead-letter reason). A unit
-    test checks the two agree.
+    Accepts only what ``parse_event`` accepts, checked by the same functions; anything it cannot
+    vouch for returns None, and the caller asks ``parse_event`` (which either accepts it or names
+    the dead-letter reason). A unit test checks the two agree.
     """
 
     def __init__(self, policy: Policy, table_numbers: dict[str, int]) -> None:
         import msgspec
 
-        count = Annotated[int, msgspec.Meta(ge=0)]
+        count = Annotated[int, msgspec.Meta(ge=0, le=MAX_ID)]
         self._envelope = msgspec.json.Decoder(
             msgspec.defstruct(
                 "Envelope",
@@ -258,52 +214,65 @@ class FastDecoder:
                     ("customer_id", count),
                     ("version", count),
                     ("row", msgspec.Raw),
+                    ("id", Union[str, None], None),  # noqa: UP007
                 ],
+                forbid_unknown_fields=True,
             )
         )
-        self._error = (msgspec.ValidationError, msgspec.DecodeError)
+        self._row = msgspec.json.Decoder(dict[str, Union[str, int, float, bool, None]])  # noqa: UP007
+        self._encode = msgspec.json.Encoder().encode
+        self._error = (msgspec.ValidationError, msgspec.DecodeError, RecursionError, ValueError)
+        self._max_bytes = policy.hot.max_event_bytes
+        self._skew = policy.hot.max_future_skew_s
         self._tables: dict[str, tuple] = {}
         for table in hot_tables(policy):
-            if table.name not in table_numbers:
-                continue
-            fields = [
-                (name, kinds if isinstance(kinds, type) else Union[kinds])  # noqa: UP007
-                for name, kinds in HOT_TABLE_SPECS[table.name].fields
-            ]
-            numeric = tuple(n for n, _ in fields if n in ("amount", "principal"))
-            time_field = [("_t", str, msgspec.field(name=table.time_column))]
-            upsert = msgspec.json.Decoder(msgspec.defstruct(f"{table.name}_upsert", [*fields, *time_field]))
-            delete = msgspec.json.Decoder(msgspec.defstruct(f"{table.name}_delete", time_field))
-            self._tables[table.name] = (table_numbers[table.name], upsert, delete, numeric)
+            if table.name in table_numbers:
+                fields = HOT_TABLE_SPECS[table.name].fields
+                numeric = tuple(n for n, _ in fields if n in ("amount", "principal"))
+                self._tables[table.name] = (table_numbers[table.name], table, fields, numeric)
 
-    def decode(self, payload: bytes) -> tuple[int, int, str, str, str, str, bytes] | None:
+    def decode(
+        self, payload: bytes, now: float | None = None
+    ) -> tuple[int, int, str, str, str, str, bytes] | None:
         """(customer_id, table no, op, pk, version, ts, row JSON) ready for the apply script, or None."""
+        # An escape could hide a quote in a key or a value: such payloads take the full parser.
+        if len(payload) > self._max_bytes or b"\\" in payload:
+            return None
         try:
             doc = self._envelope.decode(payload)
-            spec = self._tables.get(doc.table)
-            if spec is None or doc.op not in OPS:
-                return None
             raw = bytes(doc.row)
-            if doc.op == "upsert":
-                row = spec[1].decode(raw)
-                for name in spec[3]:
-                    value = getattr(row, name)
-                    if isinstance(value, str):
-                        float(value)
-            else:
-                row = spec[2].decode(raw)
-            moment = datetime.fromisoformat(row._t)
-        except (*self._error, ValueError):
+            row = self._row.decode(raw)
+        except self._error:
             return None
-        # Whitespace next to a colon or an escape defeats the apply script's field patterns: store
-        # what row_json writes, as parse_event does. Tabs and newlines cannot be inside a JSON string.
-        if b": " in raw or b" :" in raw or b"\\" in raw or b"\n" in raw or b"\t" in raw or b"\r" in raw:
-            raw = row_json(json.loads(raw)).encode()
-        if moment.tzinfo is None:
-            ts = (moment - _EPOCH_NAIVE).total_seconds()  # what epoch_seconds gives, cheaper
-        else:
-            ts = moment.timestamp()
-        return (doc.customer_id, spec[0], doc.op, str(doc.pk), str(doc.version), f"{ts:.6f}", raw)
+        spec = self._tables.get(doc.table)
+        if spec is None or doc.op not in OPS:
+            return None
+        # Without escapes, every '":' ends a key: fewer keys decoded than that means one was named
+        # twice (the decoder keeps the last).
+        if payload.count(b'":') != 6 + (doc.id is not None) + len(row):
+            return None
+        for name in spec[3]:
+            if isinstance(row.get(name), float):
+                return None  # its text may be an exponent form: stored re-encoded, by parse_event
+        try:
+            # typed decoding has refused nested and non-finite values
+            moment = check_row(spec[1], spec[2], doc.op, doc.pk, row, scalars_checked=True)
+            if moment.tzinfo is None:
+                ts = (moment - _EPOCH_NAIVE).total_seconds()  # what epoch_seconds gives, cheaper
+            else:
+                ts = moment.timestamp()
+            check_clock(doc.version, ts, time.time() if now is None else now, self._skew, "")
+        except EventError:
+            return None
+        return (
+            doc.customer_id,
+            spec[0],
+            doc.op,
+            str(doc.pk),
+            str(doc.version),
+            f"{ts:.6f}",
+            self._encode(row),
+        )
 
 
 def hot_tables(policy: Policy, names: Iterable[str] | None = None) -> list[TablePolicy]:
@@ -368,6 +337,8 @@ def replay(
     batch: int = 1_000,
 ) -> dict[str, int]:
     """Publish the rows of the hot tables to ``stream``: those in the hot window, or changed since.
+    Rows whose version or time is further ahead of this host's clock than ``hot.max_future_skew_s``
+    are left out (the consumer would refuse them), and counted in the log.
 
     Returns {table: events published}.
     """
@@ -376,8 +347,12 @@ def replay(
     for table in hot_tables(policy, tables):
         start = since if since is not None else table.hot_cutoff(moment)
         pending: list[Event] = []
-        count = 0
+        count = future = 0
+        limit = time.time() + policy.hot.max_future_skew_s
         for event in read_hot_rows(mysql_url, table, start, by_change=since is not None):
+            if not_yet(event, limit):
+                future += 1
+                continue
             pending.append(event)
             if len(pending) >= batch:
                 stream.publish([e.to_json() for e in pending], [str(e.customer_id) for e in pending])
@@ -387,8 +362,13 @@ def replay(
             stream.publish([e.to_json() for e in pending], [str(e.customer_id) for e in pending])
             count += len(pending)
         published[table.name] = count
-        log.info("events_replayed", table=table.name, since=start.isoformat(), events=count)
+        log.info("events_replayed", table=table.name, since=start.isoformat(), events=count, future=future)
     return published
+
+
+def not_yet(event: Event, limit: float) -> bool:
+    """Whether the row's version or time is after ``limit`` (epoch seconds)."""
+    return event.version > limit * 1_000_000 or event.ts > limit
 
 
 def publish_hot_window(mysql_url: str, stream: Any, policy: Policy, as_of: date | datetime) -> dict[str, int]:

@@ -134,6 +134,12 @@ class TableArchive(_Strict):
 class HotPolicy(_Strict):
     max_memory_mb: int = Field(512, gt=0)
     events_stream: str = "tierflow:events"
+    # The consumer dead-letters, with the reason, an event larger than this (checked before it is
+    # decoded), one whose version or time is further than the skew ahead of its clock, and one
+    # delivered more than max_deliveries times without being applied.
+    max_event_bytes: int = Field(65_536, gt=0)
+    max_future_skew_s: float = Field(300, ge=0)
+    max_deliveries: int = Field(5, gt=0)
 
 
 class TablePolicy(_Strict):

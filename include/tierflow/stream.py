@@ -1,7 +1,9 @@
 """The event stream behind one interface: Redis Streams locally, Amazon Kinesis in production.
 
 A consumer reads a batch, applies it, then acks it; what is not acked is delivered again (Redis:
-pending entries reclaimed with XAUTOCLAIM; Kinesis: the checkpoint stays behind it).
+pending entries reclaimed with XCLAIM; Kinesis: the checkpoint stays behind it). Each message says
+how often it was delivered (Redis: the entry's delivery count; Kinesis: the attempts recorded per
+sequence number), so a consumer can dead-letter one that keeps failing instead of retrying it forever.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ DEFAULT_MAXLEN = 2_000_000
 class Message:
     id: str
     payload: bytes
+    deliveries: int = 1  # this delivery included
 
 
 class Stream(Protocol):
@@ -34,6 +37,10 @@ class Stream(Protocol):
     def read(self, count: int, block_ms: int) -> list[Message]: ...
 
     def ack(self, ids: list[str], pipe: Any | None = None) -> None: ...
+
+    def begin(self, messages: list[Message]) -> None:
+        """The consumer starts applying these: an attempt that counts if it never acks them."""
+        ...
 
     def reclaim(self, min_idle_ms: int, count: int) -> list[Message]: ...
 
@@ -62,7 +69,7 @@ class RedisStream:
         self.consumer = consumer
         self.maxlen = maxlen
         self._group_ready = False
-        self._reclaim_cursor = "0-0"
+        self._reclaim_cursor = "-"
 
     def ensure_group(self) -> None:
         import redis
@@ -113,21 +120,41 @@ class RedisStream:
         if ids:
             (pipe or self.client).xack(self.name, self.group, *ids)
 
+    def begin(self, messages: list[Message]) -> None:
+        """Nothing to record: Redis counts each entry's deliveries itself."""
+
     def reclaim(self, min_idle_ms: int, count: int) -> list[Message]:
-        """Take over entries another (crashed) consumer read but never acked."""
+        """Take over entries read but never acked (their consumer crashed), with their delivery
+        counts (XPENDING, then XCLAIM). An entry delivered more than once already may be what stops
+        its consumers: it is claimed alone, so the entries behind it are not delivered again with it."""
         self.ensure_group()
-        reply = self.client.xautoclaim(
-            self.name,
-            self.group,
-            self.consumer,
-            min_idle_time=min_idle_ms,
-            start_id=self._reclaim_cursor,
-            count=count,
+        pending = self.client.xpending_range(
+            self.name, self.group, min=self._reclaim_cursor, max="+", count=count, idle=min_idle_ms
         )
-        next_id, entries = reply[0], reply[1]
-        self._reclaim_cursor = next_id.decode() if isinstance(next_id, bytes) else next_id
-        # Entries deleted from the stream come back as None; they are simply gone.
-        return [_message(entry_id, fields) for entry_id, fields in entries if fields]
+        take = []
+        for entry in pending:
+            if entry["times_delivered"] > 1 and take:
+                break
+            take.append(entry)
+            if entry["times_delivered"] > 1:
+                break
+        if len(take) == len(pending) < count:
+            self._reclaim_cursor = "-"  # the end: start again from the oldest next time
+        else:
+            self._reclaim_cursor = "(" + _text(take[-1]["message_id"])
+        if not take:
+            return []
+        deliveries = {_text(e["message_id"]): int(e["times_delivered"]) + 1 for e in take}
+        claimed = self.client.xclaim(
+            self.name, self.group, self.consumer, min_idle_ms, [e["message_id"] for e in take]
+        )
+        # Entries deleted from the stream are not returned (Redis drops them from the pending list).
+        messages = []
+        for entry_id, fields in claimed:
+            if fields:
+                m = _message(entry_id, fields)
+                messages.append(Message(m.id, m.payload, deliveries.get(m.id, 2)))
+        return messages
 
     def lag(self) -> int | None:
         self.ensure_group()
@@ -222,6 +249,7 @@ class KinesisStream:
         self.checkpoint_key = f"tierflow:kinesis:checkpoint:{name}:{group}"
         self.lease_prefix = f"tierflow:kinesis:lease:{name}:{group}:"
         self.members_key = f"tierflow:kinesis:members:{name}:{group}"
+        self.attempts_key = f"tierflow:kinesis:attempts:{name}:{group}"
         self.lease_ms = lease_ms
         self.poll_interval_s = poll_interval_s
         self._iterators: dict[str, str | None] = {}
@@ -334,8 +362,28 @@ class KinesisStream:
                     Message(f"{shard}/{r['SequenceNumber']}", r["Data"]) for r in reply["Records"]
                 )
             if messages or time.monotonic() >= deadline:
-                return messages
+                return self._with_deliveries(messages)
             time.sleep(self.poll_interval_s)
+
+    def _with_deliveries(self, messages: list[Message]) -> list[Message]:
+        """Each message with one more delivery than the attempts recorded for its sequence number."""
+        if not messages:
+            return messages
+        tried = self.checkpoints.hmget(self.attempts_key, [m.id for m in messages])
+        return [
+            Message(m.id, m.payload, int(n) + 1) if n else m for m, n in zip(messages, tried, strict=True)
+        ]
+
+    def begin(self, messages: list[Message]) -> None:
+        """Record an attempt per sequence number: if the consumer dies before the ack, the next
+        delivery knows. Kept a week at most; the ack removes them."""
+        if not messages:
+            return
+        pipe = self.checkpoints.pipeline(transaction=False)
+        for m in messages:
+            pipe.hincrby(self.attempts_key, m.id, 1)
+        pipe.expire(self.attempts_key, 7 * 86_400)
+        pipe.execute()
 
     def ack(self, ids: list[str], pipe: Any | None = None) -> None:
         highest: dict[str, str] = {}
@@ -346,6 +394,7 @@ class KinesisStream:
         if highest:
             args = [v for shard, seq in highest.items() for v in (shard, seq)]
             self._checkpoint(keys=[self.checkpoint_key], args=args, client=pipe or self.checkpoints)
+            (pipe or self.checkpoints).hdel(self.attempts_key, *ids)
 
     def reclaim(self, min_idle_ms: int, count: int) -> list[Message]:
         return []

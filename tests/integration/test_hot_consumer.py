@@ -202,3 +202,25 @@ def test_an_event_is_visible_within_a_second_of_publishing(client, redis_url) ->
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=10)
+
+
+def test_an_event_nested_5000_levels_deep_does_not_stop_the_consumer_process(client, redis_url) -> None:
+    """`tierflow hot consume` used to exit with a RecursionError here, the good event behind unapplied."""
+    stream = RedisStream(client, STREAM)
+    stream.ensure_group()
+    good = list(synthetic_events(1, 1, AS_OF, seed=3))[-1]
+    doc = json.loads(good.to_json())
+    nested = json.dumps({**doc, "row": {**doc["row"], "meta": "X"}}, separators=(",", ":")).encode()
+    nested = nested.replace(b'"X"', b"[" * 5_000 + b"]" * 5_000)
+    stream.publish([nested, good.to_json()])
+
+    proc = consumer_process(redis_url, "--until-idle", "--block", "300", "--consumer", "deep")
+    out, err = proc.communicate(timeout=60)
+
+    assert proc.returncode == 0, err
+    stats = json.loads(out.strip().splitlines()[-1])
+    assert stats["dead_lettered"] == 1 and stats["applied"] == 1 and stats["stopped_by"] == "idle"
+    (letter,) = dead_letters(client, STREAM + ":dead")
+    assert letter["reason"].startswith("nested too deeply"), letter["reason"]
+    store = HotStore(client, POLICY, clock=lambda: AS_OF)
+    assert store.get_customer(good.customer_id)[good.table]

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 import redis
-from tierflow.events import publish_hot_window, replay
+from tierflow.events import Event, epoch_micros, epoch_seconds, publish_hot_window, replay
 from tierflow.hot.consumer import HotConsumer
 from tierflow.hot.reconcile import reconcile
 from tierflow.hot.store import RECONCILE_KEY, HotStore
@@ -192,3 +192,55 @@ def test_reconcile_rewrites_evicted_rows_and_spares_rows_newer_than_its_snapshot
     assert reconcile(seeded_mysql_url, store)["drifted_keys"] == 0
     r = tier_report.build(tier_report_settings, POLICY, AS_OF)
     assert not [v for v in r.violations if v.kind.startswith(("redis", "hot"))], r.violations
+
+
+def test_reconcile_repairs_a_row_that_differs_from_mysql_whatever_its_version(
+    seeded_mysql_url: str, client
+) -> None:
+    """A stored version is no proof of content: a far-future version (which no check stopped) or
+    a row changed behind its version is replaced by MySQL's row."""
+    store = HotStore(client, POLICY, clock=lambda: AS_OF)
+    reconcile(seeded_mysql_url, store)  # an empty hot tier filled from MySQL
+    a, b = _customers_in_window(seeded_mysql_url)[:2]
+    healthy = _views(store, [a, b])
+
+    row = healthy[a]["loan_transactions"][0]
+    forged = dict(row, status="success" if row["status"] == "failed" else "failed")
+    created = datetime.fromisoformat(row["created_at"])
+    far = epoch_micros(datetime(2099, 1, 1))
+    store.apply([Event("loan_transactions", "upsert", row["id"], a, far, epoch_seconds(created), forged)])
+    row = healthy[b]["loan_transactions"][0]
+    client.hset(
+        f"tierflow:hot:{{{b}}}:loan_transactions",
+        str(row["id"]),
+        json.dumps(dict(row, amount="1.00"), separators=(",", ":")),
+    )
+    assert _views(store, [a, b]) != healthy
+
+    report = reconcile(seeded_mysql_url, store)
+
+    assert report["entries_written"] == 2, report
+    assert _views(store, [a, b]) == healthy
+    assert reconcile(seeded_mysql_url, store)["drifted_keys"] == 0
+
+
+def test_reconcile_leaves_alone_a_row_written_after_its_snapshot(seeded_mysql_url: str, client) -> None:
+    """A consumer write newer than MySQL's snapshot (within the clock skew) is a change the
+    snapshot could not see yet: its different content is not drift."""
+    from tierflow.events import utc_now
+
+    store = HotStore(client, POLICY, clock=lambda: AS_OF)
+    reconcile(seeded_mysql_url, store)
+    cid = _customers_in_window(seeded_mysql_url)[0]
+    row = store.get_customer(cid)["loan_transactions"][0]
+    newer = dict(row, status="success" if row["status"] == "failed" else "failed")
+    created = datetime.fromisoformat(row["created_at"])
+    version = epoch_micros(utc_now() + timedelta(seconds=60))
+    store.apply(
+        [Event("loan_transactions", "upsert", row["id"], cid, version, epoch_seconds(created), newer)]
+    )
+
+    report = reconcile(seeded_mysql_url, store)
+
+    assert report["entries_written"] == 0, report
+    assert newer in store.get_customer(cid)["loan_transactions"]

@@ -143,6 +143,39 @@ def test_window_trim_ttl_and_delete(store: HotStore, client) -> None:
     assert later.apply([txn(3, 7, "5.00", "success", 0)])["applied"] == 0  # no resurrection
 
 
+def test_every_hot_key_keeps_a_ttl_when_ttls_are_refreshed_once_a_day(client) -> None:
+    """TTLs are set once a day per key, not on every write: a key emptied and written again the
+    same day, a new table or a features hash created again still get theirs, and a key written
+    a day later gets a fresh one."""
+    clock = {"now": AS_OF}
+    store = HotStore(client, POLICY, clock=lambda: clock["now"])
+
+    def assert_every_key_expires() -> None:
+        keys = client.keys("tierflow:hot:{7}:*")
+        assert keys
+        for key in keys:
+            assert client.ttl(key) > 28 * 86_400, key
+
+    store.apply([txn(1, 7, "10.00", "success", 1)])
+    assert_every_key_expires()
+    client.persist("tierflow:hot:{7}:loan_transactions")  # refreshed today: no second EXPIRE
+    store.apply([txn(2, 7, "20.00", "success", 1)])
+    assert client.ttl("tierflow:hot:{7}:loan_transactions") == -1
+    client.expire("tierflow:hot:{7}:loan_transactions", 30 * 86_400)
+    # its rows deleted (the keys go), then written again the same day
+    for pk in (1, 2):
+        store.apply([Event("loan_transactions", "delete", pk, 7, epoch_micros(AS_OF), 0.0, {})])
+    assert not client.exists("tierflow:hot:{7}:loan_transactions", "tierflow:hot:{7}:features")
+    store.apply([txn(3, 7, "5.00", "success", 1), simple("user_device_apps", 4, 7, 1, category="finance")])
+    assert_every_key_expires()
+    assert store.get_customer(7)["features"]["amount_paid_28d"] == 5.0
+
+    clock["now"] = AS_OF + timedelta(days=1)
+    client.persist("tierflow:hot:{7}:loan_transactions")
+    store.apply([txn(5, 7, "1.00", "success", 0)])
+    assert_every_key_expires()
+
+
 def test_memory_budget_from_policy(store: HotStore, client) -> None:
     assert store.apply_memory_budget() is True
     assert client.config_get("maxmemory")["maxmemory"] == str(512 * 1024 * 1024)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -80,6 +81,50 @@ def test_malformed_events_are_rejected_with_a_reason(payload: bytes, reason: str
         parse_event(payload, POLICY)
 
 
+def _compact(**changes) -> bytes:
+    return json.dumps(json.loads(_doc(**changes)), separators=(",", ":")).encode()
+
+
+FUTURE = int(datetime(2099, 1, 1, tzinfo=UTC).timestamp() * 1_000_000)
+REFUSED = [
+    # refused before decoding: not even valid JSON, yet the reason is its size
+    (b"{" + b" " * POLICY.hot.max_event_bytes, "too large: 65,537 bytes, over hot.max_event_bytes"),
+    (b'{"table":"loans\xff"}', "bad encoding: not UTF-8"),
+    (_compact(row_meta="X").replace(b'"X"', b'{"a":' * 5_000 + b"1" + b"}" * 5_000), "nested too deeply"),
+    (_doc(row_meta={"status": "success"}), "nested value: row.meta is a JSON object"),
+    (_doc(row_tags=["a"]), "nested value: row.tags is a JSON array"),
+    (_doc(id={"a": 1}), "nested value: id"),
+    (_compact(row_other="failed").replace(b'"other":', b'"status":'), "duplicate key 'status'"),
+    (_compact().replace(b'"version":', b'"version":1,"version":'), "duplicate key 'version'"),
+    (_compact(row_note="x").replace(b'"note":', b'"a\\"status":'), "bad column name"),
+    (_doc(row_id=6), "wrong key: row.id is 6 but the event's pk is 5"),
+    (_doc(pk=2**63), "wrong type: pk"),
+    (_doc(row_amount="nan"), "not a number"),
+    (_doc(row_amount="1e5"), "not a number"),
+    (_doc(row_amount=1e20), "not a number"),
+    (_compact(row_amount=1).replace(b'"amount":1', b'"amount":NaN'), "bad JSON: NaN"),
+    (_doc(row_status='suc"cess'), "wrong value: row.status"),
+    (_doc(row_status="succès"), "wrong value: row.status"),
+    (_doc(row_txn_type="x" * 65), "wrong value: row.txn_type"),
+    (_doc(version=FUTURE), "version in the future"),
+    (_doc(row_created_at="2099-01-01T00:00:00"), "row.created_at in the future"),
+]
+
+
+@pytest.mark.parametrize(("payload", "reason"), REFUSED)
+def test_what_could_hurt_the_consumer_is_refused_with_a_reason(payload: bytes, reason: str) -> None:
+    with pytest.raises(EventError, match=re.escape(reason)):
+        parse_event(payload, POLICY)
+
+
+def test_the_skew_is_measured_from_the_given_clock() -> None:
+    version = json.loads(_doc())["version"]
+    now = version / 1_000_000 - POLICY.hot.max_future_skew_s - 1  # 1 s further ahead than allowed
+    with pytest.raises(EventError, match="version in the future: .* 301 s ahead"):
+        parse_event(_doc(), POLICY, now=now)
+    assert parse_event(_doc(), POLICY, now=now + 2).version == version
+
+
 def test_missing_row_field_is_named() -> None:
     doc = json.loads(_doc())
     del doc["row"]["amount"]
@@ -122,20 +167,23 @@ def test_synthetic_events_all_parse() -> None:
         assert parse_event(e.to_json(), POLICY).id == e.id
 
 
-def test_compact_row_text_is_kept_and_anything_else_re_encoded() -> None:
-    from tierflow.events import row_json
+def test_the_stored_row_is_the_decoded_row_written_anew_whatever_the_payload_looks_like() -> None:
+    """Features are read from the stored row: it is encoded from the decoded, checked fields, so
+    spacing, key order or escapes in the payload never reach it."""
+    from tierflow.events import FastDecoder
+    from tierflow.hot.store import HotStore
 
+    decoder = FastDecoder(POLICY, HotStore(None, POLICY).table_numbers())
     event = event_from_row(POLICY.table("loan_transactions"), TXN, customer_id=9)
-    parsed = parse_event(event.to_json(), POLICY)
-    assert parsed.row_text == row_json(parsed.row)
-    spaced = json.dumps(json.loads(event.to_json())).encode()  # ", " and ": " separators
-    assert parse_event(spaced, POLICY).row_text is None
-    reordered = json.loads(event.to_json())
-    reordered = json.dumps({"row": reordered.pop("row"), **reordered}, separators=(",", ":")).encode()
-    assert parse_event(reordered, POLICY).row_text is None
-    comma = dict(TXN, failure_reason='said "no", twice')
-    tricky = parse_event(event_from_row(POLICY.table("loan_transactions"), comma, 9).to_json(), POLICY)
-    assert tricky.row_text is None and tricky.row["failure_reason"] == 'said "no", twice'
+    doc = json.loads(event.to_json())
+    reordered = json.dumps({"row": doc["row"], **{k: v for k, v in doc.items() if k != "row"}})
+    for payload in (event.to_json(), json.dumps(doc).encode(), reordered.encode()):
+        fast = decoder.decode(payload)
+        assert fast is not None and fast[-1] == json.dumps(doc["row"], separators=(",", ":")).encode()
+    quoted = dict(TXN, failure_reason='said "no", twice')
+    payload = event_from_row(POLICY.table("loan_transactions"), quoted, 9).to_json()
+    assert decoder.decode(payload) is None  # an escape: left to parse_event
+    assert parse_event(payload, POLICY).row["failure_reason"] == 'said "no", twice'
 
 
 MALFORMED = [
@@ -162,6 +210,7 @@ MALFORMED = [
     _doc(row_created_at="2026-06-01T10:00:00+05:30"),
     _doc(row_failure_reason="a: b, \\ c"),
     json.dumps(json.loads(_doc()), indent=1).encode(),
+    *(payload for payload, _ in REFUSED),
 ]
 
 

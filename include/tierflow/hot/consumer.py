@@ -1,7 +1,11 @@
 """The hot-tier consumer: reads events in batches, applies them, acks them, dead-letters bad ones.
 
 At-least-once delivery made exact by the store: entries read but not acked (the consumer was killed)
-are reclaimed with XAUTOCLAIM and applied again, which changes nothing that was already applied.
+are delivered again and applied again, which changes nothing that was already applied. No single
+message stops it: whatever fails for one message (its size, encoding, nesting, fields, clock, its
+apply) dead-letters that message with the reason, and a message delivered more than
+``hot.max_deliveries`` times is dead-lettered instead of tried again. Messages delivered before are
+applied one at a time, so one that keeps failing is not retried together with those behind it.
 """
 
 from __future__ import annotations
@@ -9,16 +13,26 @@ from __future__ import annotations
 import json
 import signal
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from tierflow.events import EventError, FastDecoder, parse_event, row_json
-from tierflow.hot.store import DEAD_LETTER_SUFFIX, HotStore, summarise
+from tierflow.hot.store import DEAD_LETTER_SUFFIX, HotStore
 from tierflow.log import get_logger
 from tierflow.stream import Message
 
 log = get_logger(__name__)
+
+
+@dataclass
+class Prepared:
+    """A decoded batch: (customer, ops) plans, dead letters with reasons, each customer's messages."""
+
+    plans: list[tuple[int, list[tuple]]]
+    dead: list[tuple[Message, str]]
+    sources: dict[int, list[Message]]
 
 
 @dataclass
@@ -61,6 +75,7 @@ class HotConsumer:
         reclaim_idle_ms: int = 30_000,
         reclaim_every_s: float = 10.0,
         dead_letter_stream: str | None = None,
+        now: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.stream = stream
@@ -73,6 +88,7 @@ class HotConsumer:
         self._stopping = False
         self._last_reclaim = float("-inf")
         self._decoder = FastDecoder(store.policy, store.table_numbers())
+        self.now = now  # the clock that versions and row times may not run ahead of (epoch seconds)
 
     def stop(self, *_: Any) -> None:
         """Finish the batch in hand, ack it, and return (the SIGTERM/SIGINT handler)."""
@@ -82,57 +98,84 @@ class HotConsumer:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
 
-    def prepare(
-        self, messages: list[Message]
-    ) -> tuple[list[tuple[int, list[tuple]]], list[tuple[Message, str]]]:
+    def prepare(self, messages: list[Message]) -> Prepared:
         """Decode and validate a batch (CPU only): the ops to apply grouped by customer, in the
         apply script's form, and the dead letters with their reasons."""
         decode = self._decoder.decode
+        hot = self.store.policy.hot
+        now = self.now()
         by_customer: dict[int, list[tuple]] = {}
+        sources: dict[int, list[Message]] = {}
         dead: list[tuple[Message, str]] = []
         for message in messages:
-            op = decode(message.payload)
-            if op is None:
-                # not for the fast path: the full parser accepts it, or says why not
-                try:
-                    event = parse_event(message.payload, self.store.policy)
-                except EventError as exc:
-                    dead.append((message, str(exc)))
-                    continue
-                row = event.row_text or row_json(event.row)
-                op = (
-                    event.customer_id,
-                    self.store.table_number(event.table),
-                    event.op,
-                    str(event.pk),
-                    str(event.version),
-                    f"{event.ts:.6f}",
-                    row,
+            if message.deliveries > hot.max_deliveries:
+                dead.append(
+                    (
+                        message,
+                        f"delivered {message.deliveries} times without being applied "
+                        f"(hot.max_deliveries is {hot.max_deliveries})",
+                    )
                 )
+                continue
+            try:
+                op = decode(message.payload, now)
+                if op is None:
+                    op = self._parse(message.payload, now)
+            except EventError as exc:
+                dead.append((message, str(exc)))
+                continue
+            except Exception as exc:  # noqa: BLE001 - whatever one message raises, it alone is refused
+                dead.append((message, f"cannot decode: {type(exc).__name__}: {exc}"[:500]))
+                continue
             ops = by_customer.get(op[0])
             if ops is None:
                 by_customer[op[0]] = ops = []
+                sources[op[0]] = []
             ops.append(op[1:])
+            sources[op[0]].append(message)
         plans = []
         for customer_id, ops in by_customer.items():
             if len(ops) > 1:
                 ops = coalesce(ops)
             plans.append((customer_id, ops))
-        return plans, dead
+        return Prepared(plans, dead, sources)
 
-    def commit(
-        self, messages: list[Message], plans: list[tuple[int, list[tuple]]], dead: list[tuple[Message, str]]
-    ) -> dict:
-        """Apply a prepared batch, then dead-letter and ack it (Redis only). Events that a later
-        version of the same row in the batch superseded count as skipped."""
-        result = summarise(self.store.run(lambda pipe: self.store.queue_packed(pipe, plans)))
+    def _parse(self, payload: bytes, now: float) -> tuple:
+        """Not for the fast path: the full parser accepts it, or says why not."""
+        event = parse_event(payload, self.store.policy, now=now)
+        return (
+            event.customer_id,
+            self.store.table_number(event.table),
+            event.op,
+            str(event.pk),
+            str(event.version),
+            f"{event.ts:.6f}",
+            row_json(event.row),
+        )
+
+    def commit(self, messages: list[Message], prepared: Prepared) -> dict:
+        """Apply a prepared batch, then dead-letter and ack it. Events that a later version of the
+        same row in the batch superseded count as skipped. A customer whose apply fails (a script
+        error, such as a key of the wrong type) has its messages dead-lettered with the error."""
+        self.stream.begin(messages)
+        result, failed = self.store.apply_plans(prepared.plans)
+        dead = list(prepared.dead)
+        for customer_id, reason in failed.items():
+            dead.extend((m, reason) for m in prepared.sources[customer_id])
         # Only once the batch is applied: dead letters, then the ack. A crash before this point
-        # leaves the batch pending, to be reclaimed and applied again (a no-op where it landed).
+        # leaves the batch pending, to be delivered and applied again (a no-op where it landed).
         pipe = self.store.client.pipeline(transaction=False)
+        limit = self.store.policy.hot.max_event_bytes
         for message, reason in dead:
             pipe.xadd(
                 self.dead_letter_stream,
-                {"reason": reason, "source_id": message.id, "payload": message.payload},
+                {
+                    "reason": reason,
+                    "source_id": message.id,
+                    "deliveries": message.deliveries,
+                    "payload_bytes": len(message.payload),
+                    "payload": message.payload[:limit],
+                },
                 maxlen=100_000,
                 approximate=True,
             )
@@ -146,13 +189,20 @@ class HotConsumer:
         self.stats.applied += result["applied"]
         self.stats.skipped += len(messages) - len(dead) - result["applied"]
         self.stats.dead_lettered += len(dead)
-        for _, reason in dead:
-            log.warning("event_dead_lettered", reason=reason)
+        for message, reason in dead:
+            log.warning("event_dead_lettered", reason=reason, source_id=message.id)
         return result
 
     def process(self, messages: list[Message]) -> dict[str, int]:
-        """Apply one batch, dead-letter what cannot be applied, then ack all of it."""
-        return self.commit(messages, *self.prepare(messages))
+        """Apply one batch, dead-letter what cannot be applied, then ack all of it. A batch with a
+        message delivered before goes one message at a time (see the module docstring)."""
+        if any(m.deliveries > 1 for m in messages):
+            total: dict[str, int] = {}
+            for message in messages:
+                for key, value in self.commit([message], self.prepare([message])).items():
+                    total[key] = total.get(key, 0) + value
+            return total
+        return self.commit(messages, self.prepare(messages))
 
     def fetch(self, block_ms: int | None = None, in_flight: Future | None = None) -> list[Message]:
         """Stale pending entries when a reclaim is due (after the batch in flight is acked, so it
@@ -198,13 +248,17 @@ class HotConsumer:
                         self.stats.stopped_by = "count"
                         break
                     messages = self.fetch(in_flight=in_flight)
-                    prepared = self.prepare(messages) if messages else None
+                    redelivered = any(m.deliveries > 1 for m in messages)
+                    prepared = self.prepare(messages) if messages and not redelivered else None
                     if in_flight is not None:
                         in_flight.result()
                         in_flight = None
-                    if prepared is not None:
+                    if redelivered:
                         seen += len(messages)
-                        in_flight = pool.submit(self.commit, messages, *prepared)
+                        self.process(messages)
+                    elif prepared is not None:
+                        seen += len(messages)
+                        in_flight = pool.submit(self.commit, messages, prepared)
                     elif until_idle:
                         self.stats.stopped_by = "idle"
                         break

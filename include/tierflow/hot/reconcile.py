@@ -1,8 +1,9 @@
 """Nightly reconciliation: MySQL is the truth; make the hot tier match it and count the drift.
 
 Entries missing or stale in Redis are written (also where the version is recorded but the row or
-its index entry is gone, as after a maxmemory eviction), entries MySQL no longer has in the window
-are evicted, features recomputed. Entries that merely aged out of their window are trimmed first
+its index entry is gone, as after a maxmemory eviction, and where the stored row's content differs
+from MySQL's whatever version it carries, as after an event with a wrong version), entries MySQL
+no longer has in the window are evicted, features recomputed. Entries that merely aged out of their window are trimmed first
 and counted apart (``trimmed_keys``): the window moving on is not drift. All through the store's
 idempotent Lua apply; an entry written after the MySQL snapshot was taken is never evicted, so it
 is safe to run while the consumer runs. The result is kept in ``tierflow:hot:reconcile:last``.
@@ -11,10 +12,11 @@ is safe to run while the consumer runs. The result is kept in ``tierflow:hot:rec
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 from typing import Any
 
-from tierflow.events import Event, epoch_micros, read_hot_rows, row_json, utc_now
+from tierflow.events import Event, epoch_micros, not_yet, read_hot_rows, row_json, utc_now
 from tierflow.hot.store import RECONCILE_KEY, HotStore, customer_keys, summarise
 from tierflow.log import get_logger
 from tierflow.stores import mysql
@@ -22,18 +24,26 @@ from tierflow.stores import mysql
 log = get_logger(__name__)
 
 
-def _expected(mysql_url: str, store: HotStore, as_of: datetime) -> tuple[dict[int, dict[str, Event]], int]:
-    """{customer: {"table:pk": event}} for every MySQL row in its table's hot window, and the
-    version (MySQL's clock, microseconds) before which every change is in that snapshot."""
+def _expected(
+    mysql_url: str, store: HotStore, as_of: datetime
+) -> tuple[dict[int, dict[str, Event]], int, int]:
+    """{customer: {"table:pk": event}} for every MySQL row in its table's hot window, the version
+    (MySQL's clock, microseconds) before which every change is in that snapshot, and how many rows
+    were left out for a version or time beyond that clock's skew (the consumer refuses those too)."""
     with mysql.connection(mysql_url) as conn:
         cur = conn.cursor()
         cur.execute("SELECT NOW(6)")
         snapshot = epoch_micros(cur.fetchone()[0])
+    limit = snapshot / 1_000_000 + store.policy.hot.max_future_skew_s
     expected: dict[int, dict[str, Event]] = {}
+    future = 0
     for table in store.tables:
         for event in read_hot_rows(mysql_url, table, table.hot_cutoff(as_of)):
+            if not_yet(event, limit):
+                future += 1
+                continue
             expected.setdefault(event.customer_id, {})[f"{event.table}:{event.pk}"] = event
-    return expected, snapshot
+    return expected, snapshot, future
 
 
 def reconcile(
@@ -48,7 +58,14 @@ def reconcile(
     trimmed, not drifted."""
     moment = as_of or store.clock()
     mysql.check_policy(store.policy, mysql_url)
-    expected, snapshot = _expected(mysql_url, store, moment)
+    expected, snapshot, future_rows = _expected(mysql_url, store, moment)
+    skew = store.policy.hot.max_future_skew_s
+
+    def fresh(version: int) -> bool:
+        """Written after the snapshot by the consumer (the snapshot could not see it), not a
+        version from beyond the clock (judged now: a long reconcile sees writes made during it)."""
+        return snapshot <= version <= (time.time() + skew) * 1_000_000
+
     customers = sorted(set(expected) | set(store.customers()))
     totals = {"applied": 0, "skipped": 0, "changed_keys": 0, "features_changed": 0}
     drifted_customers = trimmed_keys = 0
@@ -65,31 +82,34 @@ def reconcile(
             keys = customer_keys(cid, store.table_names)
             pipe.hgetall(keys[0])
             for i in range(2, len(keys), 2):
-                pipe.hkeys(keys[i])
+                pipe.hgetall(keys[i])
                 pipe.zrange(keys[i + 1], 0, -1)
         replies = pipe.execute()
         per = 1 + 2 * len(store.table_names)
         plans: list[tuple[int, list[tuple]]] = []
         for n, cid in enumerate(chunk):
             reply = replies[n * per : (n + 1) * per]
-            have = {k.decode(): int(v) for k, v in reply[0].items()}
+            # versions by "table:pk" ("~" fields are the store's TTL days)
+            have = {k.decode(): int(v) for k, v in reply[0].items() if not k.startswith(b"~")}
             # an entry is stored only if both its row and its index entry are there
-            stored = set()
+            stored: dict[str, bytes] = {}
             for name, rows, idx in zip(store.table_names, reply[1::2], reply[2::2], strict=True):
-                stored.update(f"{name}:{pk.decode()}" for pk in set(rows) & set(idx))
+                stored.update((f"{name}:{pk.decode()}", rows[pk]) for pk in set(rows) & set(idx))
             want = expected.get(cid, {})
             ops: list[tuple] = []
             written = evicted = 0
             for key, event in want.items():
                 version = have.get(key, -1)
-                if version >= event.version and key not in stored:
-                    # the version is recorded but the entry is gone: clear it, then write it again
+                text = row_json(event.row)
+                if version >= event.version and (
+                    key not in stored or (not fresh(version) and json.loads(stored[key]) != json.loads(text))
+                ):
+                    # the entry is gone though its version is recorded, or its row differs from
+                    # MySQL's whatever version it carries: clear it, then write MySQL's
                     ops.append((event.table, "evict", event.pk, version, 0.0, ""))
                     version = -1
                 if version < event.version:
-                    ops.append(
-                        (event.table, "upsert", event.pk, event.version, event.ts, row_json(event.row))
-                    )
+                    ops.append((event.table, "upsert", event.pk, event.version, event.ts, text))
                     written += 1
             for key, version in have.items():
                 table, _, pk = key.partition(":")
@@ -118,6 +138,7 @@ def reconcile(
         "entries_written": entries_written,
         "entries_evicted": entries_evicted,
         "trimmed_keys": trimmed_keys,
+        "future_rows": future_rows,
     }
     store.client.set(RECONCILE_KEY, json.dumps(report))
     log.info("hot_tier_reconciled", **report)
