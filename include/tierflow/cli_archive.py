@@ -1,4 +1,4 @@
-"""``tierflow archive ...`` (plan, run, restore, verify, lifecycle, ddl) and ``tierflow query``."""
+"""``tierflow archive ...`` (plan, run, restore, verify, lifecycle, migrate, ddl) and ``tierflow query``."""
 
 from __future__ import annotations
 
@@ -203,6 +203,34 @@ def lifecycle_cmd(
     console.print_json(json.dumps(rules))
     if apply:
         console.print(f"[green]{len(rules)} lifecycle rule(s) applied to {s.archive_uri}[/green]")
+
+
+@archive_app.command("migrate")
+def migrate_cmd(
+    tables: TablesOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count the old objects.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    policy: PolicyOption = None,
+) -> None:
+    """Rewrite objects of an older encoding (unsigned ids, INT64 timestamps) in today's, so that
+    Athena, Spectrum and Spark read them through the catalog. Same rows; verified before the old
+    objects go."""
+    import json
+
+    from tierflow.archive.migrate import migrate_encoding
+    from tierflow.cli import console
+
+    s, pol = _ctx(policy)
+    report = migrate_encoding(s, tables=tables, policy=pol, dry_run=dry_run)
+    if as_json:
+        print(json.dumps(report.as_dict()))
+        return
+    verb = "would rewrite" if dry_run else "rewrote"
+    done = len(report.old_objects) if dry_run else report.rewritten
+    console.print(
+        f"checked {report.entries} ledger entries, {report.objects} objects: {verb} {done} "
+        "object(s) of an older encoding"
+    )
 
 
 @archive_app.command("ddl")

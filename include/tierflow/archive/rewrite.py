@@ -60,6 +60,57 @@ class ObjectRewrites:
                 tables.append(part)
         if len(keep) == len(entry.object_keys) and not retire:
             return 0
+        self._switch_objects(entry, ledger, keep, tables, writes, retire)
+        return removed
+
+    def reencode(self, entry: LedgerEntry, old_keys: list[str], ledger: Ledger | None = None) -> int:
+        """Rewrite the entry's objects named in ``old_keys`` (written in an older encoding) in
+        today's encoding, same rows, through the same order: new objects written and verified,
+        the ledger switched, the old ones retired. Returns the number of objects rewritten."""
+        ledger = ledger or self.ledger
+        self.own(entry, ledger)
+        keep, tables, writes, retire = [], [], {}, []
+        for key in entry.object_keys:
+            if not self.store.exists(key):  # expired by the lifecycle rule: nothing to rewrite
+                continue
+            part = layout.read_object(self.store, key)  # old types mapped to today's on read
+            if key in old_keys:
+                data = layout.parquet_bytes(part, self.policy, self.table)
+                retire.append(key)
+                key = layout.object_key(
+                    self.database, self.table.name, layout.partition_of(key), entry.id, data
+                )
+                writes[key] = (data, part)
+            keep.append(key)
+            tables.append(part)
+        if not retire:
+            return 0
+        import pyarrow as pa
+
+        rows = pa.concat_tables(tables, promote_options="default")
+        if content_checksum(rows) != (entry.row_count, entry.checksum):
+            raise VerificationError(
+                f"table {self.table.name!r} batch {entry.batch_name}: its objects read back differ "
+                "from the ledger's row count or checksum, so they are not rewritten; run "
+                "`tierflow archive verify`."
+            )
+        rewritten = len(retire)
+        self._switch_objects(entry, ledger, keep, tables, writes, retire)
+        return rewritten
+
+    def _switch_objects(
+        self,
+        entry: LedgerEntry,
+        ledger: Ledger,
+        keep: list[str],
+        tables: list,
+        writes: dict[str, tuple[bytes, Any]],
+        retire: list[str],
+    ) -> None:
+        """The entry's new object list (``keep``, holding ``tables``), its manifest, and the
+        write-verify-switch-retire of ``writes`` in place of ``retire``."""
+        import pyarrow as pa
+
         rows = pa.concat_tables(tables, promote_options="default") if tables else None
         count, checksum = content_checksum(rows) if rows is not None else (0, "0")
         changes: dict[str, Any] = {
@@ -75,7 +126,6 @@ class ObjectRewrites:
         if entry.manifest_key:
             retire.append(entry.manifest_key)
         self.replace_objects(entry, ledger, writes, retire, **changes)
-        return removed
 
     def replace_objects(
         self,
