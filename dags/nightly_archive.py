@@ -100,7 +100,7 @@ def nightly_archive():
 
         with retry_only_transient():
             policy = load_policy(TierflowHook().get_settings().policy_path)
-            run_type = str(get_current_context()["dag_run"].run_type)
+            run_type = get_current_context()["dag_run"].run_type
             return plan_run(params or {}, run_type, policy, pendulum.now("UTC"))
 
     @task

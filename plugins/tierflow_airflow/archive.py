@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, date, datetime, timedelta
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +52,18 @@ def parse_as_of(value: str | None, now: datetime) -> str | None:
     return day.isoformat()
 
 
-def plan_run(params: dict[str, Any], run_type: str, policy: Policy, now: datetime) -> dict[str, Any]:
+def run_type_name(run_type: str | Enum) -> str:
+    """The run type's value (``manual``, ``scheduled``...). The Task SDK hands a task its run's
+    type as an enum whose ``str()`` is ``DagRunType.MANUAL``, not ``manual``."""
+    return str(run_type.value if isinstance(run_type, Enum) else run_type)
+
+
+def plan_run(params: dict[str, Any], run_type: str | Enum, policy: Policy, now: datetime) -> dict[str, Any]:
     """What this run does. A manual run does what its form says (a dry run unless unticked); any
     other run (scheduled, the one Airflow starts on unpause, asset-triggered) archives every table
     as of now, as the policy says. A run that would delete outside the policy's run window does
     nothing: ``skipped`` says why."""
+    run_type = run_type_name(run_type)
     manual = run_type == "manual"
     tables = list(params.get("tables") or []) if manual else []
     unknown = sorted(set(tables) - set(policy.tables))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from airflow.sdk.api.datamodels._generated import DagRunType
 from airflow.sdk.exceptions import AirflowFailException
 from tierflow.archive.run import ArchiveLockedError
 from tierflow.errors import PolicyError, ServiceUnavailable
@@ -29,6 +30,18 @@ def test_manual_run_is_a_dry_run_by_default_and_runs_any_time() -> None:
         "allow_large_run": False,
         "skipped": None,
     }
+
+
+def test_the_run_type_a_task_is_given_is_read_by_its_value() -> None:
+    """A task's ``dag_run.run_type`` is the Task SDK's enum, whose ``str()`` is ``DagRunType.MANUAL``:
+    a manual run read as anything else would archive every table for real."""
+    params = {"tables": ["loans"], "dry_run": True, "allow_large_run": True}
+    plan = plan_run(params, DagRunType.MANUAL, POLICY, MIDDAY)
+    assert type(plan["run_type"]) is str and plan["run_type"] == "manual"
+    assert (plan["tables"], plan["dry_run"], plan["allow_large_run"]) == (["loans"], True, True)
+    scheduled = plan_run(params, DagRunType.SCHEDULED, POLICY, IN_WINDOW)
+    assert type(scheduled["run_type"]) is str and scheduled["run_type"] == "scheduled"
+    assert (scheduled["tables"], scheduled["dry_run"]) == ([], False)
 
 
 def test_scheduled_run_archives_as_the_policy_says_whatever_the_defaults() -> None:
