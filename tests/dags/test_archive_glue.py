@@ -109,6 +109,24 @@ def test_mysql_lost_connection_and_lock_wait_are_transient_a_syntax_error_is_not
     assert isinstance(for_airflow(MySQLdb.ProgrammingError(1064, "syntax")), AirflowFailException)
 
 
+def test_warehouse_and_redis_connection_losses_are_transient_their_sql_errors_are_not() -> None:
+    import psycopg
+    import redis
+
+    for lost in (
+        psycopg.OperationalError("server closed the connection unexpectedly"),
+        psycopg.errors.AdminShutdown("terminating connection due to administrator command"),
+        redis.ConnectionError("Connection reset by peer"),
+        redis.TimeoutError("Timeout reading from socket"),
+    ):
+        assert for_airflow(lost) is lost, lost
+    for wrong in (
+        psycopg.errors.UndefinedTable("relation raw.x does not exist"),
+        redis.ResponseError("WRONGTYPE"),
+    ):
+        assert isinstance(for_airflow(wrong), AirflowFailException), wrong
+
+
 def test_s3_throttling_is_transient() -> None:
     from botocore.exceptions import ClientError
 
