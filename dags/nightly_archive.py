@@ -155,34 +155,39 @@ def nightly_archive():
         return result
 
     @task(trigger_rule="all_done", outlets=[ARCHIVE_RUN])
-    def register_glue_partitions(tables: list[str]) -> int:
+    def register_glue_partitions(tables: list[str] | None) -> int:
         """Add every dt partition the ledger holds and Glue lacks (s3:// archives only), also after
         a table failed or a retry finished an earlier run's batches."""
         from tierflow.catalog import archived_partitions, register_partitions
         from tierflow.policy import load_policy
+        from tierflow_airflow.failures import retry_only_transient
         from tierflow_airflow.hooks import TierflowHook
 
-        settings = TierflowHook().get_settings()
-        if not settings.archive_uri.startswith("s3://"):
-            print(f"archive {settings.archive_uri} is not on S3: no Glue partitions to register")
-            return 0
-        from airflow.providers.amazon.aws.hooks.glue_catalog import GlueCatalogHook
+        with retry_only_transient():
+            settings = TierflowHook().get_settings()
+            if not settings.archive_uri.startswith("s3://"):
+                print(f"archive {settings.archive_uri} is not on S3: no Glue partitions to register")
+                return 0
+            from airflow.providers.amazon.aws.hooks.glue_catalog import GlueCatalogHook
 
-        glue = GlueCatalogHook(aws_conn_id=AWS_CONN_ID).get_conn()
-        policy = load_policy(settings.policy_path)
-        added = 0
-        for table in tables:
-            partitions = archived_partitions(settings, table)
-            if partitions:
-                added += register_partitions(glue, settings, policy.table(table), partitions)
-        return added
+            glue = GlueCatalogHook(aws_conn_id=AWS_CONN_ID).get_conn()
+            policy = load_policy(settings.policy_path)
+            added = 0
+            for table in tables or []:  # none when the run failed before listing its tables
+                partitions = archived_partitions(settings, table)
+                if partitions:
+                    added += register_partitions(glue, settings, policy.table(table), partitions)
+            return added
 
     @task(trigger_rule="all_done")
-    def summarise_archive_run(plan: dict, tables: list[str]) -> dict:
+    def summarise_archive_run(plan: dict | None, tables: list[str] | None) -> dict:
         """What every table did; fails the run (after logging the alert) when any table failed."""
         from airflow.sdk.exceptions import AirflowFailException
         from tierflow_airflow.archive import summarise_run
 
+        if plan is None or tables is None:
+            # check_archive_run or list_archived_tables failed: nothing ran; their log says why
+            raise AirflowFailException("this run archived nothing: see check_archive_run's log")
         ti = get_current_context()["ti"]
         results = []
         for i in range(WAVES):

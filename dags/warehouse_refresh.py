@@ -82,22 +82,26 @@ def warehouse_refresh():
         """The policy's warehouse tables, parents first (the MERGE order does not matter for raw)."""
         from tierflow.policy import load_policy
         from tierflow.warehouse.load import warehouse_tables
+        from tierflow_airflow.failures import retry_only_transient
         from tierflow_airflow.hooks import TierflowHook
 
-        policy = load_policy(TierflowHook().get_settings().policy_path)
-        return [t.name for t in reversed(warehouse_tables(policy))]
+        with retry_only_transient():
+            policy = load_policy(TierflowHook().get_settings().policy_path)
+            return [t.name for t in reversed(warehouse_tables(policy))]
 
     @task(outlets=[RAW_LOADED], max_active_tis_per_dagrun=2)
     def load_table(table: str, params: dict | None = None) -> dict:
         """Extract -> stage -> raw_audit -> GX gate -> MERGE into raw + watermark (idempotent)."""
         from tierflow.policy import load_policy
         from tierflow.warehouse.load import load_table as load
+        from tierflow_airflow.failures import retry_only_transient
         from tierflow_airflow.hooks import TierflowHook
 
-        settings = TierflowHook().get_settings()
-        table_policy = load_policy(settings.policy_path).table(table)
-        report = load(settings, table_policy, full_refresh=bool((params or {}).get("full_refresh")))
-        return report.as_dict()
+        with retry_only_transient():
+            settings = TierflowHook().get_settings()
+            table_policy = load_policy(settings.policy_path).table(table)
+            report = load(settings, table_policy, full_refresh=bool((params or {}).get("full_refresh")))
+            return report.as_dict()
 
     @task
     def choose_build_slot(params: dict | None = None) -> dict:
@@ -106,24 +110,28 @@ def warehouse_refresh():
         from dataclasses import asdict
 
         from tierflow.warehouse.publish import plan_build
+        from tierflow_airflow.failures import retry_only_transient
         from tierflow_airflow.hooks import TierflowHook
 
         full_refresh = bool((params or {}).get("full_refresh"))
-        return asdict(plan_build(TierflowHook().get_settings(), full_refresh=full_refresh))
+        with retry_only_transient():
+            return asdict(plan_build(TierflowHook().get_settings(), full_refresh=full_refresh))
 
     @task(outlets=[MARTS_PUBLISHED])
     def publish_marts(plan: dict, params: dict | None = None) -> dict:
         """Mart GX suites in the slot, then analytics -> slot in one transaction."""
         from tierflow.warehouse.publish import BuildPlan, publish_slot
+        from tierflow_airflow.failures import retry_only_transient
         from tierflow_airflow.hooks import TierflowHook
 
         build = BuildPlan(**plan)
-        report = publish_slot(
-            TierflowHook().get_settings(),
-            build.slot,
-            full_refresh=bool((params or {}).get("full_refresh")),
-            plan=build,
-        )
+        with retry_only_transient():
+            report = publish_slot(
+                TierflowHook().get_settings(),
+                build.slot,
+                full_refresh=bool((params or {}).get("full_refresh")),
+                plan=build,
+            )
         return {"slot": report.slot, "published": report.published, "primed": report.primed}
 
     dbt_models = DbtTaskGroup(
