@@ -23,8 +23,8 @@ unless `dry_run` is unticked**. Params:
 - `allow_large_run`: let a table move more than `archive.max_run_fraction` of its rows (default
   off: such a table stops before its first batch, naming the count).
 
-**Run window.** A run that would delete rows outside the policy's `archive.run_window`
-(include/tiers.yaml: 01:00-05:00 Asia/Kolkata) does nothing and says so in its log and summary.
+**Run window.** A run that would delete rows outside the policy's `archive.run_window` (below)
+does nothing and says so in its log and summary.
 
 **A failed table fails the run.** The other tables still run; `summarise_archive_run` logs what
 every table did, logs the alert `archive.run.failed` naming the failed tables, and fails. Errors a
@@ -38,7 +38,7 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Asset, AssetAlias, CronTriggerTimetable, Param, dag, get_current_context, task
-from tierflow_airflow.archive import policy_table_names
+from tierflow_airflow.archive import deployed_policy, run_window_doc
 from tierflow_airflow.connections import AWS_CONN_ID, MYSQL_POOL
 from tierflow_airflow.defaults import DEFAULT_ARGS, TAGS
 
@@ -49,7 +49,8 @@ WAVES = 3
 ARCHIVE_RUN = Asset(name="tierflow_archive_run", uri="tierflow://archive/run")
 # One table's task: a night's run fits the run window, a stuck one is stopped and retried.
 TABLE_TIMEOUT = timedelta(hours=3)
-POLICY_TABLES = policy_table_names()
+POLICY = deployed_policy()
+POLICY_TABLES = list(POLICY.tables)
 
 
 @dag(
@@ -60,7 +61,7 @@ POLICY_TABLES = policy_table_names()
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=[*TAGS, "archive"],
-    doc_md=__doc__,
+    doc_md=f"{__doc__}\n{run_window_doc(POLICY)}\n",
     params={
         "tables": Param(
             [],

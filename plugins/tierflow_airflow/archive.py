@@ -26,12 +26,20 @@ class RunParamsError(TierflowError):
     """A trigger's params cannot be run as given."""
 
 
-def policy_table_names() -> list[str]:
-    """The tables of the policy this Airflow deploys (env TIERFLOW_POLICY), for the trigger form.
-    Read from the local file when the DAG file is parsed: no database, no Variable."""
+def deployed_policy() -> Policy:
+    """The policy this Airflow deploys (env TIERFLOW_POLICY), for the trigger form and the DAG's
+    docs. Read from the local file when the DAG file is parsed: no database, no Variable."""
     from tierflow.policy import load_policy
 
-    return list(load_policy(Path(os.environ.get("TIERFLOW_POLICY") or DEFAULT_POLICY)).tables)
+    return load_policy(Path(os.environ.get("TIERFLOW_POLICY") or DEFAULT_POLICY))
+
+
+def run_window_doc(policy: Policy) -> str:
+    """The policy's archive run window, as the DAG's docs show it."""
+    window = policy.archive.run_window
+    if window is None:
+        return "**Run window of this deployment:** none in the policy: archive runs may delete at any hour."
+    return f"**Run window of this deployment:** {window.describe()} (`archive.run_window`)."
 
 
 def parse_as_of(value: str | None, now: datetime) -> str | None:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from tierflow.paths import DEFAULT_POLICY, PROJECT_ROOT
 from tierflow.policy import load_policy
+from tierflow_airflow.archive import run_window_doc
 
 DAGS_DIR = PROJECT_ROOT / "dags"
 DAG_FILES = sorted(p for p in DAGS_DIR.glob("*.py") if not p.name.startswith("_"))
@@ -409,6 +410,7 @@ def test_archive_form_offers_only_what_is_safe(project_dags: dict) -> None:
     run_window = load_policy(DEFAULT_POLICY).archive.run_window
     assert run_window is not None
     assert run_window.start in project_dags["dags"]["nightly_archive"]["doc_md"]
+    assert run_window_doc(load_policy(DEFAULT_POLICY)) in project_dags["dags"]["nightly_archive"]["doc_md"]
 
 
 def test_archive_form_schema_refuses_what_the_form_must_refuse(project_dags: dict) -> None:
