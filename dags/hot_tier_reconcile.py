@@ -36,12 +36,14 @@ def hot_tier_reconcile():
         from tierflow.hot.store import HotStore
         from tierflow.policy import load_policy
         from tierflow.stores import redis as redis_store
+        from tierflow_airflow.failures import retry_only_transient
         from tierflow_airflow.hooks import TierflowHook
 
-        settings = TierflowHook().get_settings()
-        store = HotStore(redis_store.client(settings.redis_url), load_policy(settings.policy_path))
-        applied = store.apply_memory_budget()
-        return {**store.memory(), "budget_applied": applied}
+        with retry_only_transient():
+            settings = TierflowHook().get_settings()
+            store = HotStore(redis_store.client(settings.redis_url), load_policy(settings.policy_path))
+            applied = store.apply_memory_budget()
+            return {**store.memory(), "budget_applied": applied}
 
     @task
     def reconcile_hot_tier(memory: dict) -> dict:
@@ -51,11 +53,13 @@ def hot_tier_reconcile():
         from tierflow.log import get_logger
         from tierflow.policy import load_policy
         from tierflow.stores import redis as redis_store
+        from tierflow_airflow.failures import retry_only_transient
         from tierflow_airflow.hooks import TierflowHook
 
-        settings = TierflowHook().get_settings()
-        store = HotStore(redis_store.client(settings.redis_url), load_policy(settings.policy_path))
-        result = reconcile(settings.mysql_url, store)
+        with retry_only_transient():
+            settings = TierflowHook().get_settings()
+            store = HotStore(redis_store.client(settings.redis_url), load_policy(settings.policy_path))
+            result = reconcile(settings.mysql_url, store)
         if result["drifted_keys"]:
             get_logger("hot_tier_reconcile").warning(
                 "hot_tier_drift_repaired",

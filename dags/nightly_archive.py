@@ -23,8 +23,8 @@ unless `dry_run` is unticked**. Params:
 - `allow_large_run`: let a table move more than `archive.max_run_fraction` of its rows (default
   off: such a table stops before its first batch, naming the count).
 
-**Run window.** A run that would delete rows outside the policy's `archive.run_window`
-(include/tiers.yaml: 01:00-05:00 Asia/Kolkata) does nothing and says so in its log and summary.
+**Run window.** A run that would delete rows outside the policy's `archive.run_window` (below)
+does nothing and says so in its log and summary.
 
 **A failed table fails the run.** The other tables still run; `summarise_archive_run` logs what
 every table did, logs the alert `archive.run.failed` naming the failed tables, and fails. Errors a
@@ -38,7 +38,7 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Asset, AssetAlias, CronTriggerTimetable, Param, dag, get_current_context, task
-from tierflow_airflow.archive import policy_table_names
+from tierflow_airflow.archive import deployed_policy, run_window_doc
 from tierflow_airflow.connections import AWS_CONN_ID, MYSQL_POOL
 from tierflow_airflow.defaults import DEFAULT_ARGS, TAGS
 
@@ -49,7 +49,8 @@ WAVES = 3
 ARCHIVE_RUN = Asset(name="tierflow_archive_run", uri="tierflow://archive/run")
 # One table's task: a night's run fits the run window, a stuck one is stopped and retried.
 TABLE_TIMEOUT = timedelta(hours=3)
-POLICY_TABLES = policy_table_names()
+POLICY = deployed_policy()
+POLICY_TABLES = list(POLICY.tables)
 
 
 @dag(
@@ -60,7 +61,7 @@ POLICY_TABLES = policy_table_names()
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=[*TAGS, "archive"],
-    doc_md=__doc__,
+    doc_md=f"{__doc__}\n{run_window_doc(POLICY)}\n",
     params={
         "tables": Param(
             [],
@@ -100,7 +101,7 @@ def nightly_archive():
 
         with retry_only_transient():
             policy = load_policy(TierflowHook().get_settings().policy_path)
-            run_type = str(get_current_context()["dag_run"].run_type)
+            run_type = get_current_context()["dag_run"].run_type
             return plan_run(params or {}, run_type, policy, pendulum.now("UTC"))
 
     @task
@@ -155,34 +156,39 @@ def nightly_archive():
         return result
 
     @task(trigger_rule="all_done", outlets=[ARCHIVE_RUN])
-    def register_glue_partitions(tables: list[str]) -> int:
+    def register_glue_partitions(tables: list[str] | None) -> int:
         """Add every dt partition the ledger holds and Glue lacks (s3:// archives only), also after
         a table failed or a retry finished an earlier run's batches."""
         from tierflow.catalog import archived_partitions, register_partitions
         from tierflow.policy import load_policy
+        from tierflow_airflow.failures import retry_only_transient
         from tierflow_airflow.hooks import TierflowHook
 
-        settings = TierflowHook().get_settings()
-        if not settings.archive_uri.startswith("s3://"):
-            print(f"archive {settings.archive_uri} is not on S3: no Glue partitions to register")
-            return 0
-        from airflow.providers.amazon.aws.hooks.glue_catalog import GlueCatalogHook
+        with retry_only_transient():
+            settings = TierflowHook().get_settings()
+            if not settings.archive_uri.startswith("s3://"):
+                print(f"archive {settings.archive_uri} is not on S3: no Glue partitions to register")
+                return 0
+            from airflow.providers.amazon.aws.hooks.glue_catalog import GlueCatalogHook
 
-        glue = GlueCatalogHook(aws_conn_id=AWS_CONN_ID).get_conn()
-        policy = load_policy(settings.policy_path)
-        added = 0
-        for table in tables:
-            partitions = archived_partitions(settings, table)
-            if partitions:
-                added += register_partitions(glue, settings, policy.table(table), partitions)
-        return added
+            glue = GlueCatalogHook(aws_conn_id=AWS_CONN_ID).get_conn()
+            policy = load_policy(settings.policy_path)
+            added = 0
+            for table in tables or []:  # none when the run failed before listing its tables
+                partitions = archived_partitions(settings, table)
+                if partitions:
+                    added += register_partitions(glue, settings, policy.table(table), partitions)
+            return added
 
     @task(trigger_rule="all_done")
-    def summarise_archive_run(plan: dict, tables: list[str]) -> dict:
+    def summarise_archive_run(plan: dict | None, tables: list[str] | None) -> dict:
         """What every table did; fails the run (after logging the alert) when any table failed."""
         from airflow.sdk.exceptions import AirflowFailException
         from tierflow_airflow.archive import summarise_run
 
+        if plan is None or tables is None:
+            # check_archive_run or list_archived_tables failed: nothing ran; their log says why
+            raise AirflowFailException("this run archived nothing: see check_archive_run's log")
         ti = get_current_context()["ti"]
         results = []
         for i in range(WAVES):

@@ -46,13 +46,15 @@ def tier_audit():
     def build_report() -> dict:
         """Collect every tier, evaluate the policy, store the day's report (a rerun replaces it)."""
         from tierflow import report as tier_report
+        from tierflow_airflow.failures import retry_only_transient
         from tierflow_airflow.hooks import TierflowHook
 
-        settings = TierflowHook().get_settings()
         moment = get_current_context().get("logical_date") or pendulum.now("UTC")
         as_of = pendulum.instance(moment).in_timezone("UTC").naive()
-        result = tier_report.generate(settings, as_of)
-        url = tier_report.save(settings, result)
+        with retry_only_transient():
+            settings = TierflowHook().get_settings()
+            result = tier_report.generate(settings, as_of)
+            url = tier_report.save(settings, result)
         print(tier_report.summary_line(result))
         return {"url": url, "as_of": result.as_of, "status": result.status, "violations": len(result.red)}
 
@@ -64,15 +66,16 @@ def tier_audit():
         from tierflow import report as tier_report
         from tierflow.report.chart import render_png
         from tierflow.stores.objects import store_for
+        from tierflow_airflow.failures import retry_only_transient
         from tierflow_airflow.hooks import TierflowHook
 
-        settings = TierflowHook().get_settings()
-        store = store_for(settings)
-        key = tier_report.report_key(datetime.fromisoformat(saved["as_of"]).date())
-        stored = tier_report.Report.from_json(store.get_bytes(key))
-        chart_key = key.rsplit("/", 1)[0] + "/tier_chart.png"
-        store.put_bytes(chart_key, render_png(stored))
-        return store.url(chart_key)
+        with retry_only_transient():
+            store = store_for(TierflowHook().get_settings())
+            key = tier_report.report_key(datetime.fromisoformat(saved["as_of"]).date())
+            stored = tier_report.Report.from_json(store.get_bytes(key))
+            chart_key = key.rsplit("/", 1)[0] + "/tier_chart.png"
+            store.put_bytes(chart_key, render_png(stored))
+            return store.url(chart_key)
 
     @task
     def check_report(saved: dict) -> None:
@@ -82,12 +85,14 @@ def tier_audit():
         from airflow.sdk.exceptions import AirflowFailException
         from tierflow import report as tier_report
         from tierflow.stores.objects import store_for
+        from tierflow_airflow.failures import retry_only_transient
         from tierflow_airflow.hooks import TierflowHook
 
         context = get_current_context()
-        store = store_for(TierflowHook().get_settings())
-        key = tier_report.report_key(datetime.fromisoformat(saved["as_of"]).date())
-        stored = tier_report.Report.from_json(store.get_bytes(key))
+        with retry_only_transient():
+            store = store_for(TierflowHook().get_settings())
+            key = tier_report.report_key(datetime.fromisoformat(saved["as_of"]).date())
+            stored = tier_report.Report.from_json(store.get_bytes(key))
         for v in stored.violations:
             print(f"{v.severity.upper()} {v.kind}: {v.message}")
         print(tier_report.summary_line(stored))

@@ -90,22 +90,26 @@ def warehouse_refresh():
         """The policy's warehouse tables, parents first (the MERGE order does not matter for raw)."""
         from tierflow.policy import load_policy
         from tierflow.warehouse.load import warehouse_tables
+        from tierflow_airflow.failures import retry_only_transient
         from tierflow_airflow.hooks import TierflowHook
 
-        policy = load_policy(TierflowHook().get_settings().policy_path)
-        return [t.name for t in reversed(warehouse_tables(policy))]
+        with retry_only_transient():
+            policy = load_policy(TierflowHook().get_settings().policy_path)
+            return [t.name for t in reversed(warehouse_tables(policy))]
 
     @task(outlets=[RAW_LOADED], max_active_tis_per_dagrun=2)
     def load_table(table: str, params: dict | None = None) -> dict:
         """Extract -> stage -> raw_audit -> GX gate -> MERGE into raw + watermark (idempotent)."""
         from tierflow.policy import load_policy
         from tierflow.warehouse.load import load_table as load
+        from tierflow_airflow.failures import retry_only_transient
         from tierflow_airflow.hooks import TierflowHook
 
-        settings = TierflowHook().get_settings()
-        table_policy = load_policy(settings.policy_path).table(table)
-        report = load(settings, table_policy, full_refresh=bool((params or {}).get("full_refresh")))
-        return report.as_dict()
+        with retry_only_transient():
+            settings = TierflowHook().get_settings()
+            table_policy = load_policy(settings.policy_path).table(table)
+            report = load(settings, table_policy, full_refresh=bool((params or {}).get("full_refresh")))
+            return report.as_dict()
 
     @task
     def choose_build_slot(params: dict | None = None, dag_run=None) -> dict:
@@ -115,25 +119,31 @@ def warehouse_refresh():
         from dataclasses import asdict
 
         from tierflow.warehouse.publish import plan_build
+        from tierflow_airflow.failures import retry_only_transient
         from tierflow_airflow.hooks import TierflowHook
 
         full_refresh = bool((params or {}).get("full_refresh"))
         owner = f"airflow:{dag_run.dag_id}/{dag_run.run_id}"
-        return asdict(plan_build(TierflowHook().get_settings(), full_refresh=full_refresh, lease_owner=owner))
+        with retry_only_transient():
+            return asdict(
+                plan_build(TierflowHook().get_settings(), full_refresh=full_refresh, lease_owner=owner)
+            )
 
     @task(outlets=[MARTS_PUBLISHED])
     def publish_marts(plan: dict, params: dict | None = None) -> dict:
         """Mart GX suites in the slot, then analytics -> slot in one transaction."""
         from tierflow.warehouse.publish import BuildPlan, publish_slot
+        from tierflow_airflow.failures import retry_only_transient
         from tierflow_airflow.hooks import TierflowHook
 
         build = BuildPlan(**plan)
-        report = publish_slot(
-            TierflowHook().get_settings(),
-            build.slot,
-            full_refresh=bool((params or {}).get("full_refresh")),
-            plan=build,
-        )
+        with retry_only_transient():
+            report = publish_slot(
+                TierflowHook().get_settings(),
+                build.slot,
+                full_refresh=bool((params or {}).get("full_refresh")),
+                plan=build,
+            )
         return {"slot": report.slot, "published": report.published, "primed": report.primed}
 
     @task
@@ -141,9 +151,11 @@ def warehouse_refresh():
         """Give the build lease up however the run ended (a teardown: the run's state is its
         other tasks'); a no-op after publish_marts, which released it."""
         from tierflow.warehouse import lease
+        from tierflow_airflow.failures import retry_only_transient
         from tierflow_airflow.hooks import TierflowHook
 
-        return lease.release(TierflowHook().get_settings(), plan["lease_owner"])
+        with retry_only_transient():
+            return lease.release(TierflowHook().get_settings(), plan["lease_owner"])
 
     dbt_models = DbtTaskGroup(
         group_id="dbt_models",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, date, datetime, timedelta
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,20 @@ class RunParamsError(TierflowError):
     """A trigger's params cannot be run as given."""
 
 
-def policy_table_names() -> list[str]:
-    """The tables of the policy this Airflow deploys (env TIERFLOW_POLICY), for the trigger form.
-    Read from the local file when the DAG file is parsed: no database, no Variable."""
+def deployed_policy() -> Policy:
+    """The policy this Airflow deploys (env TIERFLOW_POLICY), for the trigger form and the DAG's
+    docs. Read from the local file when the DAG file is parsed: no database, no Variable."""
     from tierflow.policy import load_policy
 
-    return list(load_policy(Path(os.environ.get("TIERFLOW_POLICY") or DEFAULT_POLICY)).tables)
+    return load_policy(Path(os.environ.get("TIERFLOW_POLICY") or DEFAULT_POLICY))
+
+
+def run_window_doc(policy: Policy) -> str:
+    """The policy's archive run window, as the DAG's docs show it."""
+    window = policy.archive.run_window
+    if window is None:
+        return "**Run window of this deployment:** none in the policy: archive runs may delete at any hour."
+    return f"**Run window of this deployment:** {window.describe()} (`archive.run_window`)."
 
 
 def parse_as_of(value: str | None, now: datetime) -> str | None:
@@ -51,11 +60,18 @@ def parse_as_of(value: str | None, now: datetime) -> str | None:
     return day.isoformat()
 
 
-def plan_run(params: dict[str, Any], run_type: str, policy: Policy, now: datetime) -> dict[str, Any]:
+def run_type_name(run_type: str | Enum) -> str:
+    """The run type's value (``manual``, ``scheduled``...). The Task SDK hands a task its run's
+    type as an enum whose ``str()`` is ``DagRunType.MANUAL``, not ``manual``."""
+    return str(run_type.value if isinstance(run_type, Enum) else run_type)
+
+
+def plan_run(params: dict[str, Any], run_type: str | Enum, policy: Policy, now: datetime) -> dict[str, Any]:
     """What this run does. A manual run does what its form says (a dry run unless unticked); any
     other run (scheduled, the one Airflow starts on unpause, asset-triggered) archives every table
     as of now, as the policy says. A run that would delete outside the policy's run window does
     nothing: ``skipped`` says why."""
+    run_type = run_type_name(run_type)
     manual = run_type == "manual"
     tables = list(params.get("tables") or []) if manual else []
     unknown = sorted(set(tables) - set(policy.tables))

@@ -24,9 +24,20 @@ TRANSIENT_MYSQL_CODES = {1040, 1205, 1213, 2002, 2003, 2006, 2013}
 THROTTLING_CODES = {"Throttling", "ThrottlingException", "SlowDown", "RequestLimitExceeded", "RequestTimeout"}
 
 
+def _lost_connection(exc: BaseException) -> bool:
+    """A connection to PostgreSQL/Redshift or Redis refused, lost or timed out mid-task (the
+    stores turn a refused first connection into ServiceUnavailable; a later loss comes raw)."""
+    import psycopg
+    import redis
+
+    return isinstance(exc, (psycopg.OperationalError, redis.ConnectionError, redis.TimeoutError))
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether trying again later can succeed where this attempt failed."""
     if isinstance(exc, (ServiceUnavailable, ArchiveLockedError, ConnectionError, TimeoutError)):
+        return True
+    if _lost_connection(exc):
         return True
     code = exc.args[0] if exc.args else None
     if type(exc).__module__.startswith(("MySQLdb", "pymysql")) and code in TRANSIENT_MYSQL_CODES:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from airflow.sdk.api.datamodels._generated import DagRunType
 from airflow.sdk.exceptions import AirflowFailException
 from tierflow.archive.errors import ArchiveLockedError
 from tierflow.errors import PolicyError, ServiceUnavailable
@@ -29,6 +30,18 @@ def test_manual_run_is_a_dry_run_by_default_and_runs_any_time() -> None:
         "allow_large_run": False,
         "skipped": None,
     }
+
+
+def test_the_run_type_a_task_is_given_is_read_by_its_value() -> None:
+    """A task's ``dag_run.run_type`` is the Task SDK's enum, whose ``str()`` is ``DagRunType.MANUAL``:
+    a manual run read as anything else would archive every table for real."""
+    params = {"tables": ["loans"], "dry_run": True, "allow_large_run": True}
+    plan = plan_run(params, DagRunType.MANUAL, POLICY, MIDDAY)
+    assert type(plan["run_type"]) is str and plan["run_type"] == "manual"
+    assert (plan["tables"], plan["dry_run"], plan["allow_large_run"]) == (["loans"], True, True)
+    scheduled = plan_run(params, DagRunType.SCHEDULED, POLICY, IN_WINDOW)
+    assert type(scheduled["run_type"]) is str and scheduled["run_type"] == "scheduled"
+    assert (scheduled["tables"], scheduled["dry_run"]) == ([], False)
 
 
 def test_scheduled_run_archives_as_the_policy_says_whatever_the_defaults() -> None:
@@ -94,6 +107,24 @@ def test_mysql_lost_connection_and_lock_wait_are_transient_a_syntax_error_is_not
     lock = MySQLdb.OperationalError(1205, "Lock wait timeout exceeded")
     assert for_airflow(lock) is lock
     assert isinstance(for_airflow(MySQLdb.ProgrammingError(1064, "syntax")), AirflowFailException)
+
+
+def test_warehouse_and_redis_connection_losses_are_transient_their_sql_errors_are_not() -> None:
+    import psycopg
+    import redis
+
+    for lost in (
+        psycopg.OperationalError("server closed the connection unexpectedly"),
+        psycopg.errors.AdminShutdown("terminating connection due to administrator command"),
+        redis.ConnectionError("Connection reset by peer"),
+        redis.TimeoutError("Timeout reading from socket"),
+    ):
+        assert for_airflow(lost) is lost, lost
+    for wrong in (
+        psycopg.errors.UndefinedTable("relation raw.x does not exist"),
+        redis.ResponseError("WRONGTYPE"),
+    ):
+        assert isinstance(for_airflow(wrong), AirflowFailException), wrong
 
 
 def test_s3_throttling_is_transient() -> None:

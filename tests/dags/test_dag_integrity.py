@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from tierflow.paths import DEFAULT_POLICY, PROJECT_ROOT
 from tierflow.policy import load_policy
+from tierflow_airflow.archive import run_window_doc
 
 DAGS_DIR = PROJECT_ROOT / "dags"
 DAG_FILES = sorted(p for p in DAGS_DIR.glob("*.py") if not p.name.startswith("_"))
@@ -409,6 +410,7 @@ def test_archive_form_offers_only_what_is_safe(project_dags: dict) -> None:
     run_window = load_policy(DEFAULT_POLICY).archive.run_window
     assert run_window is not None
     assert run_window.start in project_dags["dags"]["nightly_archive"]["doc_md"]
+    assert run_window_doc(load_policy(DEFAULT_POLICY)) in project_dags["dags"]["nightly_archive"]["doc_md"]
 
 
 def test_archive_form_schema_refuses_what_the_form_must_refuse(project_dags: dict) -> None:
@@ -430,3 +432,49 @@ def test_archive_form_schema_refuses_what_the_form_must_refuse(project_dags: dic
     with pytest.raises(ParamValidationError):
         param("tables").resolve(["no_such_table"])
     assert param("tables").resolve(["loans"]) == ["loans"]
+
+
+# --- which failures are retried --------------------------------------------------------------------
+
+
+def tierflow_tasks_without_fail_fast(source: str) -> list[str]:
+    """Task functions that read tierflow settings (TierflowHook) outside ``retry_only_transient``."""
+    import ast
+
+    missing = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.FunctionDef) or "TierflowHook" not in ast.unparse(node):
+            continue
+        guarded = {
+            id(inner)
+            for w in ast.walk(node)
+            if isinstance(w, ast.With) and "retry_only_transient" in ast.unparse(w.items[0])
+            for inner in ast.walk(w)
+        }
+        uses = [
+            n for n in ast.walk(node) if isinstance(n, ast.Call) and ast.unparse(n.func) == "TierflowHook"
+        ]
+        if any(id(u) not in guarded for u in uses):
+            missing.append(node.name)
+    return missing
+
+
+@pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.stem)
+def test_tierflow_tasks_fail_at_once_on_errors_a_retry_cannot_fix(dag_file: Path) -> None:
+    """A bad policy, a failed gate or bad params fail the task without retries; only transient
+    errors wait for a retry (plugins/tierflow_airflow/failures.py)."""
+    assert tierflow_tasks_without_fail_fast(dag_file.read_text()) == []
+
+
+def test_a_task_reading_settings_unguarded_is_reported() -> None:
+    source = textwrap.dedent(
+        """
+        def guarded():
+            with retry_only_transient():
+                return TierflowHook().get_settings()
+
+        def unguarded():
+            return TierflowHook().get_settings()
+        """
+    )
+    assert tierflow_tasks_without_fail_fast(source) == ["unguarded"]

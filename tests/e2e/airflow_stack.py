@@ -15,6 +15,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tierflow.paths import PROJECT_ROOT
@@ -168,7 +169,7 @@ class AirflowStack:
         warehouse.ensure_database(f"{PG_SERVER}/{self.db_name}")
         self._run("airflow", "db", "migrate")
         self._run("airflow", "pools", "set", "tierflow_mysql", "2", "source MySQL")
-        self._start("api-server", "--port", str(self.port))
+        self._start("api-server", "--host", "127.0.0.1", "--port", str(self.port))
         for component in COMPONENTS:
             self._start(component)
         wait_http(f"{self.base}/api/v2/monitor/health", 300, self.procs["api-server"], self.log("api-server"))
@@ -209,6 +210,31 @@ class AirflowStack:
     def call(self, method: str, path: str, body: dict | None = None):
         return api(self.base, method, path, self.token, body)
 
+    def runs(self, dag_id: str) -> list[dict]:
+        status, body = self.call("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=100")
+        assert status == 200, body
+        return body["dag_runs"]
+
+    def unpause(self, dag_id: str, timeout: float = 600) -> list[dict]:
+        """Unpause ``dag_id`` and wait for the run Airflow starts on unpause (when its latest
+        schedule point has passed) to finish; that run, or none."""
+        status, dag = self.call("GET", f"/api/v2/dags/{dag_id}")
+        assert status == 200, dag
+        if not dag["is_paused"]:
+            return []
+        due = dag["next_dagrun_run_after"]
+        before = {r["dag_run_id"] for r in self.runs(dag_id)}
+        status, body = self.call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+        assert status == 200, body
+        if due is None or datetime.fromisoformat(due) > datetime.now(UTC):
+            return []
+        deadline = time.monotonic() + 120
+        while not (started := [r for r in self.runs(dag_id) if r["dag_run_id"] not in before]):
+            assert time.monotonic() < deadline, f"no run of {dag_id} after unpausing it (due {due})"
+            self.assert_running()
+            time.sleep(2)
+        return [self.wait_run(dag_id, r["dag_run_id"], timeout) for r in started]
+
     def trigger(self, dag_id: str, conf: dict) -> str:
         """Unpause ``dag_id`` and trigger it with ``conf``, as the UI's trigger form does."""
         status, body = self.call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
@@ -238,13 +264,31 @@ class AirflowStack:
             for t in body["task_instances"]
         }
 
-    def task_log(
+    def task_log_lines(
         self, dag_id: str, run_id: str, task_id: str, map_index: int = -1, try_number: int = 1
-    ) -> str:
+    ) -> list[dict]:
+        """The task's log as Airflow serves it: one dict a line (event, level, logger...)."""
         status, body = self.call(
             "GET",
             f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}"
             f"?map_index={map_index}",
         )
         assert status == 200, body
-        return json.dumps(body)
+        return [line for line in body["content"] if isinstance(line, dict)]
+
+    def task_log(
+        self, dag_id: str, run_id: str, task_id: str, map_index: int = -1, try_number: int = 1
+    ) -> str:
+        return json.dumps(self.task_log_lines(dag_id, run_id, task_id, map_index, try_number))
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value"):
+        status, body = self.call(
+            "GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
+        )
+        assert status == 200, body
+        return body["value"]
+
+    def tracebacks(self, component: str) -> list[str]:
+        """Every traceback in ``component``'s log, with the lines that follow it."""
+        lines = self.log(component).read_text(errors="replace").splitlines()
+        return ["\n".join(lines[i : i + 12]) for i, line in enumerate(lines) if "Traceback" in line]

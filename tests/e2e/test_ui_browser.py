@@ -135,7 +135,8 @@ def test_storage_tiers_page_dags_and_trigger(api_server):
     status, dag = api(base, "GET", f"/api/v2/dags/{TRIGGER_DAG}/details", token)
     assert status == 200, dag
     defaults = {name: spec.get("value") for name, spec in (dag.get("params") or {}).items()}
-    assert set(defaults) == {"tables", "as_of", "dry_run"}, defaults
+    # the form opens as a dry run of every table as of now, with the large-run switch off
+    assert defaults == {"tables": [], "as_of": None, "dry_run": True, "allow_large_run": False}, defaults
     # what a data engineer fills in the trigger form: one table, a date, a dry run
     params = {"tables": ["api_request_logs"], "as_of": "2026-06-30", "dry_run": True}
     status, run = api(

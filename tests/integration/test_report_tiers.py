@@ -194,6 +194,25 @@ def test_archive_from_store_then_ledger(tier_settings):
     assert set(found) == {"archive_partition_unledgered", "ledger_unverified"}
     assert found["archive_partition_unledgered"].details["partitions"] == ["2026-01-06"]
 
+    # A failed batch is the table's last word until a later batch of it is archived.
+    def add_entry(state: str, part: str) -> None:
+        with mysql.connection(tier_settings.mysql_url, autocommit=True) as conn:
+            conn.cursor().execute(
+                f"INSERT INTO {ledger.LEDGER_TABLE} (run_id, table_name, batch_name, state, row_count, "
+                "bytes, object_keys, partitions) VALUES (%s, 'api_request_logs', %s, %s, 1, 1, '[]', %s)",
+                ("f" * 32, f"{state}-{part}", state, json.dumps([part])),
+            )
+
+    def unverified_states() -> list[str]:
+        found = tier_report.build(tier_settings, policy, AS_OF)
+        logs = next(t for t in found.tables if t.name == "api_request_logs")
+        return sorted(e["state"] for e in logs.archive.extra["unverified_entries"])
+
+    add_entry("failed", "dt=2026-01-07")
+    assert unverified_states() == ["failed", "uploaded"]
+    add_entry("verified", "dt=2026-01-08")
+    assert unverified_states() == ["uploaded"], "a batch archived after the failure closes it"
+
     # A stray file inside a ledgered partition is caught too: the ledger names its objects.
     write_parquet(root, f"{db}/api_request_logs/dt=2026-01-05/part-stray.parquet", 1)
     r = tier_report.build(tier_settings, policy, AS_OF)

@@ -218,3 +218,44 @@ def test_kill_9_during_load_then_rerun(wh_settings: Settings, tmp_path: Path) ->
     with warehouse.connection(wh_settings.warehouse_url) as conn:
         dupes = conn.execute("SELECT count(*) - count(DISTINCT id) FROM raw.loan_transactions").fetchone()[0]
     assert dupes == 0
+
+
+def test_loads_of_different_tables_create_the_warehouse_together(mysql_url: str, warehouse_url: str) -> None:
+    """Airflow runs the loads of different tables at once: on a fresh warehouse they all create
+    the schemas, the watermark table and their raw tables together (a race in PostgreSQL's catalog
+    once failed one of them with a unique violation on pg_namespace)."""
+    import threading
+
+    from tierflow.warehouse import AUDIT_SCHEMA, RAW_SCHEMA
+    from tierflow.warehouse.columns import source_columns
+    from tierflow.warehouse.load import ensure_raw_table, warehouse_tables
+
+    tables = warehouse_tables(load_policy(DEFAULT_POLICY))
+    columns = {t.name: source_columns(mysql_url, t.name) for t in tables}
+    for _ in range(4):
+        with warehouse.connection(warehouse_url, autocommit=True) as conn:
+            for schema in (RAW_SCHEMA, AUDIT_SCHEMA):
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        start = threading.Barrier(len(tables))
+        errors: list[BaseException] = []
+
+        def create(table, start=start, errors=errors) -> None:
+            try:
+                with warehouse.connection(warehouse_url) as conn:
+                    start.wait()
+                    ensure_raw_table(conn, table, columns[table.name])
+                    conn.commit()
+            except BaseException as exc:  # noqa: BLE001 - reported below, with its table
+                errors.append(exc)
+
+        threads = [threading.Thread(target=create, args=(t,)) for t in tables]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert errors == []
+    with warehouse.connection(warehouse_url) as conn:
+        made = {
+            r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (RAW_SCHEMA,))
+        }
+    assert {t.name for t in tables} <= made

@@ -16,6 +16,9 @@ HOT_PREFIX = "tierflow:hot:"
 RECONCILE_KEY = "tierflow:hot:reconcile:last"
 LEDGER_TABLE = "tierflow_archive_ledger"
 LEDGER_GOOD_STATES = {"verified", "deleted", "restored"}
+# Batches closed with every row still in MySQL and their objects removed: the last word on a table
+# until one of its batches is archived after them, then history.
+LEDGER_CLOSED_STATES = {"failed", "abandoned"}
 # Exact COUNT(*) below this size; information_schema's estimate above it (marked approximate).
 EXACT_COUNT_MAX_BYTES = 512 * 1024**2
 REDIS_MEMORY_SAMPLE = 200
@@ -223,7 +226,7 @@ def read_ledger(url: str) -> list[dict[str, Any]] | None:
         columns = {r[0].lower() for r in cur.fetchall()}
         if not columns:
             return None
-        wanted = ["table_name", "state", "row_count", "bytes", "object_keys", "partitions"]
+        wanted = ["id", "table_name", "state", "row_count", "bytes", "object_keys", "partitions"]
         present = [c for c in wanted if c in columns]
         cur.execute(f"SELECT {', '.join(present)} FROM {mysql.quote_ident(LEDGER_TABLE)}")  # noqa: S608
         entries = []
@@ -279,10 +282,15 @@ def collect_archive(
                 )
             ]
             extra["unledgered_partitions"] = unledgered
+            last_good = max((int(e.get("id") or 0) for e in good), default=0)
             extra["unverified_entries"] = [
                 {"state": e.get("state"), "partitions": e.get("partitions")}
                 for e in entries
                 if str(e.get("state", "")).lower() not in LEDGER_GOOD_STATES
+                and not (
+                    str(e.get("state", "")).lower() in LEDGER_CLOSED_STATES
+                    and int(e.get("id") or 0) < last_good
+                )
             ]
             extra["rows_from"] = "ledger"
         else:

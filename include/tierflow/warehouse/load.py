@@ -97,6 +97,9 @@ def new_batch_id(now: datetime | None = None) -> str:
 
 def ensure_raw_table(conn, table: TablePolicy, columns: list[Column]) -> None:
     """Schemas, the watermark table and ``raw.<table>``; new MySQL columns are added to raw."""
+    # Loads of different tables run at once, and PostgreSQL's CREATE ... IF NOT EXISTS races on its
+    # catalog (a unique violation on pg_namespace): the DDL takes turns until the caller commits.
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('tierflow.warehouse.ddl'))")
     for schema in (RAW_SCHEMA, AUDIT_SCHEMA):
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}")
     conn.execute(wsql.watermarks_ddl())
