@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlglot
@@ -462,7 +463,7 @@ VERSION = (
     "PostgreSQL 8.0.2 on i686-pc-linux-gnu, compiled by GCC gcc (GCC) 3.4.2 20041017 "
     "(Red Hat 3.4.2-6.fc3), Redshift 1.0.77467"
 )
-VARCHAR_OID, INT_OID, BOOL_OID, DATE_OID = 1043, 23, 16, 1082
+VARCHAR_OID, INT_OID, BOOL_OID, DATE_OID, TIMESTAMP_OID = 1043, 23, 16, 1082, 1114
 TYPE_OIDS = {
     "varchar": 1043,
     "character varying": 1043,
@@ -551,6 +552,8 @@ class Recorder:
         if low.startswith("select current_user"):  # the database user that IAM signed in
             return [("current_user", VARCHAR_OID)], [((connection or {}).get("db_user") or "tierflow",)]
         raw = " ".join(sql.lower().split())
+        if low.startswith("select sysdate"):  # the warehouse's clock (stores.warehouse.server_now)
+            return [("sysdate", TIMESTAMP_OID)], [(datetime.now(UTC).replace(tzinfo=None),)]
         if "version()" in low:
             return [("version", VARCHAR_OID)], [(VERSION,)]
         if low.startswith("select current_schema()"):

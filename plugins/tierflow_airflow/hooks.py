@@ -26,7 +26,7 @@ def connection_url(conn: Any, kind: str) -> str:
 
     ``kind`` is ``mysql``, ``warehouse`` (``redshift://`` for a redshift Connection, else
     ``postgresql://``; a Redshift Connection's extras such as ``workgroup`` are kept as the
-    query the Data API reads) or ``redis`` (the database from ``schema`` or the ``db`` extra)."""
+    query the IAM sign-in reads) or ``redis`` (the database from ``schema`` or the ``db`` extra)."""
     extra = conn.extra_dejson or {}
     query: dict[str, str] = {}
     database = conn.schema or None
@@ -34,7 +34,9 @@ def connection_url(conn: Any, kind: str) -> str:
         redshift = (conn.conn_type or "").startswith("redshift")
         scheme = "redshift" if redshift else "postgresql"
         if redshift:
-            query = {k: str(v) for k, v in extra.items() if k in {"workgroup", "cluster", "iam_role"}}
+            query = {
+                k: str(v) for k, v in extra.items() if k in {"workgroup", "cluster", "region", "iam_role"}
+            }
     elif kind == "redis":
         scheme = "rediss" if str(extra.get("ssl", "")).lower() in {"1", "true", "yes"} else "redis"
         database = conn.schema or str(extra.get("db", 0))
