@@ -67,7 +67,7 @@ class Deployment:
 
 @pytest.fixture(scope="session")
 def deployment(tmp_path_factory) -> Iterator[Deployment]:
-    from tierflow.seed import seed_database
+    from tierflow.devdata import seed_database
     from tierflow.stores import mysql, warehouse
 
     tmp = tmp_path_factory.mktemp("airflow_night")
