@@ -25,7 +25,7 @@ from tierflow_airflow.archive import archive_one_table
 
 from tests.conftest import AS_OF as SEED_AS_OF
 from tests.conftest import NO_WAREHOUSE_URL
-from tests.integration.test_archive_run import AS_OF, archive_rows, assert_union_equals, make_rows, mysql_rows
+from tests.integration.test_archive_run import AS_OF, archive_rows, assert_union_equals, mysql_rows
 
 
 def cli(settings: Settings, *args: str, tz: str | None = None) -> subprocess.CompletedProcess:
@@ -52,17 +52,6 @@ def nothing_archived(settings: Settings) -> bool:
             if cur.fetchone()[0]:
                 return False
     return not list(open_store(settings.archive_uri).list(""))
-
-
-@pytest.fixture
-def small_settings(mysql_url: str, file_archive_uri: str) -> Settings:
-    make_rows(mysql_url)
-    return Settings(
-        warehouse_url=NO_WAREHOUSE_URL,
-        mysql_url=mysql_url,
-        archive_uri=file_archive_uri,
-        policy_path=DEFAULT_POLICY,
-    )
 
 
 def test_future_as_of_is_refused_by_library_task_and_cli_and_nothing_changes(

@@ -21,14 +21,11 @@ from tierflow.archive.ledger import Ledger
 from tierflow.archive.migrate import migrate_encoding, old_encoding
 from tierflow.archive.verify import verify_archive
 from tierflow.config import Settings
-from tierflow.paths import DEFAULT_POLICY
 
-from tests.conftest import NO_WAREHOUSE_URL
 from tests.integration.test_archive_run import (
     AS_OF,
     archive_rows,
     assert_union_equals,
-    make_rows,
     mysql_rows,
 )
 
@@ -63,17 +60,6 @@ def _make_old(settings: Settings, key: str) -> str:
         (root / key).unlink()
         ledger.update(entry, object_keys=[old_key if k == key else k for k in entry.object_keys])
     return old_key
-
-
-@pytest.fixture
-def small_settings(mysql_url: str, file_archive_uri: str) -> Settings:
-    make_rows(mysql_url)
-    return Settings(
-        warehouse_url=NO_WAREHOUSE_URL,
-        mysql_url=mysql_url,
-        archive_uri=file_archive_uri,
-        policy_path=DEFAULT_POLICY,
-    )
 
 
 def _root(settings: Settings) -> Path:

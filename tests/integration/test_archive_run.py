@@ -141,17 +141,6 @@ def assert_union_equals(settings: Settings, original: dict[int, dict]) -> None:
     )
 
 
-@pytest.fixture
-def small_settings(mysql_url: str, file_archive_uri: str) -> Settings:
-    make_rows(mysql_url)
-    return Settings(
-        warehouse_url=NO_WAREHOUSE_URL,
-        mysql_url=mysql_url,
-        archive_uri=file_archive_uri,
-        policy_path=DEFAULT_POLICY,
-    )
-
-
 def test_archive_moves_cold_rows_with_exact_types(small_settings: Settings) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
