@@ -1,0 +1,5 @@
+"""``python -m tierflow.cli``: the same command as ``tierflow``."""
+
+from tierflow.cli import main
+
+main()
