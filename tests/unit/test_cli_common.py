@@ -114,3 +114,38 @@ def test_one_console_for_results_and_one_for_errors() -> None:
     assert common.err_console() is common.err_console()
     assert common.console() is not common.err_console()
     assert common.err_console().stderr and not common.console().stderr
+
+
+def _cli_imports(path: Path) -> set[str]:
+    """The tierflow.cli modules that ``path`` imports, at top level or inside a function."""
+    import ast
+
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module == "tierflow.cli":
+            found |= {f"tierflow.cli.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tierflow.cli."):
+            found.add(node.module or "")
+        elif isinstance(node, ast.Import):
+            found |= {
+                a.name for a in node.names if a.name == "tierflow.cli" or a.name.startswith("tierflow.cli.")
+            }
+    return found
+
+
+def test_groups_import_only_common_and_render_never_the_root_or_each_other() -> None:
+    package = Path(common.__file__).parent
+    groups = sorted(
+        p for p in package.glob("*.py") if p.stem not in {"__init__", "__main__", "common", "render"}
+    )
+    assert {p.stem for p in groups} >= {"archive", "hot", "tiers", "warehouse", "source", "policy", "config"}
+    for path in groups:
+        assert _cli_imports(path) <= {"tierflow.cli.common", "tierflow.cli.render"}, path.name
+    for shared in ("common", "render"):
+        assert _cli_imports(package / f"{shared}.py") == set(), shared
+
+
+def test_the_layout_check_sees_an_import_of_the_root(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("def f():\n    from tierflow.cli import app, common\n    import tierflow.cli.hot\n")
+    assert _cli_imports(bad) == {"tierflow.cli.app", "tierflow.cli.common", "tierflow.cli.hot"}
