@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from tierflow.policy import Policy
     from tierflow.report.model import Report, TierStats
     from tierflow.warehouse.load import LoadRun
+    from tierflow.warehouse.preflight import Check
 
 
 def policy_table(pol: Policy, path: Path) -> Table:
@@ -212,3 +213,17 @@ def load_table(run: LoadRun) -> Table:
             f"{r.seconds.get('total', 0):.1f}",
         )
     return table
+
+
+def preflight_line(check: Check) -> str:
+    """``warehouse preflight``: one check a line, and the fix of one that failed."""
+    head = f"{'PASS' if check.ok else 'FAIL'}  {check.name}: {check.detail}"
+    return head if check.ok else f"{head}  -> fix: {check.fix}"
+
+
+def preflight_json(checks: list[Check]) -> str:
+    """``warehouse preflight --json``: whether every check passed, and each check."""
+    import json
+    from dataclasses import asdict
+
+    return json.dumps({"ok": all(c.ok for c in checks), "checks": [asdict(c) for c in checks]}, indent=2)

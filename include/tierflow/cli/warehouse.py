@@ -113,15 +113,15 @@ def preflight_cmd(
 ) -> None:
     """Check a live warehouse before the first deploy: each step's sign-in, schemas and grants,
     Spectrum (Redshift), the dbt target. One line per check; exit 1 when one fails."""
+    from tierflow.cli.render import preflight_json, preflight_line
     from tierflow.warehouse.access import Identities
-    from tierflow.warehouse.preflight import as_json as render_json
     from tierflow.warehouse.preflight import preflight
 
     checks = preflight(common.context().settings, ids=Identities(prefix))
     if as_json:
-        typer.echo(render_json(checks))
+        typer.echo(preflight_json(checks))
     else:
         for check in checks:
-            typer.echo(check.line())
+            typer.echo(preflight_line(check))
     if not all(c.ok for c in checks):
         raise typer.Exit(1)
