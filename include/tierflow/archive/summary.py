@@ -1,4 +1,4 @@
-"""What an archive run did, per table and in all, and its table for the terminal."""
+"""What an archive run did, per table and in all (the CLI draws its table: cli/render.py)."""
 
 from __future__ import annotations
 
@@ -74,41 +74,6 @@ class RunSummary:
     @property
     def rows(self) -> int:
         return sum(t.rows for t in self.tables)
-
-    def render(self):
-        from rich.table import Table
-
-        table = Table(title=f"archive run {self.run_id[:8]} as of {self.as_of:%Y-%m-%d %H:%M}")
-        for col in (
-            "table",
-            "status",
-            "rows",
-            "held",
-            "unloaded",
-            "deleted",
-            "kept",
-            "bytes",
-            "files",
-            *(f"{p} s" for p in PHASES),
-            "rows/s",
-        ):
-            table.add_column(col, justify="left" if col in {"table", "status"} else "right")
-        for t in self.tables:
-            rate = t.rows / t.total_seconds if t.total_seconds else 0
-            table.add_row(
-                t.table,
-                t.status,
-                f"{t.rows:,}",
-                f"{t.held:,}",
-                f"{t.unloaded:,}",
-                f"{t.deleted:,}",
-                f"{t.kept_changed:,}",
-                f"{t.bytes:,}",
-                str(t.files),
-                *(f"{t.seconds[p]:.2f}" for p in PHASES),
-                f"{rate:,.0f}",
-            )
-        return table
 
     def errors(self) -> list[str]:
         return [f"{t.table}: {t.error}" for t in self.tables if not t.ok and t.error]

@@ -5,7 +5,8 @@ which of it sits in the wrong tier.
 - ``collect``: one collector per tier;
 - ``rules``: the violations and findings, one small function each;
 - ``history``: daily reports kept in the archive store;
-- ``render`` and ``chart``: the terminal table and the PNG chart.
+- ``render`` and ``chart``: the one-line summary for logs and the PNG chart (the terminal table
+  is the CLI's, in ``tierflow.cli.render``).
 
 ``build`` collects every tier and evaluates; ``generate`` does so with the stored history.
 """
@@ -41,7 +42,7 @@ from tierflow.report.model import (
     month_range,
     partition_value,
 )
-from tierflow.report.render import render_table, summary_line
+from tierflow.report.render import summary_line
 from tierflow.report.rules import days_until, evaluate, growth
 
 log = get_logger(__name__)
@@ -67,7 +68,6 @@ __all__ = [
     "latest",
     "load_history",
     "month_range",
-    "render_table",
     "report_key",
     "save",
     "summary_line",

@@ -5,7 +5,7 @@ returns one result per check, with the fix when it fails."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +34,6 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
-
-    def line(self) -> str:
-        head = f"{'PASS' if self.ok else 'FAIL'}  {self.name}: {self.detail}"
-        return head if self.ok else f"{head}  -> fix: {self.fix}"
-
-
-def as_json(checks: list[Check]) -> str:
-    return json.dumps({"ok": all(c.ok for c in checks), "checks": [asdict(c) for c in checks]}, indent=2)
 
 
 def _one(conn, sql: str, params: tuple = ()) -> Any:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from tierflow.cli import common
 
 hot_app = typer.Typer(
     help="The Redis hot tier: customer lookups, the event consumer, reconciliation.", no_args_is_help=True
@@ -17,13 +18,6 @@ get_app = typer.Typer(help="Read from the hot tier.", no_args_is_help=True)
 hot_app.add_typer(get_app, name="get")
 events_app = typer.Typer(help="Row-change events of the hot tables.", no_args_is_help=True)
 
-PolicyOption = Annotated[
-    Path | None, typer.Option("--policy", help="Tier policy file [env TIERFLOW_POLICY].")
-]
-AsOfOption = Annotated[
-    str | None,
-    typer.Option("--as-of", help="Judge hot windows as of this moment (YYYY-MM-DD or ISO); default now."),
-]
 KinesisOption = Annotated[
     str | None,
     typer.Option(
@@ -35,18 +29,16 @@ KinesisOption = Annotated[
 
 
 def _context(policy: Path | None, as_of: str | None = None):
-    from tierflow.cli import parse_as_of, settings
+    """Settings, policy, Redis client and a HotStore whose clock is --as-of (frozen), or the
+    live clock without it."""
     from tierflow.hot.store import HotStore
-    from tierflow.policy import load_policy
     from tierflow.stores import redis as redis_store
 
-    s = settings(policy)
-    pol = load_policy(s.policy_path)
+    ctx = common.context(policy)
+    s, pol = ctx.settings, ctx.policy
     client = redis_store.client(s.redis_url)
     if as_of:
-        moment = parse_as_of(as_of)
-        if len(as_of) == 10:  # a day: its end, so the whole day is inside the window
-            moment = datetime.combine(moment.date(), datetime.max.time())
+        moment = common.parse_as_of(as_of)
         store = HotStore(client, pol, clock=lambda: moment)
     else:
         store = HotStore(client, pol)
@@ -69,8 +61,8 @@ def _stream(s, pol, client, kinesis_stream: str | None, consumer: str = "consume
 @get_app.command("customer")
 def get_customer(
     customer_id: Annotated[int, typer.Argument(help="Customer id.")],
-    as_of: AsOfOption = None,
-    policy: PolicyOption = None,
+    as_of: common.AsOfOption = None,
+    policy: common.PolicyOption = None,
 ) -> None:
     """Print a customer's hot view (transactions, loans, communications, apps, features) as JSON."""
     import time
@@ -97,8 +89,8 @@ def consume(
     reclaim_idle_ms: Annotated[int, typer.Option(help="Reclaim entries pending this long.")] = 30_000,
     memory_budget: Annotated[bool, typer.Option(help="Apply the policy's hot.max_memory_mb.")] = True,
     kinesis_stream: KinesisOption = None,
-    as_of: AsOfOption = None,
-    policy: PolicyOption = None,
+    as_of: common.AsOfOption = None,
+    policy: common.PolicyOption = None,
 ) -> None:
     """Apply row-change events to the hot tier (consumer group; SIGTERM stops it cleanly)."""
     import socket
@@ -118,8 +110,8 @@ def consume(
 
 @hot_app.command("reconcile")
 def reconcile_cmd(
-    as_of: AsOfOption = None,
-    policy: PolicyOption = None,
+    as_of: common.AsOfOption = None,
+    policy: common.PolicyOption = None,
 ) -> None:
     """Rebuild the hot window from MySQL, repair drift, trim; print and record the drift count."""
     from tierflow.hot.reconcile import reconcile
@@ -132,7 +124,7 @@ def reconcile_cmd(
 @hot_app.command("dead-letters")
 def dead_letters_cmd(
     count: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
-    policy: PolicyOption = None,
+    policy: common.PolicyOption = None,
 ) -> None:
     """Show the newest dead-lettered events and why they could not be applied."""
     from tierflow.hot.consumer import dead_letters
@@ -147,15 +139,17 @@ def dead_letters_cmd(
 def replay_cmd(
     since: Annotated[
         str | None,
-        typer.Option(help="Publish rows changed since this moment instead of the whole hot window."),
+        typer.Option(
+            help="Publish rows changed since this day's start or ISO moment (UTC) instead of the whole "
+            "hot window."
+        ),
     ] = None,
-    table: Annotated[list[str] | None, typer.Option(help="Only this hot table (repeatable).")] = None,
+    table: common.TablesOption = None,
     kinesis_stream: KinesisOption = None,
-    as_of: AsOfOption = None,
-    policy: PolicyOption = None,
+    as_of: common.AsOfOption = None,
+    policy: common.PolicyOption = None,
 ) -> None:
     """Publish the hot tables' rows (in the hot window, or changed since --since) as events."""
-    from tierflow.cli import parse_as_of
     from tierflow.events import replay
 
     s, pol, client, store = _context(policy, as_of)
@@ -165,7 +159,7 @@ def replay_cmd(
         stream,
         pol,
         as_of=store.clock(),
-        since=parse_as_of(since) if since else None,
+        since=common.parse_since(since),
         tables=table,
     )
     typer.echo(json.dumps({"stream": stream.name, "published": published}))

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from tierflow.cli import common
 from tierflow.config import Settings
 from tierflow.paths import SQL_DIR
 
@@ -18,7 +19,6 @@ warehouse_app = typer.Typer(
     no_args_is_help=True,
 )
 
-TableOption = Annotated[list[str] | None, typer.Option("--table", "-t", help="Only this table (repeatable).")]
 FullRefreshOption = Annotated[bool, typer.Option(help="Ignore watermarks / rebuild marts from scratch.")]
 LookbackOption = Annotated[
     float, typer.Option(help="Days before the watermark re-read to catch late rows.", min=0)
@@ -26,24 +26,10 @@ LookbackOption = Annotated[
 
 
 def _print_loads(run) -> None:
-    from rich.table import Table
+    from tierflow.cli.render import load_table
 
-    from tierflow.cli import console
-
-    table = Table(title="warehouse load")
-    for col in ("table", "staged", "inserted", "updated", "watermark", "copy rows/s", "seconds"):
-        table.add_column(col)
-    for r in run.reports:
-        table.add_row(
-            r.table,
-            str(r.rows_staged),
-            str(r.inserted),
-            str(r.updated),
-            str(r.watermark or "-"),
-            f"{r.copy_rows_per_s:,.0f}",
-            f"{r.seconds.get('total', 0):.1f}",
-        )
-    console.print(table)
+    console = common.console()
+    console.print(load_table(run))
     console.print(f"{run.rows:,} rows staged in {run.seconds:.1f}s; COPY {run.copy_rows_per_s:,.0f} rows/s")
 
 
@@ -56,11 +42,10 @@ def _load(settings: Settings, tables: list[str] | None, full_refresh: bool, look
 
 
 def _build(settings: Settings, full_refresh: bool):
-    from tierflow.cli import console
     from tierflow.warehouse.publish import build_and_publish
 
     report = build_and_publish(settings, full_refresh=full_refresh)
-    console.print(
+    common.console().print(
         f"built in {report.slot}, published {len(report.published)} marts into analytics "
         f"({', '.join(report.published)}); " + ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items())
     )
@@ -69,22 +54,24 @@ def _build(settings: Settings, full_refresh: bool):
 
 @warehouse_app.command("load")
 def load_cmd(
-    tables: TableOption = None, full_refresh: FullRefreshOption = False, lookback_days: LookbackOption = 3.0
+    tables: common.TablesOption = None,
+    full_refresh: FullRefreshOption = False,
+    lookback_days: LookbackOption = 3.0,
 ) -> None:
     """Extract new/changed rows since the watermark, stage, gate, MERGE into raw."""
-    _load(Settings.from_env(), tables, full_refresh, lookback_days)
+    _load(common.context().settings, tables, full_refresh, lookback_days)
 
 
 @warehouse_app.command("build")
 def build_cmd(full_refresh: FullRefreshOption = False) -> None:
     """dbt build into the idle audit slot, run dbt tests + mart GX suites, swap into analytics."""
-    _build(Settings.from_env(), full_refresh)
+    _build(common.context().settings, full_refresh)
 
 
 @warehouse_app.command("refresh")
 def refresh_cmd(full_refresh: FullRefreshOption = False, lookback_days: LookbackOption = 3.0) -> None:
     """load + build: the one command the DAGs and the demo run."""
-    s = Settings.from_env()
+    s = common.context().settings
     _load(s, None, full_refresh, lookback_days)
     _build(s, full_refresh)
 
@@ -92,13 +79,12 @@ def refresh_cmd(full_refresh: FullRefreshOption = False, lookback_days: Lookback
 @warehouse_app.command("parse")
 def parse_cmd() -> None:
     """Write dbt/target/manifest.json (the Airflow DAG renders the dbt models from it)."""
-    from tierflow.cli import console
     from tierflow.warehouse import dbt
     from tierflow.warehouse.publish import build_slot
 
-    s = Settings.from_env().as_builder()
+    s = common.context().settings.as_builder()
     dbt.run_dbt(["parse"], s.warehouse_url, build_slot(s))
-    console.print("dbt/target/manifest.json written")
+    common.console().print("dbt/target/manifest.json written")
 
 
 @warehouse_app.command("ddl")
@@ -108,36 +94,34 @@ def ddl_cmd(
     ] = REDSHIFT_SQL_DIR,
 ) -> None:
     """Write the Redshift setup SQL: identities and grants, and the raw schema from the live MySQL one."""
-    from tierflow.cli import console
-    from tierflow.policy import load_policy
     from tierflow.warehouse.access import setup_sql
     from tierflow.warehouse.raw_ddl import raw_schema_sql
 
-    s = Settings.from_env()
+    ctx = common.context()
     out.mkdir(parents=True, exist_ok=True)
     (out / "000_access.sql").write_text(setup_sql())
-    (out / "001_raw_schema.sql").write_text(raw_schema_sql(s.mysql_url, load_policy(s.policy_path)))
-    console.print(f"wrote {out / '000_access.sql'} and {out / '001_raw_schema.sql'}")
+    (out / "001_raw_schema.sql").write_text(raw_schema_sql(ctx.settings.mysql_url, ctx.policy))
+    common.console().print(f"wrote {out / '000_access.sql'} and {out / '001_raw_schema.sql'}")
 
 
 @warehouse_app.command("preflight")
 def preflight_cmd(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
+    as_json: common.JsonOption = False,
     prefix: Annotated[
         str, typer.Option(help="Prefix of the warehouse's users and groups (sql/redshift/000_access.sql).")
     ] = "tierflow",
 ) -> None:
     """Check a live warehouse before the first deploy: each step's sign-in, schemas and grants,
     Spectrum (Redshift), the dbt target. One line per check; exit 1 when one fails."""
+    from tierflow.cli.render import preflight_json, preflight_line
     from tierflow.warehouse.access import Identities
-    from tierflow.warehouse.preflight import as_json as render_json
     from tierflow.warehouse.preflight import preflight
 
-    checks = preflight(Settings.from_env(), ids=Identities(prefix))
+    checks = preflight(common.context().settings, ids=Identities(prefix))
     if as_json:
-        typer.echo(render_json(checks))
+        typer.echo(preflight_json(checks))
     else:
         for check in checks:
-            typer.echo(check.line())
+            typer.echo(preflight_line(check))
     if not all(c.ok for c in checks):
         raise typer.Exit(1)

@@ -9,66 +9,37 @@ from typing import Annotated
 
 import typer
 
+from tierflow.cli import common
+
 archive_app = typer.Typer(
     help="The archive tier: cold MySQL rows to verified Parquet on S3, restore on demand.",
     no_args_is_help=True,
 )
 
-TablesOption = Annotated[
-    list[str] | None, typer.Option("--table", "-t", help="Table (repeatable); default: all archived.")
-]
-AsOfOption = Annotated[
-    str | None,
-    typer.Option(
-        "--as-of",
-        help="Judge windows as of this date or ISO time, UTC (an offset is converted); default now. "
-        "A future value is refused.",
-    ),
-]
-PolicyOption = Annotated[Path | None, typer.Option("--policy", help="Tier policy file.")]
-
 
 def _ctx(policy: Path | None):
-    from tierflow.cli import settings
-    from tierflow.policy import load_policy
-
-    s = settings(policy)
-    return s, load_policy(s.policy_path)
+    ctx = common.context(policy)
+    return ctx.settings, ctx.policy
 
 
 @archive_app.command("plan")
-def plan_cmd(tables: TablesOption = None, as_of: AsOfOption = None, policy: PolicyOption = None) -> None:
+def plan_cmd(
+    tables: common.TablesOption = None, as_of: common.AsOfOption = None, policy: common.PolicyOption = None
+) -> None:
     """Preview per table: cutoff, rows that would move, rows held back by child rows that stay,
-    bytes, partitions and estimated time. Changes nothing."""
-    from rich.table import Table
-
+    bytes, partitions and estimated time. Changes nothing. A future --as-of is refused."""
     from tierflow.archive.plan import plan_archive
-    from tierflow.cli import console, parse_as_of
+    from tierflow.cli.render import archive_plan_table
 
     s, pol = _ctx(policy)
-    plans = plan_archive(s, tables=tables, as_of=parse_as_of(as_of), policy=pol)
-    out = Table(title="archive plan")
-    for col in ("table", "cutoff", "rows", "held", "est. bytes", "partitions", "first", "last", "est. s"):
-        out.add_column(col, justify="right" if col not in {"table", "cutoff"} else "left")
-    for p in plans:
-        out.add_row(
-            p.table,
-            f"{p.cutoff:%Y-%m-%d %H:%M}",
-            f"{p.rows:,}",
-            f"{p.held:,}",
-            f"{p.bytes:,}",
-            str(p.partitions),
-            p.first or "-",
-            p.last or "-",
-            f"{p.est_seconds:.1f}",
-        )
-    console.print(out)
+    plans = plan_archive(s, tables=tables, as_of=common.parse_as_of(as_of), policy=pol)
+    common.console().print(archive_plan_table(plans))
 
 
 @archive_app.command("run")
 def run_cmd(
-    tables: TablesOption = None,
-    as_of: AsOfOption = None,
+    tables: common.TablesOption = None,
+    as_of: common.AsOfOption = None,
     max_runtime: Annotated[
         str | None, typer.Option(help="Stop cleanly after this long (90s, 15m, 2h).")
     ] = None,
@@ -84,15 +55,16 @@ def run_cmd(
     ] = False,
     batch_rows: Annotated[int | None, typer.Option(min=1, help="Rows per batch (default: policy).")] = None,
     lock_wait: Annotated[float, typer.Option(help="Seconds to wait for another run's table lock.")] = 0,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    progress: common.ProgressOption = True,
     gate: Annotated[bool, typer.Option(help="Validate each batch with its GX suite.")] = True,
-    policy: PolicyOption = None,
+    policy: common.PolicyOption = None,
 ) -> None:
-    """Archive cold rows: select, gate, write, verify, then delete (children before parents)."""
+    """Archive cold rows: select, gate, write, verify, then delete (children before parents).
+    A future --as-of is refused: it would make rows still in use look cold."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from tierflow.archive import parse_duration, run_archive
-    from tierflow.cli import console, err_console, parse_as_of
+    from tierflow.cli.render import archive_run_table
 
     s, pol = _ctx(policy)
     bar = Progress(
@@ -101,7 +73,7 @@ def run_cmd(
         MofNCompleteColumn(),
         TextColumn("{task.fields[rate]:>10} rows/s"),
         TimeElapsedColumn(),
-        console=err_console,
+        console=common.err_console(),
         disable=not progress or dry_run,
         transient=False,
     )
@@ -121,7 +93,7 @@ def run_cmd(
         summary = run_archive(
             s,
             tables=tables,
-            as_of=parse_as_of(as_of),
+            as_of=common.parse_as_of(as_of),
             policy=pol,
             max_runtime=parse_duration(max_runtime),
             dry_run=dry_run,
@@ -132,11 +104,9 @@ def run_cmd(
             progress=on_rows,
             on_table_start=on_start,
         )
-    console.print(summary.render())
+    common.console().print(archive_run_table(summary))
     if not summary.ok:
-        for line in summary.errors():
-            err_console.print(f"[bold red]error:[/bold red] {line}", highlight=False)
-        sys.exit(1)
+        common.fail(summary.errors())
 
 
 @archive_app.command("restore")
@@ -144,12 +114,11 @@ def restore_cmd(
     table: Annotated[str, typer.Option("--table", "-t", help="Table to restore into MySQL.")],
     start: Annotated[str, typer.Option("--from", help="First day (YYYY-MM-DD), inclusive.")],
     end: Annotated[str, typer.Option("--to", help="Last day (YYYY-MM-DD), inclusive.")],
-    policy: PolicyOption = None,
+    policy: common.PolicyOption = None,
 ) -> None:
     """Copy archived rows back into MySQL (existing primary keys are skipped); recorded in the ledger.
     A row MySQL refuses or stores differently stays in the archive and is named; exit 1."""
     from tierflow.archive.restore import RestoreError, restore
-    from tierflow.cli import console, err_console
 
     s, pol = _ctx(policy)
     try:
@@ -159,20 +128,19 @@ def restore_cmd(
     try:
         r = restore(s, table=table, start=first, end=last, policy=pol)
     except RestoreError as exc:
-        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
-        sys.exit(1)
-    console.print(
+        common.fail(str(exc))
+    common.console().print(
         f"restored {table} {first}..{last}: {r.rows_inserted:,} rows inserted, "
         f"{r.rows_skipped:,} already present, from {r.objects} object(s) in {r.seconds:.1f}s"
     )
 
 
 @archive_app.command("verify")
-def verify_cmd(tables: TablesOption = None, policy: PolicyOption = None) -> None:
+def verify_cmd(tables: common.TablesOption = None, policy: common.PolicyOption = None) -> None:
     """Re-check every ledger entry against the store and MySQL; exit 1 on any problem."""
     from tierflow.archive.verify import verify_archive
-    from tierflow.cli import console, err_console
 
+    console = common.console()
     s, pol = _ctx(policy)
     report = verify_archive(s, tables=tables, policy=pol)
     console.print(f"checked {report.entries} ledger entries, {report.objects} objects, {report.rows:,} rows")
@@ -180,24 +148,22 @@ def verify_cmd(tables: TablesOption = None, policy: PolicyOption = None) -> None
         console.print(f"[yellow]pending[/yellow] {line}", highlight=False)
     for line in report.expired:
         console.print(f"[dim]expired[/dim] {line}", highlight=False)
-    for line in report.problems:
-        err_console.print(f"[bold red]problem[/bold red] {line}", highlight=False)
     if not report.ok:
-        sys.exit(1)
+        common.fail(report.problems, tag="problem")
     console.print("[green]archive verified[/green]")
 
 
 @archive_app.command("lifecycle")
 def lifecycle_cmd(
     apply: Annotated[bool, typer.Option("--apply", help="Put the rules on the bucket.")] = False,
-    policy: PolicyOption = None,
+    policy: common.PolicyOption = None,
 ) -> None:
     """Print (or apply) S3 lifecycle rules from the policy's retention."""
     import json
 
     from tierflow.archive.lifecycle import apply_lifecycle, lifecycle_rules
-    from tierflow.cli import console
 
+    console = common.console()
     s, pol = _ctx(policy)
     rules = apply_lifecycle(s, pol) if apply else lifecycle_rules(s, pol)
     console.print_json(json.dumps(rules))
@@ -207,10 +173,10 @@ def lifecycle_cmd(
 
 @archive_app.command("migrate")
 def migrate_cmd(
-    tables: TablesOption = None,
+    tables: common.TablesOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count the old objects.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-    policy: PolicyOption = None,
+    as_json: common.JsonOption = False,
+    policy: common.PolicyOption = None,
 ) -> None:
     """Rewrite objects of an older encoding (unsigned ids, INT64 timestamps) in today's, so that
     Athena, Spectrum and Spark read them through the catalog. Same rows; verified before the old
@@ -218,7 +184,6 @@ def migrate_cmd(
     import json
 
     from tierflow.archive.migrate import migrate_encoding
-    from tierflow.cli import console
 
     s, pol = _ctx(policy)
     report = migrate_encoding(s, tables=tables, policy=pol, dry_run=dry_run)
@@ -227,7 +192,7 @@ def migrate_cmd(
         return
     verb = "would rewrite" if dry_run else "rewrote"
     done = len(report.old_objects) if dry_run else report.rewritten
-    console.print(
+    common.console().print(
         f"checked {report.entries} ledger entries, {report.objects} objects: {verb} {done} "
         "object(s) of an older encoding"
     )
@@ -235,19 +200,18 @@ def migrate_cmd(
 
 @archive_app.command("ddl")
 def ddl_cmd(
-    tables: TablesOption = None,
-    policy: PolicyOption = None,
+    tables: common.TablesOption = None,
+    policy: common.PolicyOption = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Directory for the <table>.sql files; default sql/athena/.")
     ] = None,
 ) -> None:
     """Write Athena/Glue DDL for each archived table into sql/athena/ (or --out DIR)."""
     from tierflow.catalog import ATHENA_DIR, write_ddl
-    from tierflow.cli import console
 
     s, pol = _ctx(policy)
     for path in write_ddl(s, pol, tables=tables, out_dir=out or ATHENA_DIR):
-        console.print(f"wrote {path}")
+        common.console().print(f"wrote {path}")
 
 
 def query_cmd(
@@ -256,12 +220,9 @@ def query_cmd(
     limit: Annotated[int, typer.Option(help="Rows to print at most.")] = 50,
 ) -> None:
     """Run SQL over the archived Parquet with DuckDB (the local Athena stand-in)."""
-    from rich.table import Table
-
-    from tierflow.cli import console, settings
     from tierflow.query import run_query
 
-    result = run_query(sql, settings())
+    result = run_query(sql, common.context().settings)
     if output == "csv":
         import pyarrow.csv as pacsv
 
@@ -273,9 +234,6 @@ def query_cmd(
 
         print(json.dumps(rows, default=str))
         return
-    out = Table(title=f"{result.num_rows:,} row(s)")
-    for name in result.column_names:
-        out.add_column(name)
-    for row in rows:
-        out.add_row(*("" if v is None else str(v) for v in row.values()))
-    console.print(out)
+    from tierflow.cli.render import query_table
+
+    common.console().print(query_table(result.num_rows, rows, result.column_names))
