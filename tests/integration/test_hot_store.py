@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 import redis
-from tierflow.events import Event, epoch_micros, epoch_seconds
+from tierflow.hot.events import Event, epoch_micros, epoch_seconds
 from tierflow.hot.store import HotStore, customer_keys
 from tierflow.paths import DEFAULT_POLICY
 from tierflow.policy import load_policy

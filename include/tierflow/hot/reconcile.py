@@ -16,7 +16,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from tierflow.events import Event, epoch_micros, not_yet, read_hot_rows, row_json, utc_now
+from tierflow.hot.events import Event, epoch_micros, not_yet, read_hot_rows, row_json, utc_now
 from tierflow.hot.store import RECONCILE_KEY, HotStore, customer_keys, summarise
 from tierflow.log import get_logger
 from tierflow.stores import mysql

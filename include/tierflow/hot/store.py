@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
-from tierflow.events import Event, epoch_seconds, hot_tables, row_json, utc_now
+from tierflow.hot.events import Event, epoch_seconds, hot_tables, row_json, utc_now
 from tierflow.log import get_logger
 from tierflow.policy import Policy
 

@@ -11,7 +11,7 @@ import random
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-from tierflow.events import Event, epoch_micros, epoch_seconds
+from tierflow.hot.events import Event, epoch_micros, epoch_seconds
 
 CATEGORIES = ("finance", "gaming", "social", "shopping", "entertainment", "productivity", "other")
 
