@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from importlib import resources
 from typing import Any
 
@@ -279,43 +279,6 @@ class HotStore:
         for key in self.client.scan_iter(match=f"{PREFIX}{{*}}:ver", count=batch):
             text = _s(key)
             yield int(text[text.index("{") + 1 : text.index("}")])
-
-    def table_stats(self) -> dict[str, dict[str, Any]]:
-        """Per hot table: customers (keys), entries, bytes, oldest and newest entry time (UTC)."""
-        stats = {
-            n: {"keys": 0, "entries": 0, "bytes": 0, "oldest": None, "newest": None} for n in self.table_names
-        }
-        ids = list(self.customers())
-        for start in range(0, len(ids), 500):
-            pipe = self.client.pipeline(transaction=False)
-            for cid in ids[start : start + 500]:
-                for name in self.table_names:
-                    base = f"{PREFIX}{{{cid}}}:{name}"
-                    pipe.zcard(base + ":idx")
-                    pipe.zrange(base + ":idx", 0, 0, withscores=True)
-                    pipe.zrange(base + ":idx", -1, -1, withscores=True)
-                    pipe.memory_usage(base)
-            reply = iter(pipe.execute())
-            for _cid in ids[start : start + 500]:
-                for name in self.table_names:
-                    card, first, last, size = next(reply), next(reply), next(reply), next(reply)
-                    s = stats[name]
-                    if card:
-                        s["keys"] += 1
-                        s["entries"] += card
-                        s["bytes"] += int(size or 0)
-                        lo, hi = first[0][1], last[0][1]
-                        s["oldest"] = lo if s["oldest"] is None else min(s["oldest"], lo)
-                        s["newest"] = hi if s["newest"] is None else max(s["newest"], hi)
-        for s in stats.values():
-            for k in ("oldest", "newest"):
-                if s[k] is not None:
-                    s[k] = datetime.fromtimestamp(s[k], UTC).replace(tzinfo=None).isoformat()
-        return stats
-
-    def last_reconcile(self) -> dict[str, Any] | None:
-        raw = self.client.get(RECONCILE_KEY)
-        return json.loads(raw) if raw else None
 
 
 def summarise(results: Iterable[Any]) -> dict[str, int]:
