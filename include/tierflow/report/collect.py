@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tierflow.config import Settings
-from tierflow.policy import Policy, check_against_schema
+from tierflow.policy import Policy, TablePolicy, check_against_schema
 from tierflow.report.model import TierStats, iso
 
 # Exact COUNT(*) below this size; information_schema's estimate above it (marked approximate).
@@ -36,46 +36,55 @@ def collect_mysql(url: str, policy: Policy, as_of: datetime) -> tuple[dict[str, 
             if size is None:
                 result[table.name] = TierStats(extra={"missing": True})
                 continue
-            t, col = mysql.quote_ident(table.name), mysql.quote_ident(table.time_column)
-            cur.execute(f"SELECT MIN({col}), MAX({col}) FROM {t}")  # noqa: S608
-            oldest, newest = cur.fetchone()
-            nbytes = size["data_bytes"] + size["index_bytes"]
-            approximate = nbytes > EXACT_COUNT_MAX_BYTES
-            if approximate:
-                rows = size["rows"]
-            else:
-                cur.execute(f"SELECT COUNT(*) FROM {t}")  # noqa: S608
-                rows = int(cur.fetchone()[0])
-            limit = table.cutoff(as_of) - grace
-            # The time column is indexed: a range count over the (few) overdue rows is cheap.
-            cur.execute(f"SELECT COUNT(*), MAX({col}) FROM {t} WHERE {col} < %s", (limit,))  # noqa: S608
-            overdue, newest_overdue = cur.fetchone()
-            # Parent rows that still have child rows in MySQL cannot leave before them (the
-            # archive takes children first): past the window, but held, not forgotten.
-            held = 0
             children = mysql.child_rows_exist(fks, table.name)
-            if overdue and children:
-                cur.execute(
-                    f"SELECT COUNT(*) FROM {t} AS t WHERE t.{col} < %s AND ({' OR '.join(children)})",  # noqa: S608
-                    (limit,),
-                )
-                held = int(cur.fetchone()[0])
-            result[table.name] = TierStats(
-                rows=rows,
-                bytes=nbytes,
-                oldest=iso(oldest),
-                newest=iso(newest),
-                approximate=approximate,
-                extra={
-                    "data_bytes": size["data_bytes"],
-                    "index_bytes": size["index_bytes"],
-                    "overdue_rows": int(overdue or 0) - held,
-                    "held_by_children": held,
-                    "newest_overdue": iso(newest_overdue),
-                    "overdue_before": iso(limit),
-                },
-            )
+            result[table.name] = _mysql_table(cur, table, size, table.cutoff(as_of) - grace, children)
     return result, total, db
+
+
+def _mysql_table(
+    cur: Any, table: TablePolicy, size: dict[str, int], limit: datetime, children: list[str]
+) -> TierStats:
+    """One table's stats; ``limit`` is the warm cutoff less the grace, ``children`` the conditions
+    that a row still has child rows in MySQL."""
+    from tierflow.stores import mysql
+
+    t, col = mysql.quote_ident(table.name), mysql.quote_ident(table.time_column)
+    cur.execute(f"SELECT MIN({col}), MAX({col}) FROM {t}")  # noqa: S608
+    oldest, newest = cur.fetchone()
+    nbytes = size["data_bytes"] + size["index_bytes"]
+    approximate = nbytes > EXACT_COUNT_MAX_BYTES
+    if approximate:
+        rows = size["rows"]
+    else:
+        cur.execute(f"SELECT COUNT(*) FROM {t}")  # noqa: S608
+        rows = int(cur.fetchone()[0])
+    # The time column is indexed: a range count over the (few) overdue rows is cheap.
+    cur.execute(f"SELECT COUNT(*), MAX({col}) FROM {t} WHERE {col} < %s", (limit,))  # noqa: S608
+    overdue, newest_overdue = cur.fetchone()
+    # Parent rows that still have child rows in MySQL cannot leave before them (the archive takes
+    # children first): past the window, but held, not forgotten.
+    held = 0
+    if overdue and children:
+        cur.execute(
+            f"SELECT COUNT(*) FROM {t} AS t WHERE t.{col} < %s AND ({' OR '.join(children)})",  # noqa: S608
+            (limit,),
+        )
+        held = int(cur.fetchone()[0])
+    return TierStats(
+        rows=rows,
+        bytes=nbytes,
+        oldest=iso(oldest),
+        newest=iso(newest),
+        approximate=approximate,
+        extra={
+            "data_bytes": size["data_bytes"],
+            "index_bytes": size["index_bytes"],
+            "overdue_rows": int(overdue or 0) - held,
+            "held_by_children": held,
+            "newest_overdue": iso(newest_overdue),
+            "overdue_before": iso(limit),
+        },
+    )
 
 
 def collect_redis(url: str, policy: Policy, as_of: datetime) -> tuple[dict[str, TierStats], dict]:
