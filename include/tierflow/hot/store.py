@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from importlib import resources
 from typing import Any
 
 from tierflow.hot.events import Event, epoch_seconds, hot_tables, row_json, utc_now
+from tierflow.hot.scripts import lua
 from tierflow.log import get_logger
 from tierflow.policy import Policy
 
@@ -27,10 +27,6 @@ PREFIX = "tierflow:hot:"
 RECONCILE_KEY = "tierflow:hot:reconcile:last"
 DEAD_LETTER_SUFFIX = ":dead"
 DAY = 86_400
-
-
-def _lua(name: str) -> str:
-    return resources.files("tierflow.hot").joinpath("lua", name).read_text()
 
 
 # The apply script (lua/lib.lua, then lua/apply.lua). One call applies the ops of a chunk of
@@ -45,7 +41,7 @@ def _lua(name: str) -> str:
 # Few, large arguments on purpose: the client's cost is per argument, not per byte, and Lua's
 # string handling is slow next to cmsgpack.
 # Returns "applied,skipped,changed keys,features changed,customers changed".
-APPLY_LUA = _lua("lib.lua") + _lua("apply.lua")
+APPLY_LUA = lua("lib.lua") + lua("apply.lua")
 
 # The read script (lua/lib.lua, then lua/read.lua).
 # KEYS: the customer's ver, features, then (rows hash, idx zset) per hot table. ARGV[1]: APPLY's
@@ -57,7 +53,7 @@ APPLY_LUA = _lua("lib.lua") + _lua("apply.lua")
 # computed and nothing is stored. Returns {features as a flat list, then per table its rows newest
 # first, then how many aged entries were seen}. A script rather than a pipeline: one command to send
 # and parse instead of eleven, which is most of a lookup's client time.
-READ_LUA = _lua("lib.lua") + _lua("read.lua")
+READ_LUA = lua("lib.lua") + lua("read.lua")
 
 # Customers per script call: bounds how long one call holds Redis (lookups wait behind it).
 CUSTOMERS_PER_CALL = 64
