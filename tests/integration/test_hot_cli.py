@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-import tierflow.events
 import tierflow.hot.consumer
+import tierflow.hot.events
 import tierflow.hot.reconcile  # noqa: F401  (loggers bound to the real stderr, not CliRunner's)
 from tierflow.cli import app
 from tierflow.stores import mysql

@@ -12,13 +12,13 @@ from datetime import datetime, timedelta
 
 import pytest
 import redis
-from tierflow.events import Event, epoch_micros, epoch_seconds
 from tierflow.hot.consumer import HotConsumer, dead_letters
+from tierflow.hot.events import Event, epoch_micros, epoch_seconds
 from tierflow.hot.store import HotStore
+from tierflow.hot.stream import RedisStream
 from tierflow.hot.synthetic import synthetic_events
 from tierflow.paths import DEFAULT_POLICY, PROJECT_ROOT
 from tierflow.policy import load_policy
-from tierflow.stream import RedisStream
 
 AS_OF = datetime(2026, 6, 30, 12)
 POLICY = load_policy(DEFAULT_POLICY)

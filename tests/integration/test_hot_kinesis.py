@@ -9,10 +9,10 @@ import pytest
 import redis
 from tierflow.hot.consumer import HotConsumer
 from tierflow.hot.store import HotStore
+from tierflow.hot.stream import KinesisStream
 from tierflow.hot.synthetic import synthetic_events
 from tierflow.paths import DEFAULT_POLICY
 from tierflow.policy import load_policy
-from tierflow.stream import KinesisStream
 
 AS_OF = datetime(2026, 6, 30, 12)
 POLICY = load_policy(DEFAULT_POLICY)

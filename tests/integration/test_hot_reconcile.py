@@ -7,14 +7,15 @@ from datetime import datetime, timedelta
 
 import pytest
 import redis
-from tierflow.events import Event, epoch_micros, epoch_seconds, publish_hot_window, replay
 from tierflow.hot.consumer import HotConsumer
+from tierflow.hot.events import Event, epoch_micros, epoch_seconds, publish_hot_window, replay
 from tierflow.hot.reconcile import reconcile
+from tierflow.hot.stats import hot_tier_stats
 from tierflow.hot.store import RECONCILE_KEY, HotStore
+from tierflow.hot.stream import RedisStream
 from tierflow.paths import DEFAULT_POLICY
 from tierflow.policy import load_policy
 from tierflow.stores import mysql
-from tierflow.stream import RedisStream
 
 AS_OF = datetime(2026, 6, 30, 23, 59, 59)
 POLICY = load_policy(DEFAULT_POLICY)
@@ -122,7 +123,7 @@ def test_a_seed_of_today_published_and_consumed_leaves_no_drift(
     """`make demo`: seed up to today, publish its hot window, consume on the real clock, reconcile
     on the real clock. Every row inside the window now must have been published: no drift."""
     from tierflow.devdata import seed_database
-    from tierflow.events import utc_now
+    from tierflow.hot.events import utc_now
 
     today = utc_now().date()
     seed_database(mysql_url, scale="tiny", years=1, seed=7, as_of=today, recreate=False, progress=False)
@@ -153,16 +154,15 @@ def test_reconcile_trims_entries_past_the_window(seeded_mysql_url: str, client) 
     # the window moved on: entries left and features changed, but Redis still agrees with MySQL
     assert moved["trimmed_keys"] > 0
     assert moved["drifted_keys"] == 0 and moved["entries_evicted"] == 0, moved
-    stats = store.table_stats()
-    oldest = stats["loan_transactions"]["oldest"]
-    assert oldest is None or datetime.fromisoformat(oldest) >= later - timedelta(days=28)
+    oldest = hot_tier_stats(client, POLICY, later).tables["loan_transactions"].oldest
+    assert oldest is None or oldest >= later - timedelta(days=28)
 
 
 def test_reconcile_rewrites_evicted_rows_and_spares_rows_newer_than_its_snapshot(
     seeded_mysql_url: str, client, tier_report_settings
 ) -> None:
     from tierflow import report as tier_report
-    from tierflow.events import Event, epoch_micros, epoch_seconds
+    from tierflow.hot.events import Event, epoch_micros, epoch_seconds
 
     store = HotStore(client, POLICY, clock=lambda: AS_OF)
     reconcile(seeded_mysql_url, store)
@@ -227,7 +227,7 @@ def test_reconcile_repairs_a_row_that_differs_from_mysql_whatever_its_version(
 def test_reconcile_leaves_alone_a_row_written_after_its_snapshot(seeded_mysql_url: str, client) -> None:
     """A consumer write newer than MySQL's snapshot (within the clock skew) is a change the
     snapshot could not see yet: its different content is not drift."""
-    from tierflow.events import utc_now
+    from tierflow.hot.events import utc_now
 
     store = HotStore(client, POLICY, clock=lambda: AS_OF)
     reconcile(seeded_mysql_url, store)

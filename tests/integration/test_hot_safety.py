@@ -10,12 +10,12 @@ from decimal import Decimal
 
 import pytest
 import redis
-from tierflow.events import Event, epoch_micros, epoch_seconds
 from tierflow.hot.consumer import HotConsumer, dead_letters
+from tierflow.hot.events import Event, epoch_micros, epoch_seconds
 from tierflow.hot.store import HotStore
+from tierflow.hot.stream import KinesisStream, RedisStream
 from tierflow.paths import DEFAULT_POLICY
 from tierflow.policy import load_policy
-from tierflow.stream import KinesisStream, RedisStream
 
 pytestmark = pytest.mark.integration
 

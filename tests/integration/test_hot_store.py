@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 
 import pytest
 import redis
-from tierflow.events import Event, epoch_micros, epoch_seconds
+from tierflow.hot.events import Event, epoch_micros, epoch_seconds
+from tierflow.hot.stats import hot_tier_stats
 from tierflow.hot.store import HotStore, customer_keys
 from tierflow.paths import DEFAULT_POLICY
 from tierflow.policy import load_policy
@@ -190,12 +191,20 @@ def test_script_reloaded_after_script_flush(store: HotStore, client) -> None:
     assert store.apply([txn(2, 7, "10.00", "success", 1)])["applied"] == 1
 
 
-def test_table_stats(store: HotStore) -> None:
+def test_hot_tier_stats(store: HotStore, client) -> None:
     store.apply([txn(1, 7, "10.00", "success", 1), txn(2, 8, "10.00", "success", 3)])
-    stats = store.table_stats()["loan_transactions"]
-    assert (stats["keys"], stats["entries"]) == (2, 2)
-    assert stats["oldest"] == (AS_OF - timedelta(days=3)).isoformat()
-    assert stats["bytes"] > 0
+    store.apply([txn(3, 8, "10.00", "success", 2)])
+    tier = hot_tier_stats(client, POLICY, AS_OF)
+    stats = tier.tables["loan_transactions"]
+    # a row hash and an index per customer; the bookkeeping keys belong to no table
+    assert (stats.customers, stats.redis_keys, stats.entries) == (2, 4, 3)
+    assert (stats.oldest, stats.newest) == (AS_OF - timedelta(days=3), AS_OF - timedelta(days=1))
+    assert stats.stale_entries == 0 and not stats.sampled
+    assert stats.memory_bytes is not None and stats.memory_bytes > 0
+    assert tier.tables["loans"].entries == 0 and tier.used_memory > 0 and tier.reconcile is None
+    # the same entries seen 40 days later: every one is past the 28-day window and its day of grace
+    later = hot_tier_stats(client, POLICY, AS_OF + timedelta(days=40)).tables["loan_transactions"]
+    assert later.stale_entries == 3
 
 
 def test_versions_one_microsecond_apart_are_told_apart(store: HotStore, client) -> None:

@@ -204,6 +204,7 @@ def test_object_names_are_unique_per_entry_and_content() -> None:
     key = layout.object_key("lending", "loans", "2024-05", 42, b"rows")
     assert key == f"lending/loans/dt=2024-05/part-000000000042-{layout.digest(b'rows')}.parquet"
     assert layout.partition_of(key) == "2024-05"
+    assert layout.partition_value("dt=2024-01") == layout.partition_value("2024-01") == "2024-01"
     # another entry, or other bytes for the same entry (a rewrite), never gets the same name
     assert layout.object_key("lending", "loans", "2024-05", 43, b"rows") != key
     assert layout.object_key("lending", "loans", "2024-05", 42, b"fewer rows") != key
@@ -334,3 +335,29 @@ def test_lifecycle_merge_keeps_other_rules_and_refuses_a_clashing_id(policy) -> 
     assert merged_rules([{**theirs, "ID": ours[0]["ID"]}], ours, "lending") == ours  # replaced
     with pytest.raises(LifecycleConflictError, match="nothing was changed"):
         merged_rules([theirs] * 1000, ours, "lending")
+
+
+def test_archived_files_groups_parquet_objects_by_partition(tmp_path) -> None:
+    from tierflow.stores.objects import LocalStore
+
+    store = LocalStore(tmp_path)
+    for key in (
+        "lending/loans/dt=2024-05/part-1.parquet",
+        "lending/loans/dt=2024-05/part-2.parquet",
+        "lending/loans/dt=2024-06/part-3.parquet",
+        "lending/loans/stray.parquet",
+        "lending/loans/_manifests/1.json",
+        "lending/loans_old/dt=2024-01/part-4.parquet",
+    ):
+        store.put_bytes(key, b"x" * 3)
+    files, partitions = layout.archived_files(store, "lending", "loans")
+    assert sorted(o.key for o in files) == [
+        "lending/loans/dt=2024-05/part-1.parquet",
+        "lending/loans/dt=2024-05/part-2.parquet",
+        "lending/loans/dt=2024-06/part-3.parquet",
+        "lending/loans/stray.parquet",
+    ]
+    assert {p: sorted(k) for p, k in partitions.items()} == {
+        "2024-05": ["lending/loans/dt=2024-05/part-1.parquet", "lending/loans/dt=2024-05/part-2.parquet"],
+        "2024-06": ["lending/loans/dt=2024-06/part-3.parquet"],
+    }

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from tierflow.events import EventError, event_from_row, hot_tables, parse_event
+from tierflow.hot.events import EventError, event_from_row, hot_tables, parse_event
 from tierflow.hot.store import customer_keys
 from tierflow.hot.synthetic import synthetic_events
 from tierflow.paths import DEFAULT_POLICY
@@ -170,7 +170,7 @@ def test_synthetic_events_all_parse() -> None:
 def test_the_stored_row_is_the_decoded_row_written_anew_whatever_the_payload_looks_like() -> None:
     """Features are read from the stored row: it is encoded from the decoded, checked fields, so
     spacing, key order or escapes in the payload never reach it."""
-    from tierflow.events import FastDecoder
+    from tierflow.hot.events import FastDecoder
     from tierflow.hot.store import HotStore
 
     decoder = FastDecoder(POLICY, HotStore(None, POLICY).table_numbers())
@@ -219,7 +219,7 @@ MALFORMED = [
 )
 def test_fast_decoder_agrees_with_parse_event(payload: bytes) -> None:
     """The consumer's fast path accepts only what parse_event accepts, and yields the same op."""
-    from tierflow.events import FastDecoder, row_json
+    from tierflow.hot.events import FastDecoder, row_json
     from tierflow.hot.store import HotStore
 
     numbers = HotStore(None, POLICY).table_numbers()

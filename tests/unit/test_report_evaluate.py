@@ -1,4 +1,4 @@
-"""The tier report's pure parts: violations from collected stats, growth, key mapping, chart, JSON."""
+"""The tier report's pure parts: violations from collected stats, growth, chart, JSON."""
 
 from __future__ import annotations
 
@@ -13,9 +13,7 @@ from tierflow.report import (
     TierStats,
     evaluate,
     growth,
-    hot_table_of,
     month_range,
-    partition_value,
     table_report,
 )
 from tierflow.report.chart import render_png, violation_months
@@ -127,20 +125,9 @@ def test_redis_ledger_drift():
     assert next(v for v in report.violations if v.kind == "hot_drift").severity == "finding"
 
 
-def test_hot_key_mapping_follows_the_hot_store_layout():
-    names = list(POLICY.tables)
-    assert hot_table_of("tierflow:hot:{42}:loan_transactions:idx", names) == "loan_transactions"
-    assert hot_table_of("tierflow:hot:{42}:loans", names) == "loans"
-    assert hot_table_of("tierflow:hot:{42}:ver", names) is None
-    assert hot_table_of("tierflow:hot:{42}:features", names) is None
-    assert hot_table_of("tierflow:hot:reconcile:last", names) is None
-    assert hot_table_of("other:loans", names) is None
-
-
-def test_months_and_partitions():
+def test_months():
     assert month_range("2025-11-03", "2026-02-01 00:00:00") == ["2025-11", "2025-12", "2026-01", "2026-02"]
     assert month_range(None, "2026-01-01") == []
-    assert partition_value("dt=2024-01") == "2024-01"
 
 
 def test_json_roundtrip_and_chart_png():

@@ -16,7 +16,7 @@ from typing import Any
 
 from tierflow.archive.schema import current_encoding
 from tierflow.policy import Policy, TablePolicy
-from tierflow.stores.objects import ObjectStore, PutOptions, check_archive_name
+from tierflow.stores.objects import ObjectInfo, ObjectStore, PutOptions, check_archive_name
 
 
 def batch_name(key_min: int, key_max: int) -> str:
@@ -47,6 +47,37 @@ def partition_of(key: str) -> str:
         if part.startswith("dt="):
             return part[3:]
     raise ValueError(f"object key {key!r} has no dt= partition")
+
+
+def partition_value(partition: str) -> str:
+    """``dt=2024-01-05`` / ``2024-01-05`` / ``dt=2024-01`` -> the date part."""
+    return partition.split("=", 1)[1] if "=" in partition else partition
+
+
+def archived_files(
+    store: ObjectStore, database: str, table: str
+) -> tuple[list[ObjectInfo], dict[str, list[str]]]:
+    """The Parquet objects under ``<database>/<table>/``, and their keys by dt= partition value
+    (an object outside any dt= partition is listed but in no partition)."""
+    prefix = f"{database}/{table}/"
+    files = [o for o in store.list(prefix) if o.key.endswith(".parquet")]
+    partitions: dict[str, list[str]] = {}
+    for obj in files:
+        part = next((p for p in obj.key[len(prefix) :].split("/") if p.startswith("dt=")), None)
+        if part:
+            partitions.setdefault(partition_value(part), []).append(obj.key)
+    return files, partitions
+
+
+def parquet_rows(store: ObjectStore, keys: list[str]) -> int:
+    """Rows of these Parquet objects, from their footers."""
+    import pyarrow.parquet as pq
+
+    total = 0
+    for key in keys:
+        with store.open(key) as fh:
+            total += pq.ParquetFile(fh).metadata.num_rows
+    return total
 
 
 def put_options(policy: Policy) -> PutOptions:

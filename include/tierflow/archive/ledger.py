@@ -21,6 +21,11 @@ from tierflow.stores import mysql
 LEDGER_TABLE = "tierflow_archive_ledger"
 STATES = ("extracted", "uploaded", "verified", "deleted", "failed", "abandoned", "restoring", "restored")
 UNFINISHED = ("extracted", "uploaded", "verified", "restoring")
+# Entries whose rows are in the archive.
+ARCHIVED_STATES = ("verified", "deleted", "restored")
+# Batches closed with every row still in MySQL and their objects removed: the last word on a table
+# until one of its batches is archived after them, then history.
+CLOSED_STATES = ("failed", "abandoned")
 
 DDL = f"""
 CREATE TABLE IF NOT EXISTS {LEDGER_TABLE} (
@@ -255,3 +260,34 @@ class Ledger:
         )
         row = cur.fetchone()
         return json.loads(row[0]) if row else None
+
+
+def read_entries(url: str) -> list[dict[str, Any]] | None:
+    """Every ledger entry as a dict (id, table_name, state, row_count, bytes, object_keys,
+    partitions), read without creating or altering anything: None when the archive has not
+    created the ledger. For readers outside the archive, such as the tier report."""
+    with mysql.connection(url) as conn:
+        cur = conn.cursor()
+        cur.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
+            (mysql.database_of(url), LEDGER_TABLE),
+        )
+        columns = {r[0].lower() for r in cur.fetchall()}
+        if not columns:
+            return None
+        wanted = ["id", "table_name", "state", "row_count", "bytes", "object_keys", "partitions"]
+        present = [c for c in wanted if c in columns]
+        cur.execute(f"SELECT {', '.join(present)} FROM {mysql.quote_ident(LEDGER_TABLE)}")  # noqa: S608
+        entries = []
+        for row in cur.fetchall():
+            entry = dict(zip(present, row, strict=True))
+            for col in ("object_keys", "partitions"):
+                value = entry.get(col)
+                if isinstance(value, bytes | str):
+                    try:
+                        value = json.loads(value)
+                    except ValueError:
+                        value = [value]
+                entry[col] = list(value or [])
+            entries.append(entry)
+        return entries

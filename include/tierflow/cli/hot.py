@@ -46,7 +46,7 @@ def _context(policy: Path | None, as_of: str | None = None):
 
 
 def _stream(s, pol, client, kinesis_stream: str | None, consumer: str = "consumer-1"):
-    from tierflow.stream import open_stream
+    from tierflow.hot.stream import open_stream
 
     return open_stream(
         client,
@@ -150,7 +150,7 @@ def replay_cmd(
     policy: common.PolicyOption = None,
 ) -> None:
     """Publish the hot tables' rows (in the hot window, or changed since --since) as events."""
-    from tierflow.events import replay
+    from tierflow.hot.events import replay
 
     s, pol, client, store = _context(policy, as_of)
     stream = _stream(s, pol, client, kinesis_stream)

@@ -65,7 +65,7 @@ def seed_cmd(
     )
     out.print(report.render())
     if publish_events:
-        from tierflow.events import publish_hot_window
+        from tierflow.hot.events import publish_hot_window
 
         s = ctx.settings
         published = publish_hot_window(s.mysql_url, s.redis_url, ctx.policy, end)

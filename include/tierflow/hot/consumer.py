@@ -18,10 +18,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from tierflow.events import EventError, FastDecoder, parse_event, row_json
+from tierflow.hot.events import EventError, FastDecoder, parse_event, row_json
 from tierflow.hot.store import DEAD_LETTER_SUFFIX, HotStore
+from tierflow.hot.stream import Message
 from tierflow.log import get_logger
-from tierflow.stream import Message
 
 log = get_logger(__name__)
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from tierflow.events import Event, epoch_micros, not_yet, read_hot_rows, row_json, utc_now
+from tierflow.hot.events import Event, epoch_micros, not_yet, read_hot_rows, row_json, utc_now
 from tierflow.hot.store import RECONCILE_KEY, HotStore, customer_keys, summarise
 from tierflow.log import get_logger
 from tierflow.stores import mysql
@@ -67,82 +68,126 @@ def reconcile(
         return snapshot <= version <= (time.time() + skew) * 1_000_000
 
     customers = sorted(set(expected) | set(store.customers()))
-    totals = {"applied": 0, "skipped": 0, "changed_keys": 0, "features_changed": 0}
-    drifted_customers = trimmed_keys = 0
-    entries_written = entries_evicted = 0
+    tally = dict.fromkeys(_TALLY, 0)
     for start in range(0, len(customers), chunk_customers):
         chunk = customers[start : start + chunk_customers]
-        # Entries that aged out of their window since the customer's last write are housekeeping,
-        # not drift: trim them first, so what follows compares only what MySQL and Redis disagree on.
-        with _clock(store, moment):
-            trimmed = summarise(store.run(lambda p, chunk=chunk: store.queue_trim(p, chunk)))
-        trimmed_keys += trimmed["changed_keys"] + trimmed["features_changed"]
-        pipe = store.client.pipeline(transaction=False)
-        for cid in chunk:
-            keys = customer_keys(cid, store.table_names)
-            pipe.hgetall(keys[0])
-            for i in range(2, len(keys), 2):
-                pipe.hgetall(keys[i])
-                pipe.zrange(keys[i + 1], 0, -1)
-        replies = pipe.execute()
-        per = 1 + 2 * len(store.table_names)
-        plans: list[tuple[int, list[tuple]]] = []
-        for n, cid in enumerate(chunk):
-            reply = replies[n * per : (n + 1) * per]
-            # versions by "table:pk" ("~" fields are the store's TTL days)
-            have = {k.decode(): int(v) for k, v in reply[0].items() if not k.startswith(b"~")}
-            # an entry is stored only if both its row and its index entry are there
-            stored: dict[str, bytes] = {}
-            for name, rows, idx in zip(store.table_names, reply[1::2], reply[2::2], strict=True):
-                stored.update((f"{name}:{pk.decode()}", rows[pk]) for pk in set(rows) & set(idx))
-            want = expected.get(cid, {})
-            ops: list[tuple] = []
-            written = evicted = 0
-            for key, event in want.items():
-                version = have.get(key, -1)
-                text = row_json(event.row)
-                if version >= event.version and (
-                    key not in stored or (not fresh(version) and json.loads(stored[key]) != json.loads(text))
-                ):
-                    # the entry is gone though its version is recorded, or its row differs from
-                    # MySQL's whatever version it carries: clear it, then write MySQL's
-                    ops.append((event.table, "evict", event.pk, version, 0.0, ""))
-                    version = -1
-                if version < event.version:
-                    ops.append((event.table, "upsert", event.pk, event.version, event.ts, text))
-                    written += 1
-            for key, version in have.items():
-                table, _, pk = key.partition(":")
-                # not in MySQL's window, and written before the snapshot (a newer write may be a
-                # row the snapshot could not see yet: the consumer put it there)
-                if key not in want and table in store.table_names and version < snapshot:
-                    ops.append((table, "evict", int(pk), version, 0.0, ""))
-                    evicted += key in stored
-            entries_written += written
-            entries_evicted += evicted
-            plans.append((cid, ops))
-        with _clock(store, moment):
-            results = store.run(lambda p, plans=plans: store.queue_customers(p, plans, full=True))
-        part = summarise(results)
-        drifted_customers += part["customers_changed"]
-        for k in totals:
-            totals[k] += part[k]
-    drifted_keys = totals["changed_keys"] + totals["features_changed"]
+        _reconcile_chunk(store, chunk, expected, snapshot, fresh, moment, tally)
+    drifted_keys = tally["changed_keys"] + tally["features_changed"]
     report = {
         "at": utc_now().isoformat(timespec="seconds") + "Z",
         "as_of": moment.isoformat(),
         "customers": len(customers),
         "drifted_keys": drifted_keys,
-        "drifted_customers": drifted_customers,
+        "drifted_customers": tally["customers_changed"],
         "repaired": drifted_keys,
-        "entries_written": entries_written,
-        "entries_evicted": entries_evicted,
-        "trimmed_keys": trimmed_keys,
+        "entries_written": tally["entries_written"],
+        "entries_evicted": tally["entries_evicted"],
+        "trimmed_keys": tally["trimmed_keys"],
         "future_rows": future_rows,
     }
     store.client.set(RECONCILE_KEY, json.dumps(report))
     log.info("hot_tier_reconciled", **report)
     return report
+
+
+# What reconcile counts over its chunks: the apply script's summary of the repairing writes, the
+# entries written and evicted, and the keys the trim changed before them.
+_TALLY = (
+    "changed_keys",
+    "features_changed",
+    "customers_changed",
+    "entries_written",
+    "entries_evicted",
+    "trimmed_keys",
+)
+
+
+def _reconcile_chunk(
+    store: HotStore,
+    chunk: list[int],
+    expected: dict[int, dict[str, Event]],
+    snapshot: int,
+    fresh: Callable[[int], bool],
+    moment: datetime,
+    tally: dict[str, int],
+) -> None:
+    """Trim, compare and repair one chunk of customers; add what it did to ``tally``."""
+    # Entries that aged out of their window since the customer's last write are housekeeping,
+    # not drift: trim them first, so what follows compares only what MySQL and Redis disagree on.
+    with _clock(store, moment):
+        trimmed = summarise(store.run(lambda p: store.queue_trim(p, chunk)))
+    tally["trimmed_keys"] += trimmed["changed_keys"] + trimmed["features_changed"]
+    plans: list[tuple[int, list[tuple]]] = []
+    for cid, (have, stored) in zip(chunk, _stored_entries(store, chunk), strict=True):
+        ops, written, evicted = _repairs(
+            store.table_names, expected.get(cid, {}), have, stored, snapshot, fresh
+        )
+        tally["entries_written"] += written
+        tally["entries_evicted"] += evicted
+        plans.append((cid, ops))
+    with _clock(store, moment):
+        part = summarise(store.run(lambda p: store.queue_customers(p, plans, full=True)))
+    for k in ("changed_keys", "features_changed", "customers_changed"):
+        tally[k] += part[k]
+
+
+def _stored_entries(store: HotStore, chunk: list[int]) -> list[tuple[dict[str, int], dict[str, bytes]]]:
+    """Per customer of ``chunk`` (one round trip): its applied versions by "table:pk", and its
+    stored rows by "table:pk" (an entry is stored only if both its row and its index entry are)."""
+    pipe = store.client.pipeline(transaction=False)
+    for cid in chunk:
+        keys = customer_keys(cid, store.table_names)
+        pipe.hgetall(keys[0])
+        for i in range(2, len(keys), 2):
+            pipe.hgetall(keys[i])
+            pipe.zrange(keys[i + 1], 0, -1)
+    replies = pipe.execute()
+    per = 1 + 2 * len(store.table_names)
+    found = []
+    for n in range(len(chunk)):
+        reply = replies[n * per : (n + 1) * per]
+        # "~" fields are the store's TTL days
+        have = {k.decode(): int(v) for k, v in reply[0].items() if not k.startswith(b"~")}
+        stored: dict[str, bytes] = {}
+        for name, rows, idx in zip(store.table_names, reply[1::2], reply[2::2], strict=True):
+            stored.update((f"{name}:{pk.decode()}", rows[pk]) for pk in set(rows) & set(idx))
+        found.append((have, stored))
+    return found
+
+
+def _repairs(
+    table_names: list[str],
+    want: dict[str, Event],
+    have: dict[str, int],
+    stored: dict[str, bytes],
+    snapshot: int,
+    fresh: Callable[[int], bool],
+) -> tuple[list[tuple], int, int]:
+    """One customer's repairing ops (as ``HotStore.queue_customers`` takes them), with the entries
+    they write and the stored entries they evict."""
+    ops: list[tuple] = []
+    written = evicted = 0
+    for key, event in want.items():
+        version = have.get(key, -1)
+        text = row_json(event.row)
+        if version >= event.version and (
+            key not in stored or (not fresh(version) and json.loads(stored[key]) != json.loads(text))
+        ):
+            # the entry is gone though its version is recorded, or its row differs from
+            # MySQL's whatever version it carries: clear it, then write MySQL's
+            ops.append((event.table, "evict", event.pk, version, 0.0, ""))
+            version = -1
+        if version < event.version:
+            ops.append((event.table, "upsert", event.pk, event.version, event.ts, text))
+            written += 1
+    for key, version in have.items():
+        table, _, pk = key.partition(":")
+        # not in MySQL's window, and written before the snapshot (a newer write may be a
+        # row the snapshot could not see yet: the consumer put it there)
+        if key not in want and table in table_names and version < snapshot:
+            ops.append((table, "evict", int(pk), version, 0.0, ""))
+            evicted += key in stored
+    return ops, written, evicted
 
 
 class _clock:

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
-from importlib import resources
+from datetime import datetime
 from typing import Any
 
-from tierflow.events import Event, epoch_seconds, hot_tables, row_json, utc_now
+from tierflow.hot.events import Event, epoch_seconds, hot_tables, row_json, utc_now
+from tierflow.hot.scripts import lua
 from tierflow.log import get_logger
 from tierflow.policy import Policy
 
@@ -27,10 +27,6 @@ PREFIX = "tierflow:hot:"
 RECONCILE_KEY = "tierflow:hot:reconcile:last"
 DEAD_LETTER_SUFFIX = ":dead"
 DAY = 86_400
-
-
-def _lua(name: str) -> str:
-    return resources.files("tierflow.hot").joinpath("lua", name).read_text()
 
 
 # The apply script (lua/lib.lua, then lua/apply.lua). One call applies the ops of a chunk of
@@ -45,7 +41,7 @@ def _lua(name: str) -> str:
 # Few, large arguments on purpose: the client's cost is per argument, not per byte, and Lua's
 # string handling is slow next to cmsgpack.
 # Returns "applied,skipped,changed keys,features changed,customers changed".
-APPLY_LUA = _lua("lib.lua") + _lua("apply.lua")
+APPLY_LUA = lua("lib.lua") + lua("apply.lua")
 
 # The read script (lua/lib.lua, then lua/read.lua).
 # KEYS: the customer's ver, features, then (rows hash, idx zset) per hot table. ARGV[1]: APPLY's
@@ -57,7 +53,7 @@ APPLY_LUA = _lua("lib.lua") + _lua("apply.lua")
 # computed and nothing is stored. Returns {features as a flat list, then per table its rows newest
 # first, then how many aged entries were seen}. A script rather than a pipeline: one command to send
 # and parse instead of eleven, which is most of a lookup's client time.
-READ_LUA = _lua("lib.lua") + _lua("read.lua")
+READ_LUA = lua("lib.lua") + lua("read.lua")
 
 # Customers per script call: bounds how long one call holds Redis (lookups wait behind it).
 CUSTOMERS_PER_CALL = 64
@@ -279,43 +275,6 @@ class HotStore:
         for key in self.client.scan_iter(match=f"{PREFIX}{{*}}:ver", count=batch):
             text = _s(key)
             yield int(text[text.index("{") + 1 : text.index("}")])
-
-    def table_stats(self) -> dict[str, dict[str, Any]]:
-        """Per hot table: customers (keys), entries, bytes, oldest and newest entry time (UTC)."""
-        stats = {
-            n: {"keys": 0, "entries": 0, "bytes": 0, "oldest": None, "newest": None} for n in self.table_names
-        }
-        ids = list(self.customers())
-        for start in range(0, len(ids), 500):
-            pipe = self.client.pipeline(transaction=False)
-            for cid in ids[start : start + 500]:
-                for name in self.table_names:
-                    base = f"{PREFIX}{{{cid}}}:{name}"
-                    pipe.zcard(base + ":idx")
-                    pipe.zrange(base + ":idx", 0, 0, withscores=True)
-                    pipe.zrange(base + ":idx", -1, -1, withscores=True)
-                    pipe.memory_usage(base)
-            reply = iter(pipe.execute())
-            for _cid in ids[start : start + 500]:
-                for name in self.table_names:
-                    card, first, last, size = next(reply), next(reply), next(reply), next(reply)
-                    s = stats[name]
-                    if card:
-                        s["keys"] += 1
-                        s["entries"] += card
-                        s["bytes"] += int(size or 0)
-                        lo, hi = first[0][1], last[0][1]
-                        s["oldest"] = lo if s["oldest"] is None else min(s["oldest"], lo)
-                        s["newest"] = hi if s["newest"] is None else max(s["newest"], hi)
-        for s in stats.values():
-            for k in ("oldest", "newest"):
-                if s[k] is not None:
-                    s[k] = datetime.fromtimestamp(s[k], UTC).replace(tzinfo=None).isoformat()
-        return stats
-
-    def last_reconcile(self) -> dict[str, Any] | None:
-        raw = self.client.get(RECONCILE_KEY)
-        return json.loads(raw) if raw else None
 
 
 def summarise(results: Iterable[Any]) -> dict[str, int]:

@@ -26,8 +26,6 @@ from tierflow.report.collect import (
     collect_mysql,
     collect_redis,
     collect_warehouse,
-    hot_table_of,
-    read_ledger,
 )
 from tierflow.report.history import latest, load_history, report_key, save
 from tierflow.report.model import (
@@ -40,7 +38,6 @@ from tierflow.report.model import (
     human_bytes,
     iso,
     month_range,
-    partition_value,
 )
 from tierflow.report.render import summary_line
 from tierflow.report.rules import days_until, evaluate, growth
@@ -63,7 +60,6 @@ __all__ = [
     "evaluate",
     "generate",
     "growth",
-    "hot_table_of",
     "human_bytes",
     "latest",
     "load_history",
@@ -101,11 +97,15 @@ def build(
 
     archive_stats: dict[str, TierStats] = {}
     try:
-        ledger = read_ledger(settings.mysql_url)
+        from tierflow.archive.ledger import read_entries
+
+        ledger = read_entries(settings.mysql_url)
         archive_stats = collect_archive(settings, policy, db_name, ledger)
     except (ServiceUnavailable, TierflowError) as exc:
         unreachable["archive"] = str(exc)
     if catalog_partitions is not None:
+        from tierflow.archive.layout import partition_value
+
         for name, stats in archive_stats.items():
             cataloged = {partition_value(p) for p in catalog_partitions(name)}
             stats.extra["uncataloged_partitions"] = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from tierflow.config import Settings
-from tierflow.report.model import Report, partition_value
+from tierflow.report.model import Report
 
 REPORTS_PREFIX = "reports"
 REPORT_FILE = "tier_report.json"
@@ -27,6 +27,7 @@ def save(settings: Settings, report: Report) -> str:
 
 def load_history(settings: Settings, days: int | None = None) -> list[tuple[date, Report]]:
     """Stored daily reports, oldest first (the last ``days`` of them when given)."""
+    from tierflow.archive.layout import partition_value
     from tierflow.stores.objects import store_for
 
     store = store_for(settings)

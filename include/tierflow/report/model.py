@@ -145,11 +145,6 @@ def month_range(first: str | None, last: str | None) -> list[str]:
     return months
 
 
-def partition_value(partition: str) -> str:
-    """``dt=2024-01-05`` / ``2024-01-05`` / ``dt=2024-01`` -> the date part."""
-    return partition.split("=", 1)[1] if "=" in partition else partition
-
-
 def human_bytes(n: int | float | None) -> str:
     if n is None:
         return "-"

@@ -112,23 +112,28 @@ def check_row(
             "expected an ISO timestamp"
         )
     if op == "upsert":
-        for name, kinds in fields:
-            if name not in row:
-                raise EventError(f"missing key row.{name} for {table.name}")
-            value = row[name]
-            if not isinstance(value, kinds) or isinstance(value, bool):
-                raise EventError(f"wrong type: row.{name} is {value!r} in {table.name}")
-            if name in _NUMERIC:
-                if not _DECIMAL.fullmatch(value if isinstance(value, str) else repr(value)):
-                    raise EventError(
-                        f"wrong type: row.{name} is {value!r}, not a number (a plain decimal, as MySQL writes it)"
-                    )
-            elif isinstance(value, str) and not _plain_text(value):
-                raise EventError(
-                    f"wrong value: row.{name} is {value[:80]!r} in {table.name}; expected at most "
-                    f"{MAX_TEXT} printable ASCII characters without quotes or backslashes"
-                )
+        _check_fields(table.name, fields, row)
     return moment
+
+
+def _check_fields(table: str, fields: tuple[tuple[str, Any], ...], row: dict[str, Any]) -> None:
+    """The fields that features read: present, of their types, decimals or plain text."""
+    for name, kinds in fields:
+        if name not in row:
+            raise EventError(f"missing key row.{name} for {table}")
+        value = row[name]
+        if not isinstance(value, kinds) or isinstance(value, bool):
+            raise EventError(f"wrong type: row.{name} is {value!r} in {table}")
+        if name in _NUMERIC:
+            if not _DECIMAL.fullmatch(value if isinstance(value, str) else repr(value)):
+                raise EventError(
+                    f"wrong type: row.{name} is {value!r}, not a number (a plain decimal, as MySQL writes it)"
+                )
+        elif isinstance(value, str) and not _plain_text(value):
+            raise EventError(
+                f"wrong value: row.{name} is {value[:80]!r} in {table}; expected at most "
+                f"{MAX_TEXT} printable ASCII characters without quotes or backslashes"
+            )
 
 
 def _plain_text(value: str) -> bool:

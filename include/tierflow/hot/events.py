@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Union
 
-from tierflow.event_checks import (
+from tierflow.hot.checks import (
     MAX_ID,
     EventError,
     _as_datetime,
@@ -378,8 +378,8 @@ def publish_hot_window(mysql_url: str, stream: Any, policy: Policy, as_of: date 
     now, between now and the end of the day one window earlier. ``stream`` is a Stream, or a
     redis:// URL for the policy's events stream. Returns {table: events published}."""
     if isinstance(stream, str):
+        from tierflow.hot.stream import RedisStream
         from tierflow.stores import redis as redis_store
-        from tierflow.stream import RedisStream
 
         stream = RedisStream(redis_store.client(stream), policy.hot.events_stream)
     moment = (

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from tierflow.hot.scripts import lua
 from tierflow.log import get_logger
 
 log = get_logger(__name__)
@@ -181,35 +182,11 @@ def _message(entry_id: Any, fields: dict) -> Message:
     return Message(_text(entry_id), payload if isinstance(payload, bytes) else str(payload).encode())
 
 
-# Lease and checkpoint scripts (Redis is the consumer group's coordinator, as DynamoDB is KCL's).
-# RENEW: KEYS[1] lease; ARGV consumer, lease ms. Take the lease if free, keep it if ours. 1 = held.
-_RENEW_LUA = """
-local holder = redis.call('GET', KEYS[1])
-if holder == false then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]); return 1
-elseif holder == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2]); return 1
-end
-return 0
-"""
-# RELEASE: KEYS[1] lease; ARGV consumer. Delete it only if it is ours.
-_RELEASE_LUA = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-# CHECKPOINT: KEYS[1] checkpoint hash; ARGV shard, sequence, shard, sequence, ... Moves each shard's
-# checkpoint forward only (sequence numbers are decimal strings without leading zeros: compared
-# by length, then as text), so a consumer acking late after its lease moved never moves it back.
-_CHECKPOINT_LUA = """
-for i = 1, #ARGV, 2 do
-  local cur = redis.call('HGET', KEYS[1], ARGV[i])
-  local new = ARGV[i + 1]
-  if not cur or #new > #cur or (#new == #cur and new > cur) then
-    redis.call('HSET', KEYS[1], ARGV[i], new)
-  end
-end
-return 1
-"""
+# Lease and checkpoint scripts (Redis is the consumer group's coordinator, as DynamoDB is KCL's):
+# lua/lease_renew.lua, lua/lease_release.lua and lua/checkpoint.lua say what each takes.
+_RENEW_LUA = lua("lease_renew.lua")
+_RELEASE_LUA = lua("lease_release.lua")
+_CHECKPOINT_LUA = lua("checkpoint.lua")
 
 
 class KinesisStream:
