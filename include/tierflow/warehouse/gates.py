@@ -6,6 +6,7 @@ into ``raw``, and each audit mart before it is published. Suites live in
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 from tierflow.quality import (
@@ -158,9 +159,10 @@ def validate_table(
     raise QualityGateError(dataset, failures, suite_file)
 
 
-def check_batch(warehouse_url: str, schema: str, table: str) -> None:
-    """The gate of a staged batch: ``expectations/warehouse/<table>.json`` on ``schema.table``."""
-    suite = load_suite(RAW_GATE, table)
+def check_batch(warehouse_url: str, schema: str, table: str, *, root: Path | None = None) -> None:
+    """The gate of a staged batch: ``<root>/warehouse/<table>.json`` on ``schema.table``
+    (``root``: ``Settings.expectations_dir``)."""
+    suite = load_suite(RAW_GATE, table, root)
     key = (suite.meta or {}).get("key_column", "id")
     validate_table(
         warehouse_url,
@@ -169,12 +171,12 @@ def check_batch(warehouse_url: str, schema: str, table: str) -> None:
         suite,
         dataset=f"{schema}.{table}",
         key_column=key,
-        suite_file=suite_path(RAW_GATE, table),
+        suite_file=suite_path(RAW_GATE, table, root),
     )
 
 
-def has_mart_suite(mart: str) -> bool:
-    return suite_path(MART_GATE, mart).is_file()
+def has_mart_suite(mart: str, root: Path | None = None) -> bool:
+    return suite_path(MART_GATE, mart, root).is_file()
 
 
 def mart_window(conn, suite, schema: str, mart: str, lookback_days: int) -> str | None:
@@ -198,7 +200,14 @@ def mart_window(conn, suite, schema: str, mart: str, lookback_days: int) -> str 
     return f"{col} >= '{since.isoformat()}'"
 
 
-def check_mart(warehouse_url: str, schema: str, mart: str, *, lookback_days: int | None = None) -> str | None:
+def check_mart(
+    warehouse_url: str,
+    schema: str,
+    mart: str,
+    *,
+    lookback_days: int | None = None,
+    root: Path | None = None,
+) -> str | None:
     """The gate of an audit mart: ``expectations/marts/<mart>.json`` on ``schema.mart``.
 
     ``lookback_days`` (an incremental build): a suite naming an ``incremental_window_column``
@@ -208,7 +217,7 @@ def check_mart(warehouse_url: str, schema: str, mart: str, *, lookback_days: int
     from tierflow.stores import warehouse
     from tierflow.warehouse.sql import qualified
 
-    suite = load_suite(MART_GATE, mart)
+    suite = load_suite(MART_GATE, mart, root)
     where = None
     scratch_name = f"_tierflow_gate_{mart}"[:127]
     scratch = qualified(schema, scratch_name)
@@ -228,7 +237,7 @@ def check_mart(warehouse_url: str, schema: str, mart: str, *, lookback_days: int
             scratch_name if where else mart,
             suite,
             dataset=f"{schema}.{mart}" + (f" where {where}" if where else ""),
-            suite_file=suite_path(MART_GATE, mart),
+            suite_file=suite_path(MART_GATE, mart, root),
         )
     finally:
         if where:
