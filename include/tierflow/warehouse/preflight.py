@@ -164,7 +164,7 @@ def grant_checks(conn, dialect: str, model: AccessModel) -> list[Check]:
 def spectrum_checks(conn, settings: Settings, glue_database: str = GLUE_DATABASE) -> list[Check]:
     """Redshift only: the external schema over the archive's Glue database, its IAM role, and the
     loader's COPY role, each looked up where it lives (the cluster, Glue, IAM)."""
-    import boto3
+    from tierflow.stores import aws
 
     fix = "run sql/redshift/002_spectrum_archive.sql as an admin with -v iam_role=\"'<role arn>'\""
     row = conn.execute(
@@ -182,9 +182,8 @@ def spectrum_checks(conn, settings: Settings, glue_database: str = GLUE_DATABASE
             f"recreate it over {glue_database} ({fix})",
         )
     ]
-    aws = {"endpoint_url": settings.aws_endpoint_url, "region_name": settings.aws_region}
     try:
-        boto3.client("glue", **aws).get_database(Name=database)
+        aws.client(settings, "glue").get_database(Name=database)
         checks.append(Check("Glue database", True, f"{database} exists"))
     except Exception as exc:  # noqa: BLE001
         checks.append(
@@ -208,7 +207,7 @@ def spectrum_checks(conn, settings: Settings, glue_database: str = GLUE_DATABASE
             )
             continue
         try:
-            boto3.client("iam", **aws).get_role(RoleName=arn.rsplit("/", 1)[-1])
+            aws.client(settings, "iam").get_role(RoleName=arn.rsplit("/", 1)[-1])
             checks.append(Check(name, True, f"{arn} exists"))
         except Exception as exc:  # noqa: BLE001
             checks.append(Check(name, False, f"{arn}: {exc}", "create the role and attach it to the cluster"))
