@@ -32,6 +32,7 @@ ENV_VARS = {
     "pii_key": "TIERFLOW_PII_SALT",
     "expectations_dir": "TIERFLOW_EXPECTATIONS_DIR",
     "dbt_target": "TIERFLOW_DBT_TARGET",
+    "kinesis_stream": "TIERFLOW_KINESIS_STREAM",
     "kinesis_endpoint_url": "AWS_ENDPOINT_URL_KINESIS",
 }
 
@@ -55,6 +56,8 @@ class Settings:
     # The key of the archive's PII hashes; None: unset (DEFAULT_PII_KEY hashes, an S3 archive
     # of PII refuses to run). Never shown by repr() or redacted().
     pii_key: str | None = None
+    # The hot tier's change events on Kinesis; None: the Redis Stream the policy names
+    kinesis_stream: str | None = None
     # Every AWS client tierflow builds (S3, Glue, IAM, Kinesis, Redshift's IAM sign-in) takes
     # these (``aws_client_kwargs``). No access key: boto3's own credential chain (environment,
     # ~/.aws, web identity, instance profile).
@@ -81,6 +84,7 @@ class Settings:
             # set-but-empty stays empty: it hashes with the empty key, and counts as unset for
             # the refusal, as a missing one
             pii_key=env.get(ENV_VARS["pii_key"]),
+            kinesis_stream=env.get(ENV_VARS["kinesis_stream"]) or None,
             aws_endpoint_url=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None,
             aws_region=env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or DEFAULT_AWS_REGION,
             kinesis_endpoint_url=env.get(ENV_VARS["kinesis_endpoint_url"]) or None,
@@ -157,6 +161,7 @@ class Settings:
             "dialect": self.dialect,
             "dbt_target": self.dbt_profile_target,
             "pii_key": "***" if self.pii_key else "(unset: the public default)",
+            "kinesis_stream": self.kinesis_stream or "(the Redis Stream)",
             "aws_endpoint_url": self.aws_endpoint_url or "(AWS default)",
             "aws_region": self.aws_region,
             "kinesis_endpoint_url": self.kinesis_endpoint_url or "(aws_endpoint_url)",

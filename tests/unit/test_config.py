@@ -58,6 +58,7 @@ def test_env_var_names_are_the_documented_ones() -> None:
         "TIERFLOW_PII_SALT",
         "TIERFLOW_EXPECTATIONS_DIR",
         "TIERFLOW_DBT_TARGET",
+        "TIERFLOW_KINESIS_STREAM",
         "AWS_ENDPOINT_URL_KINESIS",
     }
     assert set(ENV_VARS) <= {f.name for f in fields(Settings)}
@@ -69,7 +70,7 @@ def test_the_new_settings_default_to_what_their_call_sites_used() -> None:
     assert (s.pii_key, s.pii_hash_key) == (None, "tierflow")
     assert (s.dbt_target, s.dbt_profile_target) == (None, "local")
     assert (s.dialect, s.is_redshift) == ("postgres", False)
-    assert s.kinesis_endpoint_url is None
+    assert s.kinesis_endpoint_url is None and s.kinesis_stream is None
     assert s.aws_credentials() == {}
     assert s.aws_client_kwargs("s3") == {"region_name": "ap-south-1", "endpoint_url": None}
 
@@ -82,8 +83,10 @@ def test_each_new_env_var_sets_its_field() -> None:
             "TIERFLOW_DBT_TARGET": "staging",
             "AWS_ENDPOINT_URL": "http://aws:4566",
             "AWS_ENDPOINT_URL_KINESIS": "http://kinesis:4567",
+            "TIERFLOW_KINESIS_STREAM": "lending-row-changes",
         }
     )
+    assert s.kinesis_stream == "lending-row-changes"
     assert (s.pii_key, s.pii_hash_key) == ("a-long-secret", "a-long-secret")
     assert s.expectations_dir == Path("/srv/suites")
     assert (s.dbt_target, s.dbt_profile_target) == ("staging", "staging")
