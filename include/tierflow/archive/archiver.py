@@ -199,7 +199,7 @@ class TableArchiver(DeleteProtocol, ObjectRewrites):
         """The warehouse's view of this table; None when there is no warehouse database (a
         deployment without a warehouse: rows are archived unchecked, and the log says so). A
         warehouse that cannot be reached fails the table here, before anything is written."""
-        loaded = LoadedVersions(self.settings.warehouse_url, self.table).__enter__()
+        loaded = LoadedVersions(self.settings.warehouse_url, self.table, aws=self.settings).__enter__()
         if loaded.present:
             return loaded
         log.warning(
