@@ -39,7 +39,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, AssetAlias, CronTriggerTimetable, Param, dag, get_current_context, task
 from tierflow_airflow.archive import deployed_policy, run_window_doc
-from tierflow_airflow.connections import AWS_CONN_ID, MYSQL_POOL
+from tierflow_airflow.connections import MYSQL_POOL
 from tierflow_airflow.defaults import DEFAULT_ARGS, TAGS
 
 ARCHIVE_ALIAS = "tierflow_archive"
@@ -169,9 +169,9 @@ def nightly_archive():
             if not settings.archive_uri.startswith("s3://"):
                 print(f"archive {settings.archive_uri} is not on S3: no Glue partitions to register")
                 return 0
-            from airflow.providers.amazon.aws.hooks.glue_catalog import GlueCatalogHook
+            from tierflow.stores import aws
 
-            glue = GlueCatalogHook(aws_conn_id=AWS_CONN_ID).get_conn()
+            glue = aws.client(settings, "glue")  # the aws_default Connection, as S3's client
             policy = load_policy(settings.policy_path)
             added = 0
             for table in tables or []:  # none when the run failed before listing its tables

@@ -22,7 +22,6 @@ scheduled on its own outputs, which would re-trigger it forever). The dbt graph 
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import pendulum
 from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import InvocationMode, LoadMode, TestIndirectSelection
+from tierflow.config import Settings
 from tierflow_airflow.connections import WAREHOUSE_BUILD_CONN_ID, WAREHOUSE_CONN_ID
 from tierflow_airflow.defaults import DEFAULT_ARGS, TAGS
 
@@ -41,8 +41,10 @@ DBT_BIN = (
     if (ROOT / ".venv" / "bin" / "dbt").exists()
     else shutil.which("dbt") or "dbt"
 )
-# The profile's target: `local` (PostgreSQL) or `prod` (Redshift), set where Airflow is deployed
-DBT_TARGET = os.environ.get("TIERFLOW_DBT_TARGET", "local")
+# The profile's target: `local` (PostgreSQL) or `prod` (Redshift), the settings' `dbt_target`
+# (TIERFLOW_DBT_TARGET where Airflow is deployed). Parsing reads no Connection, so the
+# environment's settings decide it.
+DBT_TARGET = Settings.from_env().dbt_profile_target
 SOURCE_CHANGED = Asset(name="tierflow_mysql_lending", uri="tierflow://mysql/lending")
 RAW_LOADED = Asset(name="tierflow_warehouse_raw", uri="tierflow://warehouse/raw")
 MARTS_PUBLISHED = Asset(name="tierflow_warehouse_analytics", uri="tierflow://warehouse/analytics")

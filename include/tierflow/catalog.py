@@ -212,7 +212,7 @@ def register_partitions(
 ) -> int:
     """Create the Glue database/table if missing and add the missing dt partitions.
 
-    ``glue`` is a boto3 Glue client (in Airflow: ``GlueCatalogHook().get_conn()``). Returns the
+    ``glue`` is a boto3 Glue client (``tierflow.stores.aws.client(settings, "glue")``). Returns the
     number of partitions added; re-running adds nothing.
     """
     schema = table_schema(settings, table)

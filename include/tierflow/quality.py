@@ -8,14 +8,13 @@ GX is imported inside functions so that ``import tierflow`` stays light.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tierflow.config import Settings
 from tierflow.errors import TierflowError
-from tierflow.paths import EXPECTATIONS_DIR
 
 SAMPLE_SIZE = 5
 
@@ -61,9 +60,9 @@ class QualityGateError(TierflowError):
 
 
 def expectations_dir() -> Path:
-    """``expectations/``, or the directory in TIERFLOW_EXPECTATIONS_DIR (tests, staging suites)."""
-    override = os.environ.get("TIERFLOW_EXPECTATIONS_DIR")
-    return Path(override) if override else EXPECTATIONS_DIR
+    """The suites' directory of the environment's settings (``Settings.expectations_dir``), for a
+    caller that was given no ``root``."""
+    return Settings.from_env().expectations_dir
 
 
 def suite_path(gate: str, dataset: str, root: Path | None = None) -> Path:
@@ -232,14 +231,17 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") and not isinstance(value, (str, bytes)) else value
 
 
-def warm_up(gate_name: str, dataset: str) -> None:
+def warm_up(gate_name: str, dataset: str, root: Path | None = None) -> None:
     """Import GX, build its context and the dataset's suite ahead of the first batch."""
-    load_suite(gate_name, dataset)
+    load_suite(gate_name, dataset, root)
     with _gx_lock:
         _whole_dataframe_batch_definition()
 
 
-def gate(gate_name: str, dataset: str, data, *, key_column: str | None = None) -> None:
-    """Load ``expectations/<gate_name>/<dataset>.json`` and validate ``data`` against it."""
-    suite = load_suite(gate_name, dataset)
-    validate(dataset, data, suite, key_column=key_column, suite_file=suite_path(gate_name, dataset))
+def gate(
+    gate_name: str, dataset: str, data, *, key_column: str | None = None, root: Path | None = None
+) -> None:
+    """Load ``<root>/<gate_name>/<dataset>.json`` (``root``: ``Settings.expectations_dir``) and
+    validate ``data`` against it."""
+    suite = load_suite(gate_name, dataset, root)
+    validate(dataset, data, suite, key_column=key_column, suite_file=suite_path(gate_name, dataset, root))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,10 @@ class DbUrl:
             database=self.database,
             query=self.query,
         ).render_as_string(hide_password=False)
+
+
+def is_redshift(url: str) -> bool:
+    return urlsplit(url).scheme.lower().startswith("redshift")
 
 
 def parse(url: str) -> DbUrl:

@@ -4,15 +4,12 @@ archive, and the run's summary, which fails the run when any table failed.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
 from tierflow.errors import TierflowError
 from tierflow.log import get_logger
-from tierflow.paths import DEFAULT_POLICY
 from tierflow.policy import Policy
 
 log = get_logger("tierflow.airflow.archive")
@@ -27,11 +24,13 @@ class RunParamsError(TierflowError):
 
 
 def deployed_policy() -> Policy:
-    """The policy this Airflow deploys (env TIERFLOW_POLICY), for the trigger form and the DAG's
-    docs. Read from the local file when the DAG file is parsed: no database, no Variable."""
+    """The policy this Airflow deploys (``Settings.policy_path`` from the environment), for the
+    trigger form and the DAG's docs. Read from the local file when the DAG file is parsed: no
+    database, no Connection, no Variable."""
+    from tierflow.config import Settings
     from tierflow.policy import load_policy
 
-    return load_policy(Path(os.environ.get("TIERFLOW_POLICY") or DEFAULT_POLICY))
+    return load_policy(Settings.from_env().policy_path)
 
 
 def run_window_doc(policy: Policy) -> str:

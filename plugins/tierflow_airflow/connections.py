@@ -8,7 +8,9 @@ MYSQL_CONN_ID = "tierflow_mysql"  # conn type mysql: the source (Aurora MySQL / 
 WAREHOUSE_CONN_ID = "tierflow_warehouse"  # conn type postgres or redshift: the warehouse (the loader)
 WAREHOUSE_BUILD_CONN_ID = "tierflow_warehouse_build"  # the builder (dbt, mart gates, publish); optional
 REDIS_CONN_ID = "tierflow_redis"  # conn type redis: the hot tier
-AWS_CONN_ID = "aws_default"  # conn type aws: S3, Glue, Redshift IAM credentials, Kinesis
+# conn type aws: region (extra region_name), endpoint (extra endpoint_url) and keys (login,
+# password) of every AWS client: S3, Glue, IAM, Kinesis, Redshift's IAM sign-in (hooks.aws_settings)
+AWS_CONN_ID = "aws_default"
 ARCHIVE_URI_VARIABLE = "tierflow_archive_uri"  # s3://bucket/prefix or file:///dir
 POLICY_VARIABLE = "tierflow_policy"  # path of the tier policy YAML
 

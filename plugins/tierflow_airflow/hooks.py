@@ -6,6 +6,7 @@ from typing import Any
 
 from airflow.sdk import BaseHook, Variable
 from tierflow.config import Settings
+from tierflow.errors import TierflowError
 from tierflow.urls import DbUrl
 
 from tierflow_airflow import connections as ids
@@ -47,6 +48,38 @@ def connection_url(conn: Any, kind: str) -> str:
     ).render()
 
 
+def aws_settings(conn: Any) -> dict[str, Any]:
+    """The AWS settings of an ``aws`` Connection (``aws_default``), the fields the Amazon
+    provider's ``AwsBaseHook`` reads: the access key in ``login`` (or the ``aws_access_key_id``
+    extra), the secret in ``password`` (or ``aws_secret_access_key``), and the extras
+    ``aws_session_token``, ``region_name``, ``endpoint_url`` and ``service_config.kinesis.endpoint_url``.
+    A field the Connection leaves empty keeps its environment value. Every AWS client tierflow
+    builds (S3, Glue, IAM, Kinesis, Redshift's IAM sign-in) uses them; a role to assume or a
+    profile is refused rather than ignored."""
+    extra = conn.extra_dejson or {}
+    unsupported = sorted(k for k in ("role_arn", "profile_name", "assume_role_method") if extra.get(k))
+    if unsupported:
+        raise TierflowError(
+            f"the Connection {conn.conn_id!r} sets {', '.join(unsupported)}: tierflow signs its AWS "
+            "clients with the Connection's keys or, without keys, with the worker's own credential "
+            "chain (instance profile, IRSA); give the worker that role instead"
+        )
+    changes: dict[str, Any] = {}
+    key = conn.login or extra.get("aws_access_key_id")
+    if key:
+        changes["aws_access_key_id"] = key
+        changes["aws_secret_access_key"] = conn.password or extra.get("aws_secret_access_key") or ""
+        changes["aws_session_token"] = extra.get("aws_session_token") or None
+    if extra.get("region_name"):
+        changes["aws_region"] = extra["region_name"]
+    if extra.get("endpoint_url"):
+        changes["aws_endpoint_url"] = extra["endpoint_url"]
+    kinesis = ((extra.get("service_config") or {}).get("kinesis") or {}).get("endpoint_url")
+    if kinesis:
+        changes["kinesis_endpoint_url"] = kinesis
+    return changes
+
+
 class TierflowHook(BaseHook):
     """Owns the mapping Connection -> tierflow setting. Env vars fill in what is not configured."""
 
@@ -67,6 +100,8 @@ class TierflowHook(BaseHook):
         ):
             if (conn := _connection(conn_id)) is not None:
                 changes[setting] = connection_url(conn, kind)
+        if (aws := _connection(ids.AWS_CONN_ID)) is not None:
+            changes.update(aws_settings(aws))
         archive = Variable.get(ids.ARCHIVE_URI_VARIABLE, default=None)
         if archive:
             changes["archive_uri"] = archive

@@ -258,8 +258,8 @@ def test_a_copy_that_differs_from_mysql_keeps_the_row_for_a_table_without_change
         )
     real_shape = run_module.shape
 
-    def faulty_shape(raw, columns, table, schema):
-        rows = real_shape(raw, columns, table, schema)
+    def faulty_shape(raw, columns, table, schema, **kwargs):
+        rows = real_shape(raw, columns, table, schema, **kwargs)
         if table.name != "communication_events":
             return rows
         i = rows.column_names.index("event_type")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -292,7 +293,13 @@ def test_pii_is_hashed_or_dropped_and_parents_wait_for_children(
         mysql_url=mysql_url,
         archive_uri=file_archive_uri,
         policy_path=DEFAULT_POLICY,
+        pii_key="a-long-secret-key",
     )
+    # an S3 archive of PII without a key of its own refuses to start, an empty key too
+    for unset in (None, ""):
+        on_aws = settings.with_(archive_uri="s3://tierflow-nowhere/lending", pii_key=unset)
+        refused = run_archive(on_aws, allow_large_run=True, tables=["customers"], as_of=AS_OF)
+        assert not refused.ok and "TIERFLOW_PII_SALT is not set" in refused.tables[0].error
     summary = run_archive(settings, allow_large_run=True, tables=["customers", "loans"], as_of=AS_OF)
     assert summary.ok, summary.errors()
     assert [t.table for t in summary.tables] == ["loans", "customers"]  # children first
@@ -306,7 +313,9 @@ def test_pii_is_hashed_or_dropped_and_parents_wait_for_children(
     )
     t = pq.read_table(pa.BufferReader(store.get_bytes(key)))
     assert "full_name" not in t.column_names
-    assert t.column("pan")[0].as_py() != "ABCDE1234F" and len(t.column("pan")[0].as_py()) == 64
+    # hashed with the settings' key, and the delete's digest (MySQL's, keyed by the same setting)
+    # matched the archived copy: customer 1 left MySQL
+    assert t.column("pan")[0].as_py() == hashlib.sha256(b"a-long-secret-keyABCDE1234F").hexdigest()
     assert t.column("date_of_birth").type == pa.date32()
 
 
@@ -374,7 +383,7 @@ def test_row_inserted_into_an_archived_key_range_is_not_deleted(
 
 
 def test_suite_violation_deletes_nothing_of_the_batch_and_names_expectation(
-    small_settings: Settings, tmp_path: Path, monkeypatch
+    small_settings: Settings, tmp_path: Path
 ) -> None:
     suite = json.loads((PROJECT_ROOT / "expectations/archive/loan_transactions.json").read_text())
     suite["expectations"].append(
@@ -386,10 +395,9 @@ def test_suite_violation_deletes_nothing_of_the_batch_and_names_expectation(
     )
     (tmp_path / "archive").mkdir()
     (tmp_path / "archive/loan_transactions.json").write_text(json.dumps(suite))
-    monkeypatch.setenv("TIERFLOW_EXPECTATIONS_DIR", str(tmp_path))
     before = mysql_rows(small_settings.mysql_url)
     summary = run_archive(
-        small_settings,
+        small_settings.with_(expectations_dir=tmp_path),
         allow_large_run=True,
         tables=["loan_transactions", "communications"],
         as_of=AS_OF,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 from tierflow import config
 from tierflow.config import ENV_VARS, Settings
-from tierflow.paths import DEFAULT_POLICY, LOCAL_DATA_DIR, PROJECT_ROOT
+from tierflow.paths import DEFAULT_POLICY, EXPECTATIONS_DIR, LOCAL_DATA_DIR, PROJECT_ROOT
 from tierflow.urls import parse, redact
 
 
@@ -54,7 +55,85 @@ def test_env_var_names_are_the_documented_ones() -> None:
         "TIERFLOW_REDIS_URL",
         "TIERFLOW_ARCHIVE_URI",
         "TIERFLOW_POLICY",
+        "TIERFLOW_PII_SALT",
+        "TIERFLOW_EXPECTATIONS_DIR",
+        "TIERFLOW_DBT_TARGET",
+        "TIERFLOW_KINESIS_STREAM",
+        "AWS_ENDPOINT_URL_KINESIS",
     }
+    assert set(ENV_VARS) <= {f.name for f in fields(Settings)}
+
+
+def test_the_new_settings_default_to_what_their_call_sites_used() -> None:
+    s = Settings.from_env({})
+    assert s.expectations_dir == EXPECTATIONS_DIR and (s.expectations_dir / "archive").is_dir()
+    assert (s.pii_key, s.pii_hash_key) == (None, "tierflow")
+    assert (s.dbt_target, s.dbt_profile_target) == (None, "local")
+    assert (s.dialect, s.is_redshift) == ("postgres", False)
+    assert s.kinesis_endpoint_url is None and s.kinesis_stream is None
+    assert s.aws_credentials() == {}
+    assert s.aws_client_kwargs("s3") == {"region_name": "ap-south-1", "endpoint_url": None}
+
+
+def test_each_new_env_var_sets_its_field() -> None:
+    s = Settings.from_env(
+        {
+            "TIERFLOW_PII_SALT": "a-long-secret",
+            "TIERFLOW_EXPECTATIONS_DIR": "/srv/suites",
+            "TIERFLOW_DBT_TARGET": "staging",
+            "AWS_ENDPOINT_URL": "http://aws:4566",
+            "AWS_ENDPOINT_URL_KINESIS": "http://kinesis:4567",
+            "TIERFLOW_KINESIS_STREAM": "lending-row-changes",
+        }
+    )
+    assert s.kinesis_stream == "lending-row-changes"
+    assert (s.pii_key, s.pii_hash_key) == ("a-long-secret", "a-long-secret")
+    assert s.expectations_dir == Path("/srv/suites")
+    assert (s.dbt_target, s.dbt_profile_target) == ("staging", "staging")
+    assert s.kinesis_endpoint_url == "http://kinesis:4567"
+    assert s.aws_client_kwargs("kinesis")["endpoint_url"] == "http://kinesis:4567"
+    assert s.aws_client_kwargs("s3")["endpoint_url"] == "http://aws:4566"
+    assert s.aws_client_kwargs("glue")["endpoint_url"] == "http://aws:4566"
+    only_generic = Settings.from_env({"AWS_ENDPOINT_URL": "http://aws:4566"})
+    assert only_generic.aws_client_kwargs("kinesis")["endpoint_url"] == "http://aws:4566"
+
+
+def test_an_empty_pii_key_hashes_with_it_but_counts_as_unset() -> None:
+    """TIERFLOW_PII_SALT= (exported empty) hashes with the empty key, as os.environ.get did, and
+    an S3 archive of PII still refuses it (``not settings.pii_key``)."""
+    s = Settings.from_env({"TIERFLOW_PII_SALT": ""})
+    assert s.pii_key == "" and s.pii_hash_key == "" and not s.pii_key
+
+
+def test_the_dialect_and_the_dbt_target_follow_the_warehouse_url() -> None:
+    rs = Settings.from_env({"TIERFLOW_WAREHOUSE_URL": "redshift://tierflow_loader@wh:5439/dev?cluster=c"})
+    assert (rs.dialect, rs.is_redshift, rs.dbt_profile_target) == ("redshift", True, "prod")
+    # a Connection that replaces the URL later (TierflowHook) changes both
+    pg = rs.with_(warehouse_url="postgresql://postgres@127.0.0.1:5432/wh")
+    assert (pg.dialect, pg.dbt_profile_target) == ("postgres", "local")
+    assert Settings(warehouse_url="REDSHIFT://u@h/db").dialect == "redshift"
+    assert rs.with_(dbt_target="local").dbt_profile_target == "local"
+
+
+def test_explicit_aws_credentials_reach_every_client_and_never_show() -> None:
+    s = Settings(
+        aws_access_key_id="AKIAEXAMPLEKEY",
+        aws_secret_access_key="wJalrXUtnFEMI/K7MDENG",
+        aws_session_token="FwoGZXIvYXdzEXAMPLETOKEN",
+        aws_region="eu-west-1",
+        pii_key="pii-secret-key",
+    )
+    assert s.aws_client_kwargs("kinesis") == {
+        "region_name": "eu-west-1",
+        "endpoint_url": None,
+        "aws_access_key_id": "AKIAEXAMPLEKEY",
+        "aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG",
+        "aws_session_token": "FwoGZXIvYXdzEXAMPLETOKEN",
+    }
+    shown = repr(s) + " ".join(s.redacted().values())
+    for secret in ("AKIAEXAMPLEKEY", "wJalrXUtnFEMI", "FwoGZXIvYXdz", "pii-secret-key"):
+        assert secret not in shown
+    assert s.redacted()["pii_key"] == "***" and s.redacted()["aws_credentials"] == "***"
 
 
 def test_the_builder_signs_in_with_its_own_url_when_one_is_set() -> None:
@@ -68,7 +147,8 @@ def test_the_builder_signs_in_with_its_own_url_when_one_is_set() -> None:
 
 def test_empty_values_fall_back_to_defaults() -> None:
     """An exported-but-empty variable (common in .env files) must not produce an empty URL."""
-    s = Settings.from_env({name: "" for name in ENV_VARS.values()} | {"AWS_ENDPOINT_URL": ""})
+    empty = {name: "" for name in ENV_VARS.values() if name != "TIERFLOW_PII_SALT"}
+    s = Settings.from_env(empty | {"AWS_ENDPOINT_URL": ""})
     assert s == Settings.from_env({})
 
 

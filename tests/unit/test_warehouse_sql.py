@@ -151,6 +151,37 @@ def test_slots_alternate_and_dbt_env_comes_from_the_url() -> None:
     assert dbt.dbt_env("redshift://u@rs:5439/dev?cluster=c", base={})["TIERFLOW_DBT_TARGET"] == "prod"
 
 
+def test_the_settings_sign_redshift_in_and_reach_dbt() -> None:
+    """Explicit AWS keys in the settings (aws_default) sign every Redshift connection (the loader,
+    the gates' engine) and dbt's; settings without keys leave the credential chain alone."""
+    from tierflow.config import Settings
+    from tierflow.stores.warehouse import redshift_connect_kwargs
+    from tierflow.warehouse.gates import engine_kwargs
+
+    url = "redshift://tierflow_loader@wh.example:5439/wh?cluster=tf"
+    keys = Settings(aws_access_key_id="AKIAKEY", aws_secret_access_key="secret", aws_region="eu-west-1")
+    signed = redshift_connect_kwargs(url, aws=keys)
+    assert (signed["access_key_id"], signed["secret_access_key"], signed["session_token"]) == (
+        "AKIAKEY",
+        "secret",
+        None,
+    )
+    assert signed["region"] == "eu-west-1" and redshift_connect_kwargs(url)["region"] is None
+    assert engine_kwargs(url, keys) == {"connect_args": signed}
+    chain = redshift_connect_kwargs(url, aws=Settings())
+    assert "access_key_id" not in chain and chain["region"] == "ap-south-1"
+
+    env = dbt.dbt_env(url, base={"AWS_SESSION_TOKEN": "of-other-keys"}, settings=keys.with_(pii_key="k"))
+    assert (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]) == ("AKIAKEY", "secret")
+    assert "AWS_SESSION_TOKEN" not in env and env["TIERFLOW_PII_SALT"] == "k"
+    assert env["TIERFLOW_DBT_TARGET"] == "prod" and env["TIERFLOW_DBT_REGION"] == "eu-west-1"
+    staging = Settings(dbt_target="staging")
+    assert dbt.dbt_env(url, base={}, settings=staging)["TIERFLOW_DBT_TARGET"] == "staging"
+    untouched = dbt.dbt_env("postgresql://u@db/wh", base={"AWS_PROFILE": "dev"}, settings=Settings())
+    assert untouched["AWS_PROFILE"] == "dev" and "AWS_ACCESS_KEY_ID" not in untouched
+    assert "TIERFLOW_PII_SALT" not in untouched
+
+
 def test_project_relations_split_marts_from_layers() -> None:
     manifest = {
         "metadata": {"project_name": "tierflow"},

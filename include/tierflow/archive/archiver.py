@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -20,7 +19,6 @@ from tierflow.archive.faults import crash_point
 from tierflow.archive.ledger import Ledger, LedgerEntry, LedgerOwnershipError
 from tierflow.archive.rewrite import ObjectRewrites
 from tierflow.archive.schema import (
-    PII_SALT_ENV,
     ROW_HASH_COLUMN,
     SourceColumn,
     archived_schema,
@@ -35,7 +33,7 @@ from tierflow.archive.schema import (
 )
 from tierflow.archive.stages import Stages
 from tierflow.archive.summary import TableSummary
-from tierflow.config import Settings
+from tierflow.config import ENV_VARS, Settings
 from tierflow.errors import TierflowError
 from tierflow.log import get_logger
 from tierflow.policy import Policy, TablePolicy
@@ -173,12 +171,12 @@ class TableArchiver(DeleteProtocol, ObjectRewrites):
     def prepare(self) -> None:
         hashed = [c for c, how in self.table.archive.pii.items() if how.value == "hash"]
         real_aws = self.settings.archive_uri.startswith("s3://") and not self.settings.aws_endpoint_url
-        if hashed and real_aws and not os.environ.get(PII_SALT_ENV):
+        if hashed and real_aws and not self.settings.pii_key:
             # phone numbers and PANs are small spaces: hashed with the public default salt they
             # can be reversed by brute force
             raise TierflowError(
                 f"table {self.table.name!r} hashes {', '.join(hashed)} into an S3 archive, but "
-                f"{PII_SALT_ENV} is not set: set it to a long secret (the same one the warehouse "
+                f"{ENV_VARS['pii_key']} is not set: set it to a long secret (the same one the warehouse "
                 "uses) before archiving PII to AWS"
             )
         self.columns: list[SourceColumn] = source_columns(self.settings.mysql_url, self.table.name)
@@ -201,7 +199,7 @@ class TableArchiver(DeleteProtocol, ObjectRewrites):
         """The warehouse's view of this table; None when there is no warehouse database (a
         deployment without a warehouse: rows are archived unchecked, and the log says so). A
         warehouse that cannot be reached fails the table here, before anything is written."""
-        loaded = LoadedVersions(self.settings.warehouse_url, self.table).__enter__()
+        loaded = LoadedVersions(self.settings.warehouse_url, self.table, aws=self.settings).__enter__()
         if loaded.present:
             return loaded
         log.warning(
@@ -215,7 +213,7 @@ class TableArchiver(DeleteProtocol, ObjectRewrites):
     def session_setup(self) -> list[tuple[str, tuple]]:
         """Statements a delete connection runs first: the PII salt, when the digest hashes."""
         hashed = any(how.value == "hash" for how in self.table.archive.pii.values())
-        return [salt_statement()] if hashed else []
+        return [salt_statement(self.settings.pii_hash_key)] if hashed else []
 
     def _cutoff_sql(self) -> str:
         return f"'{self.cutoff:%Y-%m-%d %H:%M:%S.%f}'"
@@ -275,7 +273,7 @@ class TableArchiver(DeleteProtocol, ObjectRewrites):
 
     # one batch --------------------------------------------------------------------------------
     def extract(self, raw) -> _Batch:
-        rows = shape(raw, self.columns, self.table, self.schema)
+        rows = shape(raw, self.columns, self.table, self.schema, pii_key=self.settings.pii_hash_key)
         keys = rows.column(self.table.primary_key)
         import pyarrow.compute as pc
 
@@ -483,4 +481,10 @@ class TableArchiver(DeleteProtocol, ObjectRewrites):
         )
 
     def _gate(self, rows) -> None:
-        quality.gate("archive", self.table.name, rows, key_column=self.table.primary_key)
+        quality.gate(
+            "archive",
+            self.table.name,
+            rows,
+            key_column=self.table.primary_key,
+            root=self.settings.expectations_dir,
+        )

@@ -11,11 +11,11 @@ FLOAT/DOUBLE (no exact text form shared by both sides), are not part of it.
 
 from __future__ import annotations
 
-import os
 import re
 import zlib
 
-from tierflow.archive.schema import PII_SALT_ENV, SourceColumn
+from tierflow.archive.schema import SourceColumn
+from tierflow.config import DEFAULT_PII_KEY
 from tierflow.policy import PiiTreatment, TablePolicy
 from tierflow.stores import mysql
 
@@ -68,9 +68,10 @@ def digest_sql(columns: list[SourceColumn], table: TablePolicy, nullable: set[st
     return f"CRC32(CONCAT_WS(0x1f, {', '.join(parts)}))"
 
 
-def salt_statement() -> tuple[str, tuple[str]]:
-    """The statement (and its parameter) that gives a session the PII salt for ``digest_sql``."""
-    return f"SET {SALT_VARIABLE} = %s", (os.environ.get(PII_SALT_ENV, "tierflow"),)
+def salt_statement(pii_key: str = DEFAULT_PII_KEY) -> tuple[str, tuple[str]]:
+    """The statement (and its parameter) that gives a session the PII key for ``digest_sql``
+    (``Settings.pii_hash_key``)."""
+    return f"SET {SALT_VARIABLE} = %s", (pii_key,)
 
 
 def _fraction_digits(col: SourceColumn) -> int:

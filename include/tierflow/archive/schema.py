@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 
+from tierflow.config import DEFAULT_PII_KEY
 from tierflow.errors import TierflowError
 from tierflow.policy import PiiTreatment, TablePolicy
 from tierflow.stores import mysql
 
 ROW_HASH_COLUMN = "_tf_row_hash"
-PII_SALT_ENV = "TIERFLOW_PII_SALT"
 
 
 INT64_MAX = (1 << 63) - 1
@@ -147,11 +146,12 @@ def _hash_values(values, salt: bytes):
     return pa.array(out, pa.string())
 
 
-def shape(raw, columns: list[SourceColumn], table: TablePolicy, schema):
-    """Cast the driver's Arrow table to the archived schema and apply PII treatment."""
+def shape(raw, columns: list[SourceColumn], table: TablePolicy, schema, *, pii_key: str = DEFAULT_PII_KEY):
+    """Cast the driver's Arrow table to the archived schema and apply PII treatment, hashing
+    with ``pii_key`` (``Settings.pii_hash_key``)."""
     import pyarrow as pa
 
-    salt = os.environ.get(PII_SALT_ENV, "tierflow").encode()
+    salt = pii_key.encode()
     arrays = []
     for field_ in schema:
         col = raw.column(field_.name)

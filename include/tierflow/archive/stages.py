@@ -21,7 +21,9 @@ class Stages:
         self.throttle = Throttle(archiver.policy, archiver.conn)
         self.gate = ThreadPoolExecutor(1, thread_name_prefix="gate")
         if archiver.gate_on:  # GX's import and context are built while the first batch is read
-            self.gate.submit(quality.warm_up, "archive", archiver.table.name)
+            self.gate.submit(
+                quality.warm_up, "archive", archiver.table.name, archiver.settings.expectations_dir
+            )
         self.select = ThreadPoolExecutor(1, thread_name_prefix="select")
         self.delete = ThreadPoolExecutor(1, thread_name_prefix="finish-delete")
         self.workers = DeleteWorkers(url, archiver.delete_workers, archiver.session_setup())

@@ -114,7 +114,7 @@ def build(
 
     warehouse_stats: dict[str, TierStats] = {}
     try:
-        warehouse_stats = collect_warehouse(settings.warehouse_url, policy)
+        warehouse_stats = collect_warehouse(settings.warehouse_url, policy, settings)
     except ServiceUnavailable as exc:
         unreachable["warehouse"] = str(exc)
 

@@ -175,12 +175,13 @@ def _ledger_figures(
     return rows
 
 
-def collect_warehouse(url: str, policy: Policy) -> dict[str, TierStats]:
-    """Rows (and oldest/newest by the policy time column) in ``raw.<table>``, once loaded."""
+def collect_warehouse(url: str, policy: Policy, aws: Settings | None = None) -> dict[str, TierStats]:
+    """Rows (and oldest/newest by the policy time column) in ``raw.<table>``, once loaded
+    (on Redshift signed in with ``aws``'s region and keys)."""
     from tierflow.stores import warehouse
 
     result: dict[str, TierStats] = {}
-    with warehouse.connection(url, autocommit=True) as conn:
+    with warehouse.connection(url, autocommit=True, aws=aws) as conn:
         cur = conn.cursor()
         cur.execute(
             "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'raw'"

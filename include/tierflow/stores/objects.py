@@ -170,7 +170,13 @@ class LocalStore(ObjectStore):
 
 class S3Store(ObjectStore):
     def __init__(
-        self, bucket: str, prefix: str, *, endpoint_url: str | None = None, region: str | None = None
+        self,
+        bucket: str,
+        prefix: str,
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        credentials: dict[str, str] | None = None,
     ) -> None:
         import boto3
         from botocore.config import Config
@@ -183,6 +189,7 @@ class S3Store(ObjectStore):
             "s3",
             endpoint_url=endpoint_url,
             region_name=region,
+            **(credentials or {}),
             config=Config(
                 retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60
             ),
@@ -285,8 +292,15 @@ class S3Store(ObjectStore):
         self._call(self.client.delete_object, Bucket=self.bucket, Key=self._key(key))
 
 
-def open_store(uri: str, *, endpoint_url: str | None = None, region: str | None = None) -> ObjectStore:
-    """The store for ``file:///dir`` or ``s3://bucket/prefix``."""
+def open_store(
+    uri: str,
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    credentials: dict[str, str] | None = None,
+) -> ObjectStore:
+    """The store for ``file:///dir`` or ``s3://bucket/prefix``; ``credentials``: explicit AWS keys
+    as boto3 names them (``Settings.aws_credentials()``), else boto3's credential chain."""
     parts = urlsplit(uri)
     if parts.scheme == "file":
         root = Path(unquote(parts.path))
@@ -295,13 +309,19 @@ def open_store(uri: str, *, endpoint_url: str | None = None, region: str | None 
     if parts.scheme in {"s3", "s3a"}:
         if not parts.netloc:
             raise TierflowError(f"archive URI {uri!r} names no bucket (expected s3://bucket/prefix)")
-        return S3Store(parts.netloc, parts.path, endpoint_url=endpoint_url, region=region)
+        return S3Store(
+            parts.netloc, parts.path, endpoint_url=endpoint_url, region=region, credentials=credentials
+        )
     raise TierflowError(
         f"archive URI {uri!r}: unsupported scheme {parts.scheme!r}; use file:///path or s3://bucket/prefix"
     )
 
 
 def store_for(settings) -> ObjectStore:
+    s3 = settings.aws_client_kwargs("s3")
     return open_store(
-        settings.archive_uri, endpoint_url=settings.aws_endpoint_url, region=settings.aws_region
+        settings.archive_uri,
+        endpoint_url=s3.pop("endpoint_url"),
+        region=s3.pop("region_name"),
+        credentials=s3,
     )

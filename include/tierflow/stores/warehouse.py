@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tierflow.errors import ServiceUnavailable, TierflowError
 from tierflow.urls import parse, redact
+
+if TYPE_CHECKING:
+    from tierflow.config import Settings
 
 
 def is_redshift(url: str) -> bool:
@@ -40,12 +43,15 @@ class DbApiConnection:
         self.raw.close()
 
 
-def redshift_connect_kwargs(url: str, *, database: str | None = None) -> dict[str, Any]:
+def redshift_connect_kwargs(
+    url: str, *, database: str | None = None, aws: Settings | None = None
+) -> dict[str, Any]:
     """``redshift_connector.connect`` arguments for a ``redshift://`` URL: always IAM, as the URL's
-    user, with temporary credentials from the AWS credential chain (GetClusterCredentials for
-    ``?cluster=<id>``, Serverless GetCredentials for ``?workgroup=<name>``). Every step (load,
-    gates, dbt, publish, preflight) signs in this way; dbt's profile gets the same values from
-    ``tierflow.warehouse.dbt.dbt_env``."""
+    user, with temporary credentials (GetClusterCredentials for ``?cluster=<id>``, Serverless
+    GetCredentials for ``?workgroup=<name>``) signed by ``aws``'s credentials when it carries
+    explicit ones (``Settings.aws_credentials()``, the ``aws_default`` Connection), else by the
+    AWS credential chain. Every step (load, gates, dbt, publish, preflight) signs in this way;
+    dbt's profile gets the same values from ``tierflow.warehouse.dbt.dbt_env``."""
     u = parse(url)
     if u.password:
         raise TierflowError(
@@ -69,6 +75,15 @@ def redshift_connect_kwargs(url: str, *, database: str | None = None) -> dict[st
         "ssl": True,
         "region": u.query.get("region"),
     }
+    if aws is not None:
+        creds = aws.aws_credentials()
+        kwargs["region"] = kwargs["region"] or aws.aws_region
+        if creds:
+            kwargs.update(
+                access_key_id=creds["aws_access_key_id"],
+                secret_access_key=creds["aws_secret_access_key"],
+                session_token=creds.get("aws_session_token"),
+            )
     if u.query.get("workgroup"):
         kwargs.update(is_serverless=True, serverless_work_group=u.query["workgroup"])
     else:
@@ -76,14 +91,17 @@ def redshift_connect_kwargs(url: str, *, database: str | None = None) -> dict[st
     return kwargs
 
 
-def connect(url: str, *, database: str | None = None, autocommit: bool = False) -> Any:
-    """psycopg 3 for ``postgresql://``; redshift_connector (wrapped alike) for ``redshift://``."""
+def connect(
+    url: str, *, database: str | None = None, autocommit: bool = False, aws: Settings | None = None
+) -> Any:
+    """psycopg 3 for ``postgresql://``; redshift_connector (wrapped alike) for ``redshift://``,
+    signed in with ``aws``'s region and credentials (``redshift_connect_kwargs``)."""
     u = parse(url)
     dbname = database or u.database or "dev"
     if is_redshift(url):
         import redshift_connector
 
-        conn = redshift_connector.connect(**redshift_connect_kwargs(url, database=database))
+        conn = redshift_connector.connect(**redshift_connect_kwargs(url, database=database, aws=aws))
         conn.autocommit = autocommit
         return DbApiConnection(conn)
     import psycopg

@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from tierflow.config import Settings
 from tierflow.errors import TierflowError
 from tierflow.log import get_logger
 from tierflow.paths import DBT_DIR
@@ -43,14 +44,20 @@ def dbt_env(
     *,
     threads: int | None = None,
     base: dict[str, str] | None = None,
+    settings: Settings | None = None,
 ) -> dict[str, str]:
-    """The environment the dbt profile reads (``dbt/profiles.yml`` uses only env_var())."""
+    """The environment the dbt profile reads (``dbt/profiles.yml`` uses only env_var()).
+
+    ``settings`` (those of ``warehouse_url``'s run): their dbt target, PII key, AWS region and
+    explicit AWS credentials reach dbt too; without them the target follows the URL's dialect."""
     u = parse(warehouse_url)
     env = dict(os.environ if base is None else base)
     redshift = u.scheme.startswith("redshift")
     env.update(
         DBT_PROFILES_DIR=str(DBT_DIR),
-        TIERFLOW_DBT_TARGET="prod" if redshift else "local",
+        TIERFLOW_DBT_TARGET=settings.dbt_profile_target
+        if settings is not None and settings.dbt_target
+        else ("prod" if redshift else "local"),
         TIERFLOW_DBT_HOST=u.host,
         TIERFLOW_DBT_PORT=str(u.port or (5439 if redshift else 5432)),
         TIERFLOW_DBT_USER=u.user or "postgres",
@@ -63,7 +70,7 @@ def dbt_env(
         # the same IAM sign-in as every other step (stores.warehouse.redshift_connect_kwargs)
         from tierflow.stores.warehouse import redshift_connect_kwargs
 
-        kwargs = redshift_connect_kwargs(warehouse_url)
+        kwargs = redshift_connect_kwargs(warehouse_url, aws=settings)
         env.update(
             TIERFLOW_DBT_CLUSTER_ID=kwargs.get("cluster_identifier") or "",
             TIERFLOW_DBT_WORKGROUP=kwargs.get("serverless_work_group") or "",
@@ -73,6 +80,13 @@ def dbt_env(
             or env.get("AWS_REGION")
             or "",
         )
+    if settings is not None:
+        if settings.pii_key is not None:
+            env["TIERFLOW_PII_SALT"] = settings.pii_key
+        creds = settings.aws_credentials()
+        env.update({name.upper(): value for name, value in creds.items()})
+        if creds and "aws_session_token" not in creds:
+            env.pop("AWS_SESSION_TOKEN", None)  # a token of other keys would not sign these
     if threads:
         env["TIERFLOW_DBT_THREADS"] = str(threads)
     return env
@@ -108,6 +122,7 @@ def run_dbt(
     check: bool = True,
     threads: int | None = None,
     project_dir: Path = DBT_DIR,
+    settings: Settings | None = None,
 ) -> DbtResult:
     """Run ``dbt <args>`` in the project; raise DbtFailed naming failing nodes when ``check``.
 
@@ -124,7 +139,7 @@ def run_dbt(
         "--target-path",
         str(target_path),
     ]
-    env = dbt_env(warehouse_url, schema, threads=threads)
+    env = dbt_env(warehouse_url, schema, threads=threads, settings=settings)
     log.info("dbt", args=" ".join(args), schema=schema)
     proc = subprocess.run(cmd, cwd=project_dir, env=env, capture_output=True, text=True, check=False)
     result = DbtResult(cmd, proc.returncode, proc.stdout + proc.stderr, target_path)

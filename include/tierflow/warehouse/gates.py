@@ -6,7 +6,8 @@ into ``raw``, and each audit mart before it is published. Suites live in
 from __future__ import annotations
 
 import threading
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from tierflow.quality import (
     SAMPLE_SIZE,
@@ -16,6 +17,9 @@ from tierflow.quality import (
     suite_path,
 )
 from tierflow.urls import parse
+
+if TYPE_CHECKING:
+    from tierflow.config import Settings
 
 RAW_GATE = "warehouse"
 MART_GATE = "marts"
@@ -63,17 +67,17 @@ def reset() -> None:
         _context = None
 
 
-def engine_kwargs(warehouse_url: str) -> dict[str, Any]:
+def engine_kwargs(warehouse_url: str, aws: Settings | None = None) -> dict[str, Any]:
     """create_engine() arguments beside the URL: on Redshift the same IAM sign-in as every other
-    step (``stores.warehouse.redshift_connect_kwargs``)."""
+    step (``stores.warehouse.redshift_connect_kwargs``, with ``aws``'s region and keys)."""
     from tierflow.stores.warehouse import is_redshift, redshift_connect_kwargs
 
     if not is_redshift(warehouse_url):
         return {}
-    return {"connect_args": redshift_connect_kwargs(warehouse_url)}
+    return {"connect_args": redshift_connect_kwargs(warehouse_url, aws=aws)}
 
 
-def _batch_definition(warehouse_url: str, schema: str, table: str):
+def _batch_definition(warehouse_url: str, schema: str, table: str, aws: Settings | None = None):
     """One ephemeral GX context per process; one SQL data source per warehouse; cached assets."""
     global _context
     import great_expectations as gx
@@ -93,7 +97,7 @@ def _batch_definition(warehouse_url: str, schema: str, table: str):
             if is_redshift(warehouse_url)
             else _context.data_sources.add_postgres
         )
-        extra = engine_kwargs(warehouse_url)
+        extra = engine_kwargs(warehouse_url, aws)
         _sources[warehouse_url] = add(
             name, connection_string=sqlalchemy_url(warehouse_url), **({"kwargs": extra} if extra else {})
         )
@@ -115,6 +119,7 @@ def validate_table(
     dataset: str,
     key_column: str | None = None,
     suite_file=None,
+    aws: Settings | None = None,
 ) -> None:
     """Validate the whole warehouse table ``schema.table``; raise QualityGateError naming each
     failing expectation with sample values (and sample keys when ``key_column`` is given)."""
@@ -126,7 +131,7 @@ def validate_table(
             "partial_unexpected_count": SAMPLE_SIZE,
         }
     with _lock:
-        batch = _batch_definition(warehouse_url, schema, table).get_batch()
+        batch = _batch_definition(warehouse_url, schema, table, aws).get_batch()
         # A pass needs only the verdicts (about half the queries); details only on a failure.
         result = batch.validate(suite, result_format={"result_format": "BOOLEAN_ONLY"})
         if not result.success:
@@ -158,9 +163,17 @@ def validate_table(
     raise QualityGateError(dataset, failures, suite_file)
 
 
-def check_batch(warehouse_url: str, schema: str, table: str) -> None:
-    """The gate of a staged batch: ``expectations/warehouse/<table>.json`` on ``schema.table``."""
-    suite = load_suite(RAW_GATE, table)
+def check_batch(
+    warehouse_url: str,
+    schema: str,
+    table: str,
+    *,
+    root: Path | None = None,
+    aws: Settings | None = None,
+) -> None:
+    """The gate of a staged batch: ``<root>/warehouse/<table>.json`` on ``schema.table``
+    (``root``: ``Settings.expectations_dir``; ``aws``: the settings Redshift signs in with)."""
+    suite = load_suite(RAW_GATE, table, root)
     key = (suite.meta or {}).get("key_column", "id")
     validate_table(
         warehouse_url,
@@ -169,12 +182,13 @@ def check_batch(warehouse_url: str, schema: str, table: str) -> None:
         suite,
         dataset=f"{schema}.{table}",
         key_column=key,
-        suite_file=suite_path(RAW_GATE, table),
+        suite_file=suite_path(RAW_GATE, table, root),
+        aws=aws,
     )
 
 
-def has_mart_suite(mart: str) -> bool:
-    return suite_path(MART_GATE, mart).is_file()
+def has_mart_suite(mart: str, root: Path | None = None) -> bool:
+    return suite_path(MART_GATE, mart, root).is_file()
 
 
 def mart_window(conn, suite, schema: str, mart: str, lookback_days: int) -> str | None:
@@ -198,7 +212,15 @@ def mart_window(conn, suite, schema: str, mart: str, lookback_days: int) -> str 
     return f"{col} >= '{since.isoformat()}'"
 
 
-def check_mart(warehouse_url: str, schema: str, mart: str, *, lookback_days: int | None = None) -> str | None:
+def check_mart(
+    warehouse_url: str,
+    schema: str,
+    mart: str,
+    *,
+    lookback_days: int | None = None,
+    root: Path | None = None,
+    aws: Settings | None = None,
+) -> str | None:
     """The gate of an audit mart: ``expectations/marts/<mart>.json`` on ``schema.mart``.
 
     ``lookback_days`` (an incremental build): a suite naming an ``incremental_window_column``
@@ -208,12 +230,12 @@ def check_mart(warehouse_url: str, schema: str, mart: str, *, lookback_days: int
     from tierflow.stores import warehouse
     from tierflow.warehouse.sql import qualified
 
-    suite = load_suite(MART_GATE, mart)
+    suite = load_suite(MART_GATE, mart, root)
     where = None
     scratch_name = f"_tierflow_gate_{mart}"[:127]
     scratch = qualified(schema, scratch_name)
     if lookback_days is not None and (suite.meta or {}).get("incremental_window_column"):
-        with warehouse.connection(warehouse_url) as conn:
+        with warehouse.connection(warehouse_url, aws=aws) as conn:
             where = mart_window(conn, suite, schema, mart, lookback_days)
             if where:
                 conn.execute(f"DROP TABLE IF EXISTS {scratch}")
@@ -228,11 +250,12 @@ def check_mart(warehouse_url: str, schema: str, mart: str, *, lookback_days: int
             scratch_name if where else mart,
             suite,
             dataset=f"{schema}.{mart}" + (f" where {where}" if where else ""),
-            suite_file=suite_path(MART_GATE, mart),
+            suite_file=suite_path(MART_GATE, mart, root),
+            aws=aws,
         )
     finally:
         if where:
-            with warehouse.connection(warehouse_url) as conn:
+            with warehouse.connection(warehouse_url, aws=aws) as conn:
                 conn.execute(f"DROP TABLE IF EXISTS {scratch}")
                 conn.commit()
     return where

@@ -79,7 +79,7 @@ def _ensure_table(settings: Settings) -> None:
     from tierflow.stores import warehouse
 
     warehouse.ensure_database(settings.warehouse_url)
-    with warehouse.connection(settings.warehouse_url, autocommit=True) as conn:
+    with warehouse.connection(settings.warehouse_url, aws=settings, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(RAW_SCHEMA)}")
         conn.execute(lease_ddl())
 
@@ -91,7 +91,7 @@ def acquire(settings: Settings, owner: str, *, ttl: timedelta = DEFAULT_TTL) -> 
 
     _ensure_table(settings)
     table = qualified(RAW_SCHEMA, LEASE_TABLE)
-    with warehouse.connection(settings.warehouse_url) as conn:
+    with warehouse.connection(settings.warehouse_url, aws=settings) as conn:
         held, now = _locked(conn, settings.warehouse_url)
         if held and held.owner != owner and held.expires_at > now:
             conn.rollback()
@@ -124,7 +124,7 @@ def confirm(
 
     _ensure_table(settings)
     table = qualified(RAW_SCHEMA, LEASE_TABLE)
-    with warehouse.connection(settings.warehouse_url) as conn:
+    with warehouse.connection(settings.warehouse_url, aws=settings) as conn:
         held, now = _locked(conn, settings.warehouse_url)
         if held is None or held.owner != owner:
             conn.rollback()
@@ -150,7 +150,7 @@ def release(settings: Settings, owner: str) -> bool:
     from tierflow.stores import warehouse
 
     _ensure_table(settings)
-    with warehouse.connection(settings.warehouse_url) as conn:
+    with warehouse.connection(settings.warehouse_url, aws=settings) as conn:
         cur = conn.execute(
             f"DELETE FROM {qualified(RAW_SCHEMA, LEASE_TABLE)} WHERE name = %s AND owner = %s",  # noqa: S608
             (LEASE_NAME, owner),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tierflow.config import Settings
 from tierflow.errors import TierflowError
 from tierflow.log import get_logger
 from tierflow.policy import TablePolicy
@@ -28,8 +29,9 @@ class LoadedVersions:
     never loaded the table holds no versions, so none of its rows counts as loaded.
     """
 
-    def __init__(self, url: str, table: TablePolicy) -> None:
+    def __init__(self, url: str, table: TablePolicy, aws: Settings | None = None) -> None:
         self.url = url
+        self.aws = aws  # the settings Redshift's IAM sign-in takes its region and keys from
         self.table = table
         self.column = table.change_column or table.time_column
         self.conn: Any = None
@@ -43,7 +45,7 @@ class LoadedVersions:
             log.warning("warehouse.loaded.absent", table=self.table.name, warehouse=redact(self.url))
             return self
         self.present = True
-        self.conn = warehouse.connect(self.url, autocommit=True)
+        self.conn = warehouse.connect(self.url, autocommit=True, aws=self.aws)
         found = self.conn.execute(
             "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
             (RAW_SCHEMA, self.table.name),

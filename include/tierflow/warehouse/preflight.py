@@ -41,11 +41,12 @@ def _one(conn, sql: str, params: tuple = ()) -> Any:
     return row[0] if row else None
 
 
-def sign_in(url: str, step: str, group: str) -> tuple[Any, list[Check]]:
-    """Connect as ``step`` and check who the warehouse says we are: the URL's user, in ``group``."""
+def sign_in(url: str, step: str, group: str, aws: Settings | None = None) -> tuple[Any, list[Check]]:
+    """Connect as ``step`` (on Redshift with ``aws``'s region and keys) and check who the
+    warehouse says we are: the URL's user, in ``group``."""
     user = parse(url).user or "postgres"
     try:
-        conn = warehouse.connect(url, autocommit=True)
+        conn = warehouse.connect(url, autocommit=True, aws=aws)
     except Exception as exc:  # noqa: BLE001 - every reason a sign-in fails is the check's answer
         fix = (
             "check the endpoint, ?cluster= / ?workgroup=, and that the IAM identity may call "
@@ -156,7 +157,7 @@ def grant_checks(conn, dialect: str, model: AccessModel) -> list[Check]:
 def spectrum_checks(conn, settings: Settings, glue_database: str = GLUE_DATABASE) -> list[Check]:
     """Redshift only: the external schema over the archive's Glue database, its IAM role, and the
     loader's COPY role, each looked up where it lives (the cluster, Glue, IAM)."""
-    import boto3
+    from tierflow.stores import aws
 
     fix = "run sql/redshift/002_spectrum_archive.sql as an admin with -v iam_role=\"'<role arn>'\""
     row = conn.execute(
@@ -174,9 +175,8 @@ def spectrum_checks(conn, settings: Settings, glue_database: str = GLUE_DATABASE
             f"recreate it over {glue_database} ({fix})",
         )
     ]
-    aws = {"endpoint_url": settings.aws_endpoint_url, "region_name": settings.aws_region}
     try:
-        boto3.client("glue", **aws).get_database(Name=database)
+        aws.client(settings, "glue").get_database(Name=database)
         checks.append(Check("Glue database", True, f"{database} exists"))
     except Exception as exc:  # noqa: BLE001
         checks.append(
@@ -200,14 +200,16 @@ def spectrum_checks(conn, settings: Settings, glue_database: str = GLUE_DATABASE
             )
             continue
         try:
-            boto3.client("iam", **aws).get_role(RoleName=arn.rsplit("/", 1)[-1])
+            aws.client(settings, "iam").get_role(RoleName=arn.rsplit("/", 1)[-1])
             checks.append(Check(name, True, f"{arn} exists"))
         except Exception as exc:  # noqa: BLE001
             checks.append(Check(name, False, f"{arn}: {exc}", "create the role and attach it to the cluster"))
     return checks
 
 
-def dbt_target_check(build_url: str, profiles_dir: Path | None = None) -> Check:
+def dbt_target_check(
+    build_url: str, profiles_dir: Path | None = None, settings: Settings | None = None
+) -> Check:
     """The profile's target for the builder's URL: its adapter matches the warehouse, and on
     Redshift it signs in with IAM as the builder (dbt/profiles.yml rendered as dbt renders it)."""
     import yaml
@@ -216,7 +218,7 @@ def dbt_target_check(build_url: str, profiles_dir: Path | None = None) -> Check:
     from tierflow.paths import DBT_DIR
     from tierflow.warehouse.dbt import dbt_env
 
-    env = dbt_env(build_url, base={})
+    env = dbt_env(build_url, base={}, settings=settings)
     jinja = Environment(autoescape=False)  # noqa: S701 - YAML, not HTML
     jinja.filters.update(as_number=lambda v: v, as_bool=lambda v: str(v) == "True")
     jinja.globals["env_var"] = lambda name, default="": env.get(name, default)
@@ -253,7 +255,7 @@ def preflight(settings: Settings, *, ids: Identities = Identities()) -> list[Che
             ("loader", settings.warehouse_url, ids.loaders),
             ("builder", build_url, ids.builders),
         ):
-            conn, found = sign_in(url, step, group)
+            conn, found = sign_in(url, step, group, settings)
             checks += found
             if conn is not None:
                 conns.append(conn)
@@ -264,5 +266,5 @@ def preflight(settings: Settings, *, ids: Identities = Identities()) -> list[Che
     finally:
         for conn in conns:
             conn.close()
-    checks.append(dbt_target_check(build_url))
+    checks.append(dbt_target_check(build_url, settings=settings))
     return checks

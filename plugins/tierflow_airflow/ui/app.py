@@ -2,8 +2,9 @@
 
 Mounted by ``plugins/tierflow_ui_plugin.py`` at ``/tierflow``; the page is shown inside the Airflow
 UI as an external view (an iframe). The report is the latest one ``tier_audit`` stored; when none is
-stored yet (or with ``?live=1``) it is collected on the spot and not stored. Settings come from the
-API server's environment (TIERFLOW_*), the same variables the CLI reads.
+stored yet (or with ``?live=1``) it is collected on the spot and not stored. Settings come from
+``TierflowHook``, as in the DAGs: the Connections and Variables the API server reads from its
+metadata database or secrets backend, the environment (TIERFLOW_*) for what has none.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from tierflow import report as tier_report
 from tierflow.config import Settings
 
+from tierflow_airflow.hooks import TierflowHook
+
 LIVE_CACHE_SECONDS = 60
 
 app = FastAPI(title="tierflow storage tiers", docs_url=None, redoc_url=None, openapi_url=None)
@@ -26,9 +29,15 @@ _cache: dict[str, Any] = {}
 _lock = threading.Lock()
 
 
+def settings_of_the_deployment() -> Settings:
+    """The settings the DAGs run with (``TierflowHook``), read again on each request, so that a
+    changed Connection shows on the next one."""
+    return TierflowHook().get_settings()
+
+
 def current_report(live: bool = False) -> tuple[tier_report.Report, str]:
     """(report, where it came from). Blocking: FastAPI runs the sync routes in its thread pool."""
-    settings = Settings.from_env()
+    settings = settings_of_the_deployment()
     if not live:
         stored = tier_report.latest(settings)
         if stored is not None:
