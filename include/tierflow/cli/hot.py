@@ -22,8 +22,8 @@ KinesisOption = Annotated[
     str | None,
     typer.Option(
         "--kinesis-stream",
-        envvar="TIERFLOW_KINESIS_STREAM",
-        help="Use this Kinesis stream instead of the Redis stream the policy names.",
+        help="Use this Kinesis stream instead of the Redis stream the policy names "
+        "(default: the settings' kinesis_stream, TIERFLOW_KINESIS_STREAM).",
     ),
 ]
 
@@ -48,14 +48,13 @@ def _context(policy: Path | None, as_of: str | None = None):
 def _stream(s, pol, client, kinesis_stream: str | None, consumer: str = "consumer-1"):
     from tierflow.hot.stream import open_stream
 
-    return open_stream(
-        client,
-        pol,
-        consumer=consumer,
-        kinesis_stream=kinesis_stream,
-        endpoint_url=os.environ.get("AWS_ENDPOINT_URL_KINESIS") or s.aws_endpoint_url,
-        region=s.aws_region,
-    )
+    stream_name = kinesis_stream or s.kinesis_stream
+    kinesis = None
+    if stream_name:
+        from tierflow.stores import aws
+
+        kinesis = aws.client(s, "kinesis")
+    return open_stream(client, pol, consumer=consumer, kinesis_stream=stream_name, kinesis_client=kinesis)
 
 
 @get_app.command("customer")

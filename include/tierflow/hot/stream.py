@@ -388,8 +388,10 @@ def open_stream(
     kinesis_stream: str | None = None,
     endpoint_url: str | None = None,
     region: str = "ap-south-1",
+    kinesis_client: Any | None = None,
 ) -> RedisStream | KinesisStream:
-    """The events stream the policy names, on Redis; on Kinesis when ``kinesis_stream`` is given."""
+    """The events stream the policy names, on Redis; on Kinesis when ``kinesis_stream`` is given
+    (through ``kinesis_client`` when the caller built it from its settings)."""
     if kinesis_stream:
         return KinesisStream(
             kinesis_stream,
@@ -397,5 +399,6 @@ def open_stream(
             endpoint_url=endpoint_url,
             region=region,
             consumer=consumer,
+            client=kinesis_client,
         )
     return RedisStream(redis_client, policy.hot.events_stream, consumer=consumer)
