@@ -4,19 +4,16 @@ archive, and the run's summary, which fails the run when any table failed.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any
 
+from tierflow.clock import as_of_moment, to_utc
 from tierflow.errors import TierflowError
 from tierflow.log import get_logger
 from tierflow.policy import Policy
 
 log = get_logger("tierflow.airflow.archive")
-
-# The furthest any time zone is ahead of UTC: a date later than today there is in the future
-# for everyone.
-_AHEAD_OF_UTC = timedelta(hours=14)
 
 
 class RunParamsError(TierflowError):
@@ -42,18 +39,21 @@ def run_window_doc(policy: Policy) -> str:
 
 
 def parse_as_of(value: str | None, now: datetime) -> str | None:
-    """``as_of`` from the form: None for now, else the ISO date; refuses a future date."""
+    """``as_of`` from the form: None for now, else the ISO date, which the run reads with the one
+    meaning of an ``as_of`` (``tierflow.clock.as_of_moment``: the end of that day, or now while
+    the day is today, UTC). A day whose end is later than now is refused before anything runs."""
     if not value:
         return None
     try:
-        day = date.fromisoformat(value)
+        day = date.fromisoformat(value.strip())
     except ValueError:
         raise RunParamsError(
             f"param as_of {value!r} is not a date (YYYY-MM-DD); leave it empty for now"
         ) from None
-    if day > (now.astimezone(UTC) + _AHEAD_OF_UTC).date():
+    if as_of_moment(day, now=now) > to_utc(now):
         raise RunParamsError(
-            f"param as_of {value} is in the future: an archive as of a future date would move rows "
+            f"param as_of {value} is in the future (days are UTC; today is "
+            f"{to_utc(now):%Y-%m-%d} UTC): an archive as of a future date would move rows "
             "that are not cold yet; leave it empty for now or give a past date"
         )
     return day.isoformat()
@@ -103,7 +103,7 @@ def archive_one_table(table: str, plan: dict[str, Any], settings) -> dict[str, A
     from tierflow.archive.run import run_archive
     from tierflow.stores import mysql
 
-    as_of = datetime.fromisoformat(plan["as_of"]) if plan.get("as_of") else None
+    as_of = plan.get("as_of") or None  # the ISO day; run_archive reads it as every as_of is read
     summary = run_archive(
         settings,
         tables=[table],

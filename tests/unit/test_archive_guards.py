@@ -17,8 +17,11 @@ def test_as_of_forms_become_naive_utc() -> None:
     ist = timezone(timedelta(hours=5, minutes=30))
     assert check_as_of(None, now=NOW) == NOW
     assert check_as_of("", now=NOW) == NOW
-    assert check_as_of("2026-06-30", now=NOW) == datetime(2026, 6, 30)
-    assert check_as_of(date(2026, 6, 30), now=NOW) == datetime(2026, 6, 30)
+    # a day is its end (the one meaning of an as_of, as the CLI's --as-of and the DAG's param)
+    end_of_day = datetime(2026, 6, 30, 23, 59, 59, 999_999)
+    assert check_as_of("2026-06-30", now=NOW) == end_of_day
+    assert check_as_of(date(2026, 6, 30), now=NOW) == end_of_day
+    assert check_as_of("2026-12-02", now=NOW) == NOW  # today has not ended: now
     assert check_as_of(datetime(2026, 6, 30, 5, 30, tzinfo=ist), now=NOW) == datetime(2026, 6, 30)
     assert check_as_of("2026-12-03T00:10:00+05:30", now=NOW) == datetime(2026, 12, 2, 18, 40)
     assert check_as_of(NOW.replace(tzinfo=UTC), now=NOW) == NOW  # now itself is not the future
@@ -27,11 +30,13 @@ def test_as_of_forms_become_naive_utc() -> None:
 def test_future_and_malformed_as_of_are_refused_with_one_clear_line() -> None:
     with pytest.raises(FutureAsOfError) as err:
         check_as_of("2099-01-01", now=NOW)
-    assert str(err.value).startswith("as_of 2099-01-01 (2099-01-01 00:00:00 UTC) is later than now")
+    assert str(err.value).startswith("as_of 2099-01-01 (2099-01-01 23:59:59 UTC) is later than now")
     assert "Nothing was changed" in str(err.value)
     # 19:10 in UTC, though it reads 00:40 the next day in IST: ten minutes ahead
     with pytest.raises(FutureAsOfError):
         check_as_of("2026-12-03T00:40:00+05:30", now=NOW)
+    with pytest.raises(FutureAsOfError):
+        check_as_of(date(2026, 12, 3), now=NOW)  # tomorrow, in UTC
     with pytest.raises(TierflowError, match="'not-a-date' is not a date"):
         check_as_of("not-a-date", now=NOW)
 

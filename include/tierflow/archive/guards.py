@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from tierflow.clock import to_utc, utc_now
+from tierflow.clock import as_of_moment, to_utc, utc_now
 from tierflow.errors import TierflowError
 
 ALLOW_LARGE_RUN_FLAG = "--allow-large-run"
@@ -25,23 +25,20 @@ class LargeRunError(TierflowError):
 def check_as_of(as_of: datetime | date | str | None, *, now: datetime | None = None) -> datetime:
     """``as_of`` as a naive UTC datetime (default: now), refused when it is later than now.
 
-    Accepts a datetime (aware ones are converted to UTC, naive ones are UTC), a date (its
-    midnight, UTC) or an ISO string (``YYYY-MM-DD`` or a timestamp, with or without offset).
+    ``as_of`` means what ``tierflow.clock.as_of_moment`` says, as everywhere: a datetime is that
+    moment (aware ones converted to UTC, naive ones are UTC); a day (a date or ``YYYY-MM-DD``) is
+    the end of that day, or now while the day is today.
     A future ``as_of`` would make rows that are still in use look cold, and a run would archive
     and delete them (``2099-01-01`` takes every table whole), so it is an error, not a warning.
     """
     now = to_utc(now) if now else utc_now()
-    if as_of is None or as_of == "":
-        return now
     text = as_of if isinstance(as_of, str) else None
-    if isinstance(as_of, str):
-        try:
-            as_of = datetime.fromisoformat(as_of.strip())
-        except ValueError:
-            raise TierflowError(
-                f"as_of {text!r} is not a date (YYYY-MM-DD) or an ISO timestamp (YYYY-MM-DDTHH:MM[:SS][+HH:MM])"
-            ) from None
-    moment = to_utc(as_of)
+    try:
+        moment = as_of_moment(as_of, now=now)
+    except ValueError:
+        raise TierflowError(
+            f"as_of {text!r} is not a date (YYYY-MM-DD) or an ISO timestamp (YYYY-MM-DDTHH:MM[:SS][+HH:MM])"
+        ) from None
     if moment > now:
         shown = text or str(as_of)
         raise FutureAsOfError(

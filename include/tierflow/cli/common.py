@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import sys
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -78,17 +78,10 @@ def parse_as_of(value: str | None, *, now: datetime | None = None) -> datetime:
     - An ISO timestamp: that moment; one with an offset (``2026-06-30T05:30+05:30``) is converted
       to UTC, never cut off.
     """
-    from tierflow.clock import to_utc, utc_now
+    from tierflow.clock import as_of_moment
 
-    now = to_utc(now) if now else utc_now()
-    if not value:
-        return now
-    text = value.strip()
     try:
-        if len(text) <= 10:  # YYYY-MM-DD or YYYYMMDD; a timestamp is longer
-            day = date.fromisoformat(text)
-            return now if day == now.date() else datetime.combine(day, datetime.max.time())
-        return to_utc(datetime.fromisoformat(text))
+        return as_of_moment(value, now=now)
     except ValueError:
         raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD) or ISO timestamp") from None
 
