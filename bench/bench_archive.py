@@ -171,7 +171,7 @@ class Moto:
 
                 urllib.request.urlopen(self.endpoint, timeout=1)
                 return
-            except Exception:
+            except OSError:  # not listening yet (URLError is an OSError)
                 time.sleep(0.2)
 
     def cpu(self) -> float:

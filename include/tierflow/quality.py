@@ -112,7 +112,7 @@ def _build_suite(path: Path, gate: str, dataset: str):
             expectations=raw.get("expectations", []),
             meta=raw.get("meta") or {},
         )
-    except Exception as exc:  # GX raises several types for a malformed suite
+    except Exception as exc:  # noqa: BLE001 - GX raises several types for a malformed suite
         raise TierflowError(f"{path}: invalid expectation suite: {exc}") from None
 
 

@@ -52,7 +52,7 @@ def check_drop_allowed(url: str, drop_existing: str | None = None) -> None:
         )
         if not cur.fetchone()[0]:
             return
-        cur.execute(f"SELECT COUNT(*) FROM {mysql.quote_ident(name)}.{LEDGER_TABLE}")
+        cur.execute(f"SELECT COUNT(*) FROM {mysql.quote_ident(name)}.{LEDGER_TABLE}")  # noqa: S608 - quoted name
         entries = int(cur.fetchone()[0])
     if entries:
         raise DropRefusedError(

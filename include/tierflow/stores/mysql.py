@@ -166,7 +166,7 @@ def child_rows_exist(fks: list[tuple[str, str, str, str]], parent: str, alias: s
     """One ``EXISTS (...)`` per foreign key into ``parent``: true when the row ``alias`` of the
     parent still has a child row in that table. Names come from ``foreign_keys`` (the schema)."""
     return [
-        f"EXISTS (SELECT 1 FROM {quote_ident(c)} AS ch "
+        f"EXISTS (SELECT 1 FROM {quote_ident(c)} AS ch "  # noqa: S608 - quoted schema names
         f"WHERE ch.{quote_ident(cc)} = {alias}.{quote_ident(pc)})"
         for c, cc, p, pc in fks
         if p == parent and c != p

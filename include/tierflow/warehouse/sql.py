@@ -122,7 +122,7 @@ def changes_sql(table: str, columns: list[Column], primary_key: str, dialect: st
     differs = " AND ".join(_same(c.name) for c in columns if c.name != primary_key)
     on_commit = " ON COMMIT DROP" if dialect == POSTGRES else ""
     return (
-        f"CREATE TEMP TABLE {quote(CHANGES_TABLE)}{on_commit} AS\n"  # noqa: S608
+        f"CREATE TEMP TABLE {quote(CHANGES_TABLE)}{on_commit} AS\n"
         f"SELECT {select}, CASE WHEN r.{pk} IS NULL THEN 1 ELSE 0 END AS _tierflow_is_new\n"
         f"FROM {qualified(AUDIT_SCHEMA, table)} a\n"
         f"LEFT JOIN {qualified(RAW_SCHEMA, table)} r ON r.{pk} = a.{pk}\n"
@@ -147,7 +147,7 @@ def insert_all_sql(table: str, columns: list[Column]) -> str:
     """First load into an empty raw table: a plain INSERT ... SELECT, no join needed."""
     names = ", ".join([quote(c.name) for c in columns] + [quote(LOADED_AT)])
     return (
-        f"INSERT INTO {qualified(RAW_SCHEMA, table)} ({names})\n"  # noqa: S608
+        f"INSERT INTO {qualified(RAW_SCHEMA, table)} ({names})\n"
         f"SELECT {names} FROM {qualified(AUDIT_SCHEMA, table)}"
     )
 
