@@ -9,7 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tierflow import memory, quality
 from tierflow.archive import layout
@@ -42,7 +42,10 @@ from tierflow.policy import Policy, TablePolicy
 from tierflow.stores import mysql
 from tierflow.stores.objects import ObjectStore
 from tierflow.urls import redact
-from tierflow.warehouse.loaded import LoadedVersions
+from tierflow.warehouse import loaded_versions
+
+if TYPE_CHECKING:
+    from tierflow.warehouse import LoadedVersions
 
 log = get_logger("tierflow.archive")
 
@@ -201,7 +204,7 @@ class TableArchiver(DeleteProtocol, ObjectRewrites):
         """The warehouse's view of this table; None when there is no warehouse database (a
         deployment without a warehouse: rows are archived unchecked, and the log says so). A
         warehouse that cannot be reached fails the table here, before anything is written."""
-        loaded = LoadedVersions(self.settings.warehouse_url, self.table).__enter__()
+        loaded = loaded_versions(self.settings.warehouse_url, self.table).__enter__()
         if loaded.present:
             return loaded
         log.warning(

@@ -17,8 +17,8 @@ from typing import Any
 
 from tierflow.errors import TierflowError
 from tierflow.stores import mysql
+from tierflow.stores.mysql import LEDGER_TABLE
 
-LEDGER_TABLE = "tierflow_archive_ledger"
 STATES = ("extracted", "uploaded", "verified", "deleted", "failed", "abandoned", "restoring", "restored")
 UNFINISHED = ("extracted", "uploaded", "verified", "restoring")
 

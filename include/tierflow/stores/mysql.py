@@ -11,6 +11,10 @@ from tierflow.errors import ServiceUnavailable
 from tierflow.paths import MYSQL_DDL_DIR
 from tierflow.urls import DbUrl, parse, redact, scrub
 
+# tierflow's own table in the source database: the archive's ledger (``tierflow.archive.ledger``
+# owns its rows). The seed's drop guard and the tier report look for it by this name.
+LEDGER_TABLE = "tierflow_archive_ledger"
+
 
 def connect(url: str, *, database: bool = True, autocommit: bool = False, **kwargs: Any):
     """A MySQLdb connection for ``mysql://user:pass@host:port/db``."""
