@@ -87,6 +87,8 @@ def load_suite(gate: str, dataset: str, root: Path | None = None):
         stat = None
     key = (str(path), stat.st_mtime_ns, stat.st_size) if stat else None
     with _suites_lock:
+        if key is None:  # no suite file: its error names the file
+            return _build_suite(path, gate, dataset)
         if key in _suites:
             return _suites[key]
         suite = _build_suite(path, gate, dataset)

@@ -108,7 +108,6 @@ class TableArchiver(DeleteProtocol, ObjectRewrites):
         self._lock_mutex = threading.Lock()
         self.lock_id: int | None = None
         self.lock_name = f"tierflow_archive.{self.database}.{table.name}"[:64]
-        self.ledger: Ledger | None = None
         self.loaded: LoadedVersions | None = None  # the warehouse's rows, for warehouse tables
 
     # lock -------------------------------------------------------------------------------------
@@ -137,8 +136,7 @@ class TableArchiver(DeleteProtocol, ObjectRewrites):
         finally:
             self.lock_conn.close()
             self.conn.close()
-            if self.ledger:
-                self.ledger.close()
+            self.ledger.close()  # set by __enter__, which ran: __exit__ runs only after it
             if self.loaded:
                 self.loaded.__exit__()
 
@@ -315,7 +313,7 @@ class TableArchiver(DeleteProtocol, ObjectRewrites):
                 pool.map(lambda p: layout.parquet_bytes(p, self.policy, self.table), batch.parts.values())
             )
             keys = [
-                layout.object_key(self.database, self.table.name, partition, entry.id, data)
+                layout.object_key(self.database, self.table.name, partition, entry.number, data)
                 for partition, data in zip(batch.parts, datas, strict=True)
             ]
             total = sum(len(d) for d in datas)
@@ -323,7 +321,7 @@ class TableArchiver(DeleteProtocol, ObjectRewrites):
             manifest = layout.manifest(
                 {**entry.as_dict(), "object_keys": keys, "bytes": total, "state": "uploaded"}
             )
-            manifest_key = layout.manifest_key(self.database, self.table.name, entry.id, manifest)
+            manifest_key = layout.manifest_key(self.database, self.table.name, entry.number, manifest)
             # named in the ledger before they exist: a kill leaves no object that no entry names
             self.ledger.update(entry, object_keys=keys, manifest_key=manifest_key, bytes=total)
 
@@ -406,7 +404,7 @@ class TableArchiver(DeleteProtocol, ObjectRewrites):
         self.resume()
         with s.timing("select"):
             n, lo, hi = self.cold_range()
-        if not n:
+        if not n or lo is None or hi is None:
             s.status = "nothing to do" if not s.resumed else "ok"
             return s
         started = time.monotonic()
@@ -420,6 +418,8 @@ class TableArchiver(DeleteProtocol, ObjectRewrites):
     def _batches(self, stages: Stages, after: int, hi: int, deadline: float | None) -> None:
         """The batch loop: select (one ahead), write + gate, verify, hand over to the delete."""
         s = self.summary
+        raw: _Selection | None
+        batch: _Batch | None
         stages.throttle.wait(deadline)
         with s.timing("select"):
             raw = self.select_batch(after, hi)

@@ -120,6 +120,13 @@ class LedgerEntry:
     def as_dict(self) -> dict[str, Any]:
         return {c: getattr(self, c) for c in _COLUMNS}
 
+    @property
+    def number(self) -> int:
+        """The entry's ledger id, which objects are named after; set once the entry is inserted."""
+        if self.id is None:
+            raise TierflowError(f"ledger entry {self.table_name} {self.batch_name} is not in the ledger yet")
+        return self.id
+
 
 class Ledger:
     """Autocommit access to the ledger; every write is its own transaction."""

@@ -37,6 +37,8 @@ from tierflow.stores.mysql_graph import ordered_tables
 from tierflow.stores.objects import store_for
 
 log = get_logger("tierflow.archive")
+# a table's status when its run raised one of these (any other error: "failed")
+_STATUS_OF: dict[type[Exception], str] = {ArchiveLockedError: "locked", ThrottledError: "throttled"}
 
 
 def parse_duration(text: str | None) -> float | None:
@@ -174,7 +176,7 @@ def _archive_table(
             return archiver.run(deadline)
     except Exception as exc:  # noqa: BLE001 - one table's failure must not stop the others
         result = archiver.summary if archiver else TableSummary(table.name)
-        result.status = {ArchiveLockedError: "locked", ThrottledError: "throttled"}.get(type(exc), "failed")
+        result.status = _STATUS_OF.get(type(exc), "failed")
         result.error = describe_failure(exc)
         result.failure = exc
         log.error("archive.table.failed", table=table.name, error=result.error)

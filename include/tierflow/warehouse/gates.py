@@ -94,9 +94,8 @@ def _batch_definition(warehouse_url: str, schema: str, table: str):
             else _context.data_sources.add_postgres
         )
         extra = engine_kwargs(warehouse_url)
-        _sources[warehouse_url] = add(
-            name, connection_string=sqlalchemy_url(warehouse_url), **({"kwargs": extra} if extra else {})
-        )
+        options: dict[str, Any] = {"kwargs": extra} if extra else {}
+        _sources[warehouse_url] = add(name, connection_string=sqlalchemy_url(warehouse_url), **options)
     key = (warehouse_url, schema, table)
     if key not in _assets:
         asset = _sources[warehouse_url].add_table_asset(

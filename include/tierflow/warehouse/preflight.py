@@ -149,12 +149,12 @@ def grant_checks(conn, dialect: str, model: AccessModel) -> list[Check]:
     for schema in model.analyst_denied:
         if schema not in present:
             continue
-        held = _schema_privileges(conn, dialect, ids.analysts, schema)
+        privileges = _schema_privileges(conn, dialect, ids.analysts, schema)
         checks.append(
             Check(
                 "analysts kept out",
-                "USAGE" not in held,
-                f"{ids.analysts} {'may read' if 'USAGE' in held else 'cannot read'} {schema} directly",
+                "USAGE" not in privileges,
+                f"{ids.analysts} {'may read' if 'USAGE' in privileges else 'cannot read'} {schema} directly",
                 f"REVOKE USAGE ON SCHEMA {quote(schema)} FROM GROUP {quote(ids.analysts)}",
             )
         )
