@@ -189,7 +189,7 @@ def mart_window(conn, suite, schema: str, mart: str, lookback_days: int) -> str 
         return None
     col = quote(column)
     since = conn.execute(
-        f"SELECT max({col}) - {int(lookback_days)} FROM {qualified(schema, mart)}"  # noqa: S608
+        f"SELECT max({col}) - {int(lookback_days)} FROM {qualified(schema, mart)}"  # noqa: S608 - quoted names, an int
     ).fetchone()[0]
     if since is None:
         return None
@@ -217,7 +217,7 @@ def check_mart(warehouse_url: str, schema: str, mart: str, *, lookback_days: int
             if where:
                 conn.execute(f"DROP TABLE IF EXISTS {scratch}")
                 conn.execute(
-                    f"CREATE TABLE {scratch} AS SELECT * FROM {qualified(schema, mart)} WHERE {where}"  # noqa: S608
+                    f"CREATE TABLE {scratch} AS SELECT * FROM {qualified(schema, mart)} WHERE {where}"  # noqa: S608 - quoted names, the suite's window
                 )
             conn.commit()
     try:

@@ -186,7 +186,7 @@ def spectrum_checks(conn, settings: Settings, glue_database: str = GLUE_DATABASE
     try:
         boto3.client("glue", **aws).get_database(Name=database)
         checks.append(Check("Glue database", True, f"{database} exists"))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - every reason the lookup fails is the check's answer
         checks.append(
             Check(
                 "Glue database",
@@ -210,7 +210,7 @@ def spectrum_checks(conn, settings: Settings, glue_database: str = GLUE_DATABASE
         try:
             boto3.client("iam", **aws).get_role(RoleName=arn.rsplit("/", 1)[-1])
             checks.append(Check(name, True, f"{arn} exists"))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - every reason the lookup fails is the check's answer
             checks.append(Check(name, False, f"{arn}: {exc}", "create the role and attach it to the cluster"))
     return checks
 
