@@ -30,14 +30,17 @@ setup: databases  ## Everything `demo` and `test` need
 demo: databases  ## Seed a multi-year dataset and run the platform's DAGs once
 	bash scripts/demo.sh
 
-test: setup  ## Run the whole suite (unit, integration, DAG integrity, end to end)
+test: setup lint  ## Lint, then run the whole suite (unit, integration, DAG integrity, end to end)
 	$(RUN) python -m pytest tests
 
 test-unit: venv  ## Only the library's unit tests (no services)
 	$(RUN) python -m pytest tests/unit
 
-lint: venv  ## ruff lint and format check
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+lint: venv  ## ruff lint and format check, mypy on include/, the import contracts (pyproject.toml)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy include
+	PYTHONPATH=include $(VENV)/bin/lint-imports
 
 format: venv
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .

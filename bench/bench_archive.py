@@ -24,10 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "include"))
 sys.path.insert(0, str(ROOT))
 
-from tierflow.paths import DEFAULT_POLICY  # noqa: E402
-from tierflow.stores import mysql  # noqa: E402
+from tierflow.paths import DEFAULT_POLICY
+from tierflow.stores import mysql
 
-from bench.machine import mysqld_cpu  # noqa: E402
+from bench.machine import mysqld_cpu
 
 SERVER = os.environ.get("TIERFLOW_BENCH_MYSQL", "mysql://root@127.0.0.1:3306")
 AS_OF = "2026-06-30"
@@ -171,7 +171,7 @@ class Moto:
 
                 urllib.request.urlopen(self.endpoint, timeout=1)
                 return
-            except Exception:
+            except OSError:  # not listening yet (URLError is an OSError)
                 time.sleep(0.2)
 
     def cpu(self) -> float:

@@ -36,13 +36,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "include"))
 sys.path.insert(0, str(ROOT))
 
-import redis  # noqa: E402
-from tierflow.hot.store import HotStore  # noqa: E402
-from tierflow.hot.synthetic import synthetic_events  # noqa: E402
-from tierflow.paths import DEFAULT_POLICY  # noqa: E402
-from tierflow.policy import load_policy  # noqa: E402
+import redis
+from tierflow.hot.store import HotStore
+from tierflow.hot.synthetic import synthetic_events
+from tierflow.paths import DEFAULT_POLICY
+from tierflow.policy import load_policy
 
-from bench.bench_hot import start_redis  # noqa: E402
+from bench.bench_hot import start_redis
 
 AS_OF = datetime(2026, 6, 30, 12)
 TARGET_HELP_S = 0.5

@@ -34,13 +34,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "include"))
 
-import redis  # noqa: E402
-from tierflow.hot.events import Event, epoch_micros, epoch_seconds, row_json  # noqa: E402
-from tierflow.hot.store import HotStore  # noqa: E402
-from tierflow.hot.stream import RedisStream  # noqa: E402
-from tierflow.hot.synthetic import synthetic_events  # noqa: E402
-from tierflow.paths import DEFAULT_POLICY  # noqa: E402
-from tierflow.policy import load_policy  # noqa: E402
+import redis
+from tierflow.hot.events import Event, epoch_micros, epoch_seconds, row_json
+from tierflow.hot.store import HotStore
+from tierflow.hot.stream import RedisStream
+from tierflow.hot.synthetic import synthetic_events
+from tierflow.paths import DEFAULT_POLICY
+from tierflow.policy import load_policy
 
 AS_OF = datetime(2026, 6, 30, 12)
 TARGET_P99_MS = 2.0

@@ -16,10 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tierflow.devdata import seed_database  # noqa: E402
-from tierflow.stores import mysql  # noqa: E402
+from tierflow.devdata import seed_database
+from tierflow.stores import mysql
 
-from bench.machine import mysqld_cpu  # noqa: E402
+from bench.machine import mysqld_cpu
 
 TARGET_ROWS_PER_S = 100_000
 TARGET_TXNS = 3_000_000

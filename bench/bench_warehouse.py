@@ -20,7 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "include"))
 
-from tierflow.stores import mysql, warehouse  # noqa: E402
+import MySQLdb
+from tierflow.errors import ServiceUnavailable
+from tierflow.stores import mysql, warehouse
 
 MYSQL_URL = os.environ.get("BENCH_MYSQL_URL", "mysql://root@127.0.0.1:3306/bench_wh")
 WAREHOUSE_URL = os.environ.get("BENCH_WAREHOUSE_URL", "postgresql://postgres@127.0.0.1:5432/bench_wh")
@@ -35,7 +37,7 @@ def seeded() -> bool:
             cur = conn.cursor()
             cur.execute("SELECT count(*) FROM loan_transactions")
             return cur.fetchone()[0] > 0
-    except Exception:
+    except (ServiceUnavailable, MySQLdb.Error):  # no database or no table yet
         return False
 
 

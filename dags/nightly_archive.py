@@ -53,6 +53,123 @@ POLICY = deployed_policy()
 POLICY_TABLES = list(POLICY.tables)
 
 
+@task
+def check_archive_run(params: dict | None = None) -> dict:
+    """What this run does (params, run type, run window); bad params fail here, at once."""
+    from tierflow.policy import load_policy
+    from tierflow_airflow.archive import plan_run
+    from tierflow_airflow.failures import retry_only_transient
+    from tierflow_airflow.hooks import TierflowHook
+
+    with retry_only_transient():
+        policy = load_policy(TierflowHook().get_settings().policy_path)
+        run_type = get_current_context()["dag_run"].run_type
+        return plan_run(params or {}, run_type, policy, pendulum.now("UTC"))
+
+
+@task
+def list_archived_tables(plan: dict) -> list[list[str]]:
+    """Archived tables by foreign-key wave (children first); none when the run is skipped."""
+    from tierflow.policy import load_policy
+    from tierflow.stores import mysql
+    from tierflow.stores.mysql_graph import fk_waves
+    from tierflow_airflow.failures import retry_only_transient
+    from tierflow_airflow.hooks import TierflowHook
+
+    if plan["skipped"]:
+        return [[] for _ in range(WAVES)]
+    with retry_only_transient():
+        settings = TierflowHook().get_settings()
+        policy = load_policy(settings.policy_path)
+        fks = mysql.foreign_keys(settings.mysql_url)
+        return fk_waves(policy, plan["tables"] or None, fks, WAVES)
+
+
+@task
+def wave_tables(waves: list[list[str]], wave: int) -> list[str]:
+    return waves[wave]
+
+
+@task
+def all_tables(waves: list[list[str]]) -> list[str]:
+    return [name for tables in waves for name in tables]
+
+
+@task(
+    pool=MYSQL_POOL,
+    max_active_tis_per_dagrun=1,
+    outlets=[AssetAlias(ARCHIVE_ALIAS)],
+    execution_timeout=TABLE_TIMEOUT,
+)
+def archive_table(table: str, plan: dict, outlet_events=None) -> dict:
+    """Archive one table; raise with the failing expectation/verification in the message.
+    Its result is kept (XCom ``table_result``) even when it fails, for the run's summary."""
+    from tierflow_airflow.archive import archive_one_table
+    from tierflow_airflow.failures import retry_only_transient
+    from tierflow_airflow.hooks import TierflowHook
+
+    with retry_only_transient():
+        done = archive_one_table(table, plan, TierflowHook().get_settings())
+        result = done["result"]
+        get_current_context()["ti"].xcom_push(key="table_result", value=result)
+        if done["failure"] is not None:
+            raise done["failure"]
+    if result["rows"] and not plan["dry_run"]:
+        outlet_events[AssetAlias(ARCHIVE_ALIAS)].add(
+            Asset(name=f"tierflow_archive.{table}", uri=result["asset_uri"]),
+            extra={"rows": result["rows"], "partitions": len(result["partitions"])},
+        )
+    return result
+
+
+@task(trigger_rule="all_done", outlets=[ARCHIVE_RUN])
+def register_glue_partitions(tables: list[str] | None) -> int:
+    """Add every dt partition the ledger holds and Glue lacks (s3:// archives only), also after
+    a table failed or a retry finished an earlier run's batches."""
+    from tierflow.catalog import archived_partitions, register_partitions
+    from tierflow.policy import load_policy
+    from tierflow_airflow.failures import retry_only_transient
+    from tierflow_airflow.hooks import TierflowHook
+
+    with retry_only_transient():
+        settings = TierflowHook().get_settings()
+        if not settings.archive_uri.startswith("s3://"):
+            print(f"archive {settings.archive_uri} is not on S3: no Glue partitions to register")
+            return 0
+        from tierflow.stores import aws
+
+        glue = aws.client(settings, "glue")  # the aws_default Connection, as S3's client
+        policy = load_policy(settings.policy_path)
+        added = 0
+        for table in tables or []:  # none when the run failed before listing its tables
+            partitions = archived_partitions(settings, table)
+            if partitions:
+                added += register_partitions(glue, settings, policy.table(table), partitions)
+        return added
+
+
+@task(trigger_rule="all_done")
+def summarise_archive_run(plan: dict | None, tables: list[str] | None) -> dict:
+    """What every table did; fails the run (after logging the alert) when any table failed."""
+    from airflow.sdk.exceptions import AirflowFailException
+    from tierflow_airflow.archive import summarise_run
+
+    if plan is None or tables is None:
+        # check_archive_run or list_archived_tables failed: nothing ran; their log says why
+        raise AirflowFailException("this run archived nothing: see check_archive_run's log")
+    ti = get_current_context()["ti"]
+    results = []
+    for i in range(WAVES):
+        pulled = ti.xcom_pull(task_ids=f"archive_wave_{i}", key="table_result")
+        results += [r for r in (pulled or []) if r] if isinstance(pulled, list) else [pulled]
+    summary = summarise_run(plan, tables, results)
+    if summary["failed"]:
+        raise AirflowFailException(
+            f"archive run failed for {', '.join(summary['failed'])}: see archive.run.failed above"
+        )
+    return summary
+
+
 @dag(
     dag_id="nightly_archive",
     schedule=CronTriggerTimetable("0 2 * * *", timezone="Asia/Kolkata"),
@@ -91,116 +208,6 @@ POLICY_TABLES = list(POLICY.tables)
     },
 )
 def nightly_archive():
-    @task
-    def check_archive_run(params: dict | None = None) -> dict:
-        """What this run does (params, run type, run window); bad params fail here, at once."""
-        from tierflow.policy import load_policy
-        from tierflow_airflow.archive import plan_run
-        from tierflow_airflow.failures import retry_only_transient
-        from tierflow_airflow.hooks import TierflowHook
-
-        with retry_only_transient():
-            policy = load_policy(TierflowHook().get_settings().policy_path)
-            run_type = get_current_context()["dag_run"].run_type
-            return plan_run(params or {}, run_type, policy, pendulum.now("UTC"))
-
-    @task
-    def list_archived_tables(plan: dict) -> list[list[str]]:
-        """Archived tables by foreign-key wave (children first); none when the run is skipped."""
-        from tierflow.policy import load_policy
-        from tierflow.stores import mysql
-        from tierflow.stores.mysql_graph import fk_waves
-        from tierflow_airflow.failures import retry_only_transient
-        from tierflow_airflow.hooks import TierflowHook
-
-        if plan["skipped"]:
-            return [[] for _ in range(WAVES)]
-        with retry_only_transient():
-            settings = TierflowHook().get_settings()
-            policy = load_policy(settings.policy_path)
-            fks = mysql.foreign_keys(settings.mysql_url)
-            return fk_waves(policy, plan["tables"] or None, fks, WAVES)
-
-    @task
-    def wave_tables(waves: list[list[str]], wave: int) -> list[str]:
-        return waves[wave]
-
-    @task
-    def all_tables(waves: list[list[str]]) -> list[str]:
-        return [name for tables in waves for name in tables]
-
-    @task(
-        pool=MYSQL_POOL,
-        max_active_tis_per_dagrun=1,
-        outlets=[AssetAlias(ARCHIVE_ALIAS)],
-        execution_timeout=TABLE_TIMEOUT,
-    )
-    def archive_table(table: str, plan: dict, outlet_events=None) -> dict:
-        """Archive one table; raise with the failing expectation/verification in the message.
-        Its result is kept (XCom ``table_result``) even when it fails, for the run's summary."""
-        from tierflow_airflow.archive import archive_one_table
-        from tierflow_airflow.failures import retry_only_transient
-        from tierflow_airflow.hooks import TierflowHook
-
-        with retry_only_transient():
-            done = archive_one_table(table, plan, TierflowHook().get_settings())
-            result = done["result"]
-            get_current_context()["ti"].xcom_push(key="table_result", value=result)
-            if done["failure"] is not None:
-                raise done["failure"]
-        if result["rows"] and not plan["dry_run"]:
-            outlet_events[AssetAlias(ARCHIVE_ALIAS)].add(
-                Asset(name=f"tierflow_archive.{table}", uri=result["asset_uri"]),
-                extra={"rows": result["rows"], "partitions": len(result["partitions"])},
-            )
-        return result
-
-    @task(trigger_rule="all_done", outlets=[ARCHIVE_RUN])
-    def register_glue_partitions(tables: list[str] | None) -> int:
-        """Add every dt partition the ledger holds and Glue lacks (s3:// archives only), also after
-        a table failed or a retry finished an earlier run's batches."""
-        from tierflow.catalog import archived_partitions, register_partitions
-        from tierflow.policy import load_policy
-        from tierflow_airflow.failures import retry_only_transient
-        from tierflow_airflow.hooks import TierflowHook
-
-        with retry_only_transient():
-            settings = TierflowHook().get_settings()
-            if not settings.archive_uri.startswith("s3://"):
-                print(f"archive {settings.archive_uri} is not on S3: no Glue partitions to register")
-                return 0
-            from tierflow.stores import aws
-
-            glue = aws.client(settings, "glue")  # the aws_default Connection, as S3's client
-            policy = load_policy(settings.policy_path)
-            added = 0
-            for table in tables or []:  # none when the run failed before listing its tables
-                partitions = archived_partitions(settings, table)
-                if partitions:
-                    added += register_partitions(glue, settings, policy.table(table), partitions)
-            return added
-
-    @task(trigger_rule="all_done")
-    def summarise_archive_run(plan: dict | None, tables: list[str] | None) -> dict:
-        """What every table did; fails the run (after logging the alert) when any table failed."""
-        from airflow.sdk.exceptions import AirflowFailException
-        from tierflow_airflow.archive import summarise_run
-
-        if plan is None or tables is None:
-            # check_archive_run or list_archived_tables failed: nothing ran; their log says why
-            raise AirflowFailException("this run archived nothing: see check_archive_run's log")
-        ti = get_current_context()["ti"]
-        results = []
-        for i in range(WAVES):
-            pulled = ti.xcom_pull(task_ids=f"archive_wave_{i}", key="table_result")
-            results += [r for r in (pulled or []) if r] if isinstance(pulled, list) else [pulled]
-        summary = summarise_run(plan, tables, results)
-        if summary["failed"]:
-            raise AirflowFailException(
-                f"archive run failed for {', '.join(summary['failed'])}: see archive.run.failed above"
-            )
-        return summary
-
     plan = check_archive_run()
     waves = list_archived_tables(plan)
     previous = None

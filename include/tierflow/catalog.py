@@ -247,7 +247,7 @@ def register_partitions(
                     "StorageDescriptor": wanted,
                 },
             )
-    existing = set()
+    existing: set[str] = set()
     for page in glue.get_paginator("get_partitions").paginate(
         DatabaseName=glue_database, TableName=table.name
     ):

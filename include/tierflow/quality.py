@@ -86,6 +86,8 @@ def load_suite(gate: str, dataset: str, root: Path | None = None):
         stat = None
     key = (str(path), stat.st_mtime_ns, stat.st_size) if stat else None
     with _suites_lock:
+        if key is None:  # no suite file: its error names the file
+            return _build_suite(path, gate, dataset)
         if key in _suites:
             return _suites[key]
         suite = _build_suite(path, gate, dataset)
@@ -111,7 +113,7 @@ def _build_suite(path: Path, gate: str, dataset: str):
             expectations=raw.get("expectations", []),
             meta=raw.get("meta") or {},
         )
-    except Exception as exc:  # GX raises several types for a malformed suite
+    except Exception as exc:  # noqa: BLE001 - GX raises several types for a malformed suite
         raise TierflowError(f"{path}: invalid expectation suite: {exc}") from None
 
 

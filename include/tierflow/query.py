@@ -52,7 +52,8 @@ def _signed(con, source: str) -> str:
     from tierflow.archive.schema import ROW_HASH_COLUMN
 
     replace = []
-    for name, typ, *_ in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall():
+    described = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()  # noqa: S608 - escaped path
+    for name, typ, *_ in described:
         if name == ROW_HASH_COLUMN and typ in {"UBIGINT", "HUGEINT"}:
             q = _quote(name)
             replace.append(
@@ -85,7 +86,7 @@ def connect(settings: Settings | None = None, *, cache_dir: Path | None = None, 
             pattern = str(table_dir / "dt=*" / "*.parquet").replace("'", "''")
             source = f"read_parquet('{pattern}', hive_partitioning = true, union_by_name = true)"
             con.execute(
-                f"CREATE VIEW {_quote(table_dir.name)} AS SELECT *{_signed(con, source)} FROM {source}"
+                f"CREATE VIEW {_quote(table_dir.name)} AS SELECT *{_signed(con, source)} FROM {source}"  # noqa: S608 - quoted names, escaped path
             )
             views.append(table_dir.name)
             table = policy.tables.get(table_dir.name)
@@ -100,7 +101,7 @@ def connect(settings: Settings | None = None, *, cache_dir: Path | None = None, 
                     for new, old in renames.items()
                 )
                 con.execute(
-                    f"CREATE VIEW {_quote(table_dir.name + '_v')} AS SELECT * EXCLUDE ({olds}) "
+                    f"CREATE VIEW {_quote(table_dir.name + '_v')} AS SELECT * EXCLUDE ({olds}) "  # noqa: S608 - quoted names
                     f"REPLACE ({current}) FROM {_quote(table_dir.name)}"
                 )
                 views.append(table_dir.name + "_v")

@@ -80,12 +80,9 @@ def api_server(tmp_path, seeded_mysql_url, redis_url, warehouse_url, file_archiv
         stop(proc)
 
 
-def test_storage_tiers_page_dags_and_trigger(api_server):
+def _check_ui_pages(base: str, tables: list[str]) -> None:
+    """The Storage tiers page inside the Airflow UI and on its own, and the DAG list, in Chromium."""
     from playwright.sync_api import sync_playwright
-
-    base = api_server["base"]
-    tables = list(load_policy(DEFAULT_POLICY).tables)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
@@ -123,6 +120,14 @@ def test_storage_tiers_page_dags_and_trigger(api_server):
             page.get_by_text(dag_id, exact=True).first.wait_for(timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / "dags_list.png"))
         browser.close()
+
+
+def test_storage_tiers_page_dags_and_trigger(api_server):
+    base = api_server["base"]
+    tables = list(load_policy(DEFAULT_POLICY).tables)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    _check_ui_pages(base, tables)
 
     status, token_body = api(base, "GET", "/auth/token")
     assert status in (200, 201), token_body

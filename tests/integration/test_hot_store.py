@@ -263,6 +263,43 @@ def stored(client, customer: int) -> dict:
     return view
 
 
+def _changed(rng, table: str, row: dict) -> dict:
+    """``row`` with a status, category or amount changed, as the app changes them."""
+    new = dict(row)
+    if table == "loan_transactions":
+        new["status"] = rng.choice(("initiated", "success", "failed"))
+        new["amount"] = f"{rng.randint(1, 5000)}.{rng.randint(0, 99):02d}"
+    elif table == "user_device_apps":
+        new["category"] = rng.choice(("finance", "gaming", "social"))
+    elif table == "loans":
+        new["status"] = rng.choice(("approved", "disbursed", "closed"))
+    elif table == "communications":
+        new["status"] = rng.choice(("sent", "bounced"))
+    else:
+        new["event_type"] = rng.choice(("delivered", "bounced"))
+    return new
+
+
+def _new_row(rng, table: str, pk: int, customer: int, created: datetime) -> dict:
+    """A new row of ``table`` for ``customer``, with the columns the features count."""
+    row = {"id": pk, "customer_id": customer, "created_at": created.isoformat()}
+    if table == "loan_transactions":
+        row.update(
+            status=rng.choice(("initiated", "success", "failed")),
+            txn_type=rng.choice(("emi_payment", "prepayment", "penalty")),
+            amount=f"{rng.randint(1, 5000)}.{rng.randint(0, 99):02d}",
+        )
+    elif table == "user_device_apps":
+        row.update(category=rng.choice(("finance", "gaming", "social")))
+    elif table == "loans":
+        row.update(status=rng.choice(("approved", "disbursed", "closed")))
+    elif table == "communications":
+        row.update(status=rng.choice(("sent", "bounced")))
+    else:
+        row.update(event_type=rng.choice(("delivered", "bounced")), communication_id=rng.randint(1, pk))
+    return row
+
+
 def test_features_moved_by_each_write_equal_a_recount(client) -> None:
     """Random upserts, status changes, duplicates, stale versions, deletes and window trims, applied
     batch by batch as the clock moves: the features kept by deltas always equal a recount of the
@@ -304,18 +341,7 @@ def test_features_moved_by_each_write_equal_a_recount(client) -> None:
                         )
                     )
                     continue
-                new = dict(row)
-                if table == "loan_transactions":
-                    new["status"] = rng.choice(("initiated", "success", "failed"))
-                    new["amount"] = f"{rng.randint(1, 5000)}.{rng.randint(0, 99):02d}"
-                elif table == "user_device_apps":
-                    new["category"] = rng.choice(("finance", "gaming", "social"))
-                elif table == "loans":
-                    new["status"] = rng.choice(("approved", "disbursed", "closed"))
-                elif table == "communications":
-                    new["status"] = rng.choice(("sent", "bounced"))
-                else:
-                    new["event_type"] = rng.choice(("delivered", "bounced"))
+                new = _changed(rng, table, row)
                 rows[(table, key)], version[(table, key)] = new, ver + 1
                 batch.append(
                     Event(table, "upsert", key, new["customer_id"], ver + 1, epoch_seconds(created), new)
@@ -326,23 +352,7 @@ def test_features_moved_by_each_write_equal_a_recount(client) -> None:
                 ("loan_transactions", "user_device_apps", "loans", "communications", "communication_events")
             )
             created = now - timedelta(days=rng.uniform(0, 30))
-            row = {"id": pk, "customer_id": customer, "created_at": created.isoformat()}
-            if table == "loan_transactions":
-                row.update(
-                    status=rng.choice(("initiated", "success", "failed")),
-                    txn_type=rng.choice(("emi_payment", "prepayment", "penalty")),
-                    amount=f"{rng.randint(1, 5000)}.{rng.randint(0, 99):02d}",
-                )
-            elif table == "user_device_apps":
-                row.update(category=rng.choice(("finance", "gaming", "social")))
-            elif table == "loans":
-                row.update(status=rng.choice(("approved", "disbursed", "closed")))
-            elif table == "communications":
-                row.update(status=rng.choice(("sent", "bounced")))
-            else:
-                row.update(
-                    event_type=rng.choice(("delivered", "bounced")), communication_id=rng.randint(1, pk)
-                )
+            row = _new_row(rng, table, pk, customer, created)
             rows[(table, pk)], version[(table, pk)] = row, epoch_micros(created)
             batch.append(
                 Event(table, "upsert", pk, customer, epoch_micros(created), epoch_seconds(created), row)

@@ -31,7 +31,7 @@ def preflight(loader: str, builder: str | None, prefix: str, *args: str) -> subp
     )
 
 
-def test_a_warehouse_set_up_by_the_access_model_passes(warehouse_url: str, ids: Identities) -> None:  # noqa: F811
+def test_a_warehouse_set_up_by_the_access_model_passes(warehouse_url: str, ids: Identities) -> None:  # noqa: F811 - the fixture imported above
     loader, builder = as_user(warehouse_url, ids.loader), as_user(warehouse_url, ids.builder)
     run = preflight(loader, builder, ids.prefix, "--json")
     report = json.loads(run.stdout)
@@ -51,7 +51,7 @@ def test_a_warehouse_set_up_by_the_access_model_passes(warehouse_url: str, ids: 
     assert kept_out == {f"{ids.analysts} cannot read {s} directly" for s in ("raw", "raw_audit", "archive")}
 
 
-def test_each_missing_grant_is_named_with_its_fix(warehouse_url: str, ids: Identities) -> None:  # noqa: F811
+def test_each_missing_grant_is_named_with_its_fix(warehouse_url: str, ids: Identities) -> None:  # noqa: F811 - the fixture imported above
     with warehouse.connection(warehouse_url, autocommit=True) as conn:
         conn.execute(f"REVOKE USAGE ON SCHEMA raw FROM GROUP {quote(ids.builders)}")
         conn.execute(f"GRANT USAGE ON SCHEMA archive TO GROUP {quote(ids.analysts)}")

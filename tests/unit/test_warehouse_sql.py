@@ -48,7 +48,7 @@ def test_types_follow_the_contract_on_both_engines() -> None:
 
 def test_unknown_mysql_type_is_refused_by_name() -> None:
     with pytest.raises(TierflowError, match="geo.*geometry"):
-        Column("geo", "geometry", "geometry", True).kind  # noqa: B018
+        Column("geo", "geometry", "geometry", True).kind  # noqa: B018 - the property raises
 
 
 def test_raw_ddl_has_loaded_at_and_primary_key_and_redshift_keys() -> None:

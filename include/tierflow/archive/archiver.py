@@ -8,7 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tierflow import memory, quality
 from tierflow.archive import layout
@@ -40,7 +40,10 @@ from tierflow.policy import Policy, TablePolicy
 from tierflow.stores import mysql
 from tierflow.stores.objects import ObjectStore
 from tierflow.urls import redact
-from tierflow.warehouse.loaded import LoadedVersions
+from tierflow.warehouse import loaded_versions
+
+if TYPE_CHECKING:
+    from tierflow.warehouse import LoadedVersions
 
 log = get_logger("tierflow.archive")
 
@@ -103,7 +106,6 @@ class TableArchiver(DeleteProtocol, ObjectRewrites):
         self._lock_mutex = threading.Lock()
         self.lock_id: int | None = None
         self.lock_name = f"tierflow_archive.{self.database}.{table.name}"[:64]
-        self.ledger: Ledger | None = None
         self.loaded: LoadedVersions | None = None  # the warehouse's rows, for warehouse tables
 
     # lock -------------------------------------------------------------------------------------
@@ -132,8 +134,7 @@ class TableArchiver(DeleteProtocol, ObjectRewrites):
         finally:
             self.lock_conn.close()
             self.conn.close()
-            if self.ledger:
-                self.ledger.close()
+            self.ledger.close()  # set by __enter__, which ran: __exit__ runs only after it
             if self.loaded:
                 self.loaded.__exit__()
 
@@ -199,7 +200,7 @@ class TableArchiver(DeleteProtocol, ObjectRewrites):
         """The warehouse's view of this table; None when there is no warehouse database (a
         deployment without a warehouse: rows are archived unchecked, and the log says so). A
         warehouse that cannot be reached fails the table here, before anything is written."""
-        loaded = LoadedVersions(self.settings.warehouse_url, self.table, aws=self.settings).__enter__()
+        loaded = loaded_versions(self.settings.warehouse_url, self.table, aws=self.settings).__enter__()
         if loaded.present:
             return loaded
         log.warning(
@@ -310,7 +311,7 @@ class TableArchiver(DeleteProtocol, ObjectRewrites):
                 pool.map(lambda p: layout.parquet_bytes(p, self.policy, self.table), batch.parts.values())
             )
             keys = [
-                layout.object_key(self.database, self.table.name, partition, entry.id, data)
+                layout.object_key(self.database, self.table.name, partition, entry.number, data)
                 for partition, data in zip(batch.parts, datas, strict=True)
             ]
             total = sum(len(d) for d in datas)
@@ -318,7 +319,7 @@ class TableArchiver(DeleteProtocol, ObjectRewrites):
             manifest = layout.manifest(
                 {**entry.as_dict(), "object_keys": keys, "bytes": total, "state": "uploaded"}
             )
-            manifest_key = layout.manifest_key(self.database, self.table.name, entry.id, manifest)
+            manifest_key = layout.manifest_key(self.database, self.table.name, entry.number, manifest)
             # named in the ledger before they exist: a kill leaves no object that no entry names
             self.ledger.update(entry, object_keys=keys, manifest_key=manifest_key, bytes=total)
 
@@ -401,7 +402,7 @@ class TableArchiver(DeleteProtocol, ObjectRewrites):
         self.resume()
         with s.timing("select"):
             n, lo, hi = self.cold_range()
-        if not n:
+        if not n or lo is None or hi is None:
             s.status = "nothing to do" if not s.resumed else "ok"
             return s
         started = time.monotonic()
@@ -415,6 +416,8 @@ class TableArchiver(DeleteProtocol, ObjectRewrites):
     def _batches(self, stages: Stages, after: int, hi: int, deadline: float | None) -> None:
         """The batch loop: select (one ahead), write + gate, verify, hand over to the delete."""
         s = self.summary
+        raw: _Selection | None
+        batch: _Batch | None
         stages.throttle.wait(deadline)
         with s.timing("select"):
             raw = self.select_batch(after, hi)

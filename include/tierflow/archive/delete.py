@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tierflow.archive.digest import DIGEST_COLUMN, digest_sql, with_digests
 from tierflow.archive.faults import crash_point
@@ -21,6 +21,12 @@ from tierflow.errors import TierflowError
 from tierflow.log import get_logger
 from tierflow.policy import TablePolicy
 from tierflow.stores import mysql
+
+if TYPE_CHECKING:
+    import threading
+
+    from tierflow.archive.summary import TableSummary
+    from tierflow.config import Settings
 
 log = get_logger("tierflow.archive")
 
@@ -99,6 +105,27 @@ class DeleteProtocol:
     """The delete of a verified batch, compared with MySQL on the whole row (a mixin of
     ``TableArchiver``: it uses the archiver's table, connections, lock and ledger)."""
 
+    # the archiver's state and methods this mixin uses (set and defined by TableArchiver)
+    settings: Settings
+    table: TablePolicy
+    ledger: Ledger
+    run_id: str
+    lock_name: str
+    lock_id: int | None
+    columns: list[SourceColumn]
+    nullable: set[str]
+    digest_sql: str
+    delete_rows: int
+    summary: TableSummary
+    _summary_lock: threading.Lock
+    q: str
+    pk: str
+    check_lock: Callable[[str], None]
+    session_setup: Callable[[], list[tuple[str, tuple]]]
+    reconcile: Callable[..., int]
+    _lock_lost: Callable[[str], Exception]
+    _cutoff_sql: Callable[[], str]
+
     def _fence(self, cur, entry_id: int) -> None:
         """Inside a delete transaction: the run holds the lock and owns the entry. The shared
         lock on the entry's ledger row makes a takeover (``Ledger.claim``) wait for this
@@ -145,7 +172,7 @@ class DeleteProtocol:
         workers = workers or DeleteWorkers(self.settings.mysql_url, 1, self.session_setup())
         try:
             self.check_lock("the delete")
-            results = workers.map(partial(self._delete_chunk, entry_id=entry.id), chunks)
+            results = workers.map(partial(self._delete_chunk, entry_id=entry.number), chunks)
         finally:
             if own:
                 workers.close()

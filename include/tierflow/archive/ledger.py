@@ -17,8 +17,8 @@ from typing import Any
 
 from tierflow.errors import TierflowError
 from tierflow.stores import mysql
+from tierflow.stores.mysql import LEDGER_TABLE
 
-LEDGER_TABLE = "tierflow_archive_ledger"
 STATES = ("extracted", "uploaded", "verified", "deleted", "failed", "abandoned", "restoring", "restored")
 UNFINISHED = ("extracted", "uploaded", "verified", "restoring")
 # Entries whose rows are in the archive.
@@ -124,6 +124,13 @@ class LedgerEntry:
 
     def as_dict(self) -> dict[str, Any]:
         return {c: getattr(self, c) for c in _COLUMNS}
+
+    @property
+    def number(self) -> int:
+        """The entry's ledger id, which objects are named after; set once the entry is inserted."""
+        if self.id is None:
+            raise TierflowError(f"ledger entry {self.table_name} {self.batch_name} is not in the ledger yet")
+        return self.id
 
 
 class Ledger:

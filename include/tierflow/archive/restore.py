@@ -143,6 +143,32 @@ def _restorable(policy: Policy, table: str) -> TablePolicy:
     return tp
 
 
+def _record_restore(
+    archiver: TableArchiver, table: str, start: date, end: date
+) -> tuple[list[LedgerEntry], LedgerEntry]:
+    """The deleted entries with rows in ``start..end``, and the 'restoring' entry that names the
+    objects the restore reads (inserted in the ledger before any row is)."""
+    ledger = archiver.ledger
+    entries = [
+        e for e in ledger.entries(table, ("deleted",)) if any(_in_range(p, start, end) for p in e.partitions)
+    ]
+    keys = sorted(
+        {k for e in entries for k in e.object_keys if _in_range(layout.partition_of(k), start, end)}
+    )
+    record = ledger.insert(
+        LedgerEntry(
+            table_name=table,
+            batch_name=f"restore-{start}-{end}",
+            state="restoring",
+            run_id=archiver.run_id,
+            owner_run=archiver.run_id,
+            object_keys=keys,
+            partitions=sorted({layout.partition_of(k) for k in keys}),
+        )
+    )
+    return entries, record
+
+
 def restore(
     settings: Settings | None = None,
     *,
@@ -173,25 +199,8 @@ def restore(
     with archiver:
         archiver.prepare()
         ledger: Ledger = archiver.ledger
-        entries = [
-            e
-            for e in ledger.entries(table, ("deleted",))
-            if any(_in_range(p, start, end) for p in e.partitions)
-        ]
-        keys = sorted(
-            {k for e in entries for k in e.object_keys if _in_range(layout.partition_of(k), start, end)}
-        )
-        record = ledger.insert(
-            LedgerEntry(
-                table_name=table,
-                batch_name=f"restore-{start}-{end}",
-                state="restoring",
-                run_id=archiver.run_id,
-                owner_run=archiver.run_id,
-                object_keys=keys,
-                partitions=sorted({layout.partition_of(k) for k in keys}),
-            )
-        )
+        entries, record = _record_restore(archiver, table, start, end)
+        keys = record.object_keys
         _insert_objects(archiver, keys, start, end, result)
         for entry in entries:  # each object that gave rows up is rewritten, then retired
             archiver.reconcile(entry)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from tierflow.archive import layout
 from tierflow.archive.errors import VerificationError
@@ -13,6 +14,10 @@ from tierflow.archive.schema import (
 )
 from tierflow.log import get_logger
 
+if TYPE_CHECKING:
+    from tierflow.policy import Policy, TablePolicy
+    from tierflow.stores.objects import ObjectStore
+
 log = get_logger("tierflow.archive")
 
 
@@ -20,6 +25,18 @@ class ObjectRewrites:
     """Where rows leave an archived object (restore, kept rows, a failed batch): write the new
     object, verify it, switch the ledger, and only then retire the old one (a mixin of
     ``TableArchiver``)."""
+
+    # the archiver's state and methods this mixin uses (set and defined by TableArchiver)
+    policy: Policy
+    table: TablePolicy
+    store: ObjectStore
+    ledger: Ledger
+    conn: Any
+    database: str
+    q: str
+    pk: str
+    check_lock: Callable[[str], None]
+    own: Callable[..., LedgerEntry]
 
     def reconcile(self, entry: LedgerEntry, ledger: Ledger | None = None, conn=None) -> int:
         """Drop from the archive every row of this entry still present in MySQL.
@@ -52,7 +69,7 @@ class ObjectRewrites:
                 if part.num_rows:
                     data = layout.parquet_bytes(part, self.policy, self.table)
                     key = layout.object_key(
-                        self.database, self.table.name, layout.partition_of(key), entry.id, data
+                        self.database, self.table.name, layout.partition_of(key), entry.number, data
                     )
                     writes[key] = (data, part)
             if part.num_rows:
@@ -78,7 +95,7 @@ class ObjectRewrites:
                 data = layout.parquet_bytes(part, self.policy, self.table)
                 retire.append(key)
                 key = layout.object_key(
-                    self.database, self.table.name, layout.partition_of(key), entry.id, data
+                    self.database, self.table.name, layout.partition_of(key), entry.number, data
                 )
                 writes[key] = (data, part)
             keep.append(key)
@@ -121,7 +138,7 @@ class ObjectRewrites:
             "partitions": [layout.partition_of(k) for k in keep],
         }
         manifest = layout.manifest({**entry.as_dict(), **changes})
-        changes["manifest_key"] = layout.manifest_key(self.database, self.table.name, entry.id, manifest)
+        changes["manifest_key"] = layout.manifest_key(self.database, self.table.name, entry.number, manifest)
         writes[changes["manifest_key"]] = (manifest, None)
         if entry.manifest_key:
             retire.append(entry.manifest_key)

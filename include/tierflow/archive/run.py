@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import date, datetime
+from typing import Any
 
 from tierflow import memory
 from tierflow.archive.archiver import TableArchiver
@@ -30,12 +31,14 @@ from tierflow.archive.summary import RunSummary, TableSummary
 from tierflow.config import Settings
 from tierflow.errors import TierflowError
 from tierflow.log import get_logger
-from tierflow.policy import Policy, load_policy
+from tierflow.policy import Policy, TablePolicy, load_policy
 from tierflow.stores import mysql
 from tierflow.stores.mysql_graph import ordered_tables
 from tierflow.stores.objects import store_for
 
 log = get_logger("tierflow.archive")
+# a table's status when its run raised one of these (any other error: "failed")
+_STATUS_OF: dict[type[Exception], str] = {ArchiveLockedError: "locked", ThrottledError: "throttled"}
 
 
 def parse_duration(text: str | None) -> float | None:
@@ -87,8 +90,6 @@ def run_archive(
     counts and changes nothing. Returns a RunSummary; a failing table does not stop the others.
     Call ``summary.raise_for_failures()`` to turn failures into an error.
     """
-    from tierflow.archive.plan import plan_tables
-
     settings = settings or Settings.from_env()
     policy = policy or load_policy(settings.policy_path)
     as_of = check_as_of(as_of)
@@ -97,49 +98,26 @@ def run_archive(
     summary = RunSummary(run_id=run_id, as_of=as_of)
     started = time.monotonic()
     if dry_run:
-        for plan in plan_tables(settings, policy, tables, as_of):
-            summary.tables.append(
-                TableSummary(plan.table, status="dry-run", cutoff=plan.cutoff, rows=plan.rows, held=plan.held)
-            )
+        summary.tables.extend(_dry_run_tables(settings, policy, tables, as_of))
         summary.wall_seconds = time.monotonic() - started
         return summary
-    counts = [(p.table, p.rows, p.total) for p in plan_tables(settings, policy, tables, as_of, detail=False)]
-    check_run_sizes(
-        counts, policy.archive.max_run_fraction, allowed=allow_large_run, source=policy.source or "the policy"
-    )
+    _check_sizes(settings, policy, tables, as_of, allow_large_run)
     memory.bound_arenas()
     deadline = started + max_runtime if max_runtime else None
     store = store_for(settings)
     fks = mysql.foreign_keys(settings.mysql_url)
     for table in ordered_tables(policy, tables, fks):
         log.info("archive.table.start", table=table.name, run_id=run_id, as_of=str(as_of))
-        archiver: TableArchiver | None = None
-        try:
-            archiver = TableArchiver(
-                settings,
-                policy,
-                table,
-                run_id=run_id,
-                as_of=as_of,
-                store=store,
-                batch_rows=batch_rows,
-                lock_wait=lock_wait,
-                gate=gate,
-                progress=progress,
-            )
-            with archiver:
-                if on_table_start:
-                    archiver.prepare()
-                    on_table_start(table.name, archiver.cold_range()[0])
-                result = archiver.run(deadline)
-        except Exception as exc:  # noqa: BLE001 - one table's failure must not stop the others
-            result = archiver.summary if archiver else TableSummary(table.name)
-            result.status = {ArchiveLockedError: "locked", ThrottledError: "throttled"}.get(
-                type(exc), "failed"
-            )
-            result.error = describe_failure(exc)
-            result.failure = exc
-            log.error("archive.table.failed", table=table.name, error=result.error)
+        archiver_args = {
+            "run_id": run_id,
+            "as_of": as_of,
+            "store": store,
+            "batch_rows": batch_rows,
+            "lock_wait": lock_wait,
+            "gate": gate,
+            "progress": progress,
+        }
+        result = _archive_table(settings, policy, table, archiver_args, deadline, on_table_start)
         summary.tables.append(result)
         log.info(
             "archive.table.done",
@@ -153,3 +131,53 @@ def run_archive(
             break
     summary.wall_seconds = time.monotonic() - started
     return summary
+
+
+def _dry_run_tables(
+    settings: Settings, policy: Policy, tables: list[str] | None, as_of: datetime
+) -> list[TableSummary]:
+    """What ``plan_archive`` counts, as the run's table summaries; nothing changes."""
+    from tierflow.archive.plan import plan_tables
+
+    return [
+        TableSummary(plan.table, status="dry-run", cutoff=plan.cutoff, rows=plan.rows, held=plan.held)
+        for plan in plan_tables(settings, policy, tables, as_of)
+    ]
+
+
+def _check_sizes(
+    settings: Settings, policy: Policy, tables: list[str] | None, as_of: datetime, allow_large_run: bool
+) -> None:
+    """Refuse (LargeRunError) a run that would move too large a share of a table, before any batch."""
+    from tierflow.archive.plan import plan_tables
+
+    counts = [(p.table, p.rows, p.total) for p in plan_tables(settings, policy, tables, as_of, detail=False)]
+    check_run_sizes(
+        counts, policy.archive.max_run_fraction, allowed=allow_large_run, source=policy.source or "the policy"
+    )
+
+
+def _archive_table(
+    settings: Settings,
+    policy: Policy,
+    table: TablePolicy,
+    archiver_args: dict[str, Any],
+    deadline: float | None,
+    on_table_start: Callable[[str, int], None] | None,
+) -> TableSummary:
+    """One table's run; its failure is recorded in its summary, not raised."""
+    archiver: TableArchiver | None = None
+    try:
+        archiver = TableArchiver(settings, policy, table, **archiver_args)
+        with archiver:
+            if on_table_start:
+                archiver.prepare()
+                on_table_start(table.name, archiver.cold_range()[0])
+            return archiver.run(deadline)
+    except Exception as exc:  # noqa: BLE001 - one table's failure must not stop the others
+        result = archiver.summary if archiver else TableSummary(table.name)
+        result.status = _STATUS_OF.get(type(exc), "failed")
+        result.error = describe_failure(exc)
+        result.failure = exc
+        log.error("archive.table.failed", table=table.name, error=result.error)
+        return result

@@ -227,7 +227,11 @@ def content_checksum(table) -> tuple[int, str]:
     try:
         con.register("rows_", table)
         cols = ", ".join('"' + c.replace('"', '""') + '"' for c in table.column_names)
-        count, total = con.execute(f"SELECT count(*), sum(hash({cols})::HUGEINT) FROM rows_").fetchone()
+        # an aggregate without GROUP BY returns exactly one row
+        count, total = con.execute(f"SELECT count(*), sum(hash({cols})::HUGEINT) FROM rows_").fetchone() or (
+            0,
+            None,
+        )
     finally:
         con.close()
     return int(count), format(int(total) % (1 << 128), "x")

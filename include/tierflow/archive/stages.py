@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from tierflow import quality
 from tierflow.archive.delete import DeleteWorkers
@@ -29,8 +30,8 @@ class Stages:
         self.workers = DeleteWorkers(url, archiver.delete_workers, archiver.session_setup())
         self.ledger = Ledger(url)
         self.conn = mysql.connect(url, autocommit=True)
-        self.pending_delete = None
-        self.next_select = None
+        self.pending_delete: Future[Any] | None = None
+        self.next_select: Future[Any] | None = None
 
     def hand_over(self, entry: LedgerEntry, back) -> None:
         """Start the delete of a verified batch once the previous one has finished."""

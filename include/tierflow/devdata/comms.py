@@ -98,7 +98,8 @@ def communication_events(ctx: SeedContext) -> pa.Table:
     ]
     comm, created, etype = _event_times(ctx, kinds)
     m = len(comm)
-    meta = np.where(etype == "clicked", '{"link":"offer","utm_source":"campaign"}', None)
+    # numpy's stubs take no None as a scalar, numpy does (an object array)
+    meta = np.where(etype == "clicked", '{"link":"offer","utm_source":"campaign"}', None)  # type: ignore[call-overload]
     return pa.table(
         {
             "id": np.arange(1, m + 1, dtype=np.uint64),

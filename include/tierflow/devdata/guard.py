@@ -23,7 +23,6 @@ def check_drop_allowed(url: str, drop_existing: str | None = None) -> None:
     rows (rows in the ledger live only in the archive now). Anything else must be named by
     ``drop_existing``; a remote host is refused before any connection is made.
     """
-    from tierflow.archive.ledger import LEDGER_TABLE
     from tierflow.urls import parse, redact
 
     name = mysql.database_of(url)
@@ -48,11 +47,11 @@ def check_drop_allowed(url: str, drop_existing: str | None = None) -> None:
         cur = conn.cursor()
         cur.execute(
             "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
-            (name, LEDGER_TABLE),
+            (name, mysql.LEDGER_TABLE),
         )
         if not cur.fetchone()[0]:
             return
-        cur.execute(f"SELECT COUNT(*) FROM {mysql.quote_ident(name)}.{LEDGER_TABLE}")
+        cur.execute(f"SELECT COUNT(*) FROM {mysql.quote_ident(name)}.{mysql.LEDGER_TABLE}")  # noqa: S608 - quoted name
         entries = int(cur.fetchone()[0])
     if entries:
         raise DropRefusedError(

@@ -182,7 +182,7 @@ class BulkLoader:
                 _load(conn, name, columns, path)
                 for ready in self.schedule.loaded_now(TableLoad(name, rows, time.perf_counter() - t0)):
                     self._build_indexes(conn, ready)
-        except BaseException as exc:  # surfaced in the main thread
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the main thread
             self.errors.append(exc)
         finally:
             path.unlink(missing_ok=True)

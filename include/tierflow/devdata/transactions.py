@@ -218,4 +218,4 @@ def _metadata(rng: np.random.Generator, n: int) -> np.ndarray:
             '{"channel":"app","attempt":3}',
         ]
     )[rng.integers(0, 3, n)]
-    return np.where(has_meta, attempt, None)
+    return np.where(has_meta, attempt, None)  # type: ignore[call-overload]  # None: an object array

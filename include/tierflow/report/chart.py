@@ -6,8 +6,12 @@ from __future__ import annotations
 
 from io import BytesIO
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tierflow.report.model import Report, TableReport, month_range
+
+if TYPE_CHECKING:
+    from matplotlib.artist import Artist
 
 TIERS = [
     ("redis", "hot (Redis)", "#d62728"),
@@ -85,7 +89,7 @@ def render_png(report: Report) -> bytes:
     ax.set_xlim(0, len(axis))
     ax.set_ylim(-0.6, n - 0.4)
     ax.grid(axis="x", alpha=0.2)
-    handles = [Patch(facecolor=c, label=label) for _t, label, c in TIERS]
+    handles: list[Artist] = [Patch(facecolor=c, label=label) for _t, label, c in TIERS]
     handles.append(Patch(facecolor="none", edgecolor=VIOLATION_COLOUR, hatch="xxx", label="violation"))
     handles.append(plt.Line2D([], [], color="black", linestyle="--", label="warm window cutoff"))
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)

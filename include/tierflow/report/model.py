@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, overload
 
 
 @dataclass
@@ -118,6 +118,10 @@ class Report:
         return cls.from_dict(json.loads(text))
 
 
+@overload
+def iso(value: datetime) -> str: ...
+@overload
+def iso(value: Any) -> str | None: ...
 def iso(value: Any) -> str | None:
     if value is None:
         return None
@@ -138,7 +142,7 @@ def month_range(first: str | None, last: str | None) -> list[str]:
         return []
     y, m = int(first[:4]), int(first[5:7])
     ly, lm = int(last[:4]), int(last[5:7])
-    months = []
+    months: list[str] = []
     while (y, m) <= (ly, lm) and len(months) < 1200:
         months.append(f"{y:04d}-{m:02d}")
         y, m = (y + 1, 1) if m == 12 else (y, m + 1)

@@ -12,8 +12,8 @@ from datetime import date, timedelta
 
 from tierflow.policy import Policy
 from tierflow.report.model import DatabaseSize, Report, TableReport, Violation, human_bytes
+from tierflow.stores.mysql import LEDGER_TABLE
 
-LEDGER_TABLE = "tierflow_archive_ledger"
 # A forecast this close to a cap is a finding even while the database is below it.
 CAP_FORECAST_DAYS = 30
 

@@ -11,6 +11,10 @@ from tierflow.errors import ServiceUnavailable
 from tierflow.paths import MYSQL_DDL_DIR
 from tierflow.urls import DbUrl, parse, redact, scrub
 
+# tierflow's own table in the source database: the archive's ledger (``tierflow.archive.ledger``
+# owns its rows). The seed's drop guard and the tier report look for it by this name.
+LEDGER_TABLE = "tierflow_archive_ledger"
+
 
 def connect(url: str, *, database: bool = True, autocommit: bool = False, **kwargs: Any):
     """A MySQLdb connection for ``mysql://user:pass@host:port/db``."""
@@ -166,7 +170,7 @@ def child_rows_exist(fks: list[tuple[str, str, str, str]], parent: str, alias: s
     """One ``EXISTS (...)`` per foreign key into ``parent``: true when the row ``alias`` of the
     parent still has a child row in that table. Names come from ``foreign_keys`` (the schema)."""
     return [
-        f"EXISTS (SELECT 1 FROM {quote_ident(c)} AS ch "
+        f"EXISTS (SELECT 1 FROM {quote_ident(c)} AS ch "  # noqa: S608 - quoted schema names
         f"WHERE ch.{quote_ident(cc)} = {alias}.{quote_ident(pc)})"
         for c, cc, p, pc in fks
         if p == parent and c != p

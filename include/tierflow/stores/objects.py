@@ -76,11 +76,19 @@ class ObjectStore:
         """Create ``key``; raise ObjectExistsError, changing nothing, if it exists."""
         raise NotImplementedError
 
-    def get_bytes(self, key: str) -> bytes: ...
-    def open(self, key: str) -> BinaryIO: ...
-    def exists(self, key: str) -> bool: ...
+    def get_bytes(self, key: str) -> bytes:
+        raise NotImplementedError
+
+    def open(self, key: str) -> BinaryIO:
+        raise NotImplementedError
+
+    def exists(self, key: str) -> bool:
+        raise NotImplementedError
+
     def size(self, key: str) -> int | None: ...
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        raise NotImplementedError
+
     def delete(self, key: str) -> None: ...
     def url(self, key: str) -> str:
         return f"{self.uri.rstrip('/')}/{key}"

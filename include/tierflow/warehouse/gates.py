@@ -98,9 +98,8 @@ def _batch_definition(warehouse_url: str, schema: str, table: str, aws: Settings
             else _context.data_sources.add_postgres
         )
         extra = engine_kwargs(warehouse_url, aws)
-        _sources[warehouse_url] = add(
-            name, connection_string=sqlalchemy_url(warehouse_url), **({"kwargs": extra} if extra else {})
-        )
+        options: dict[str, Any] = {"kwargs": extra} if extra else {}
+        _sources[warehouse_url] = add(name, connection_string=sqlalchemy_url(warehouse_url), **options)
     key = (warehouse_url, schema, table)
     if key not in _assets:
         asset = _sources[warehouse_url].add_table_asset(
@@ -204,7 +203,7 @@ def mart_window(conn, suite, schema: str, mart: str, lookback_days: int) -> str 
         return None
     col = quote(column)
     since = conn.execute(
-        f"SELECT max({col}) - {int(lookback_days)} FROM {qualified(schema, mart)}"  # noqa: S608
+        f"SELECT max({col}) - {int(lookback_days)} FROM {qualified(schema, mart)}"  # noqa: S608 - quoted names, an int
     ).fetchone()[0]
     if since is None:
         return None
@@ -240,7 +239,7 @@ def check_mart(
             if where:
                 conn.execute(f"DROP TABLE IF EXISTS {scratch}")
                 conn.execute(
-                    f"CREATE TABLE {scratch} AS SELECT * FROM {qualified(schema, mart)} WHERE {where}"  # noqa: S608
+                    f"CREATE TABLE {scratch} AS SELECT * FROM {qualified(schema, mart)} WHERE {where}"  # noqa: S608 - quoted names, the suite's window
                 )
             conn.commit()
     try:

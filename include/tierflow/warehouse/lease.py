@@ -69,7 +69,7 @@ def _locked(conn, url: str) -> tuple[Lease | None, datetime]:
     table = qualified(RAW_SCHEMA, LEASE_TABLE)
     conn.execute(f"LOCK {table}")
     row = conn.execute(
-        f"SELECT owner, slot, acquired_at, expires_at FROM {table} WHERE name = %s",  # noqa: S608
+        f"SELECT owner, slot, acquired_at, expires_at FROM {table} WHERE name = %s",  # noqa: S608 - quoted names, bound values
         (LEASE_NAME,),
     ).fetchone()
     return (Lease(*row) if row else None), warehouse.server_now(conn, url)
@@ -104,9 +104,9 @@ def acquire(settings: Settings, owner: str, *, ttl: timedelta = DEFAULT_TTL) -> 
         if held and held.owner != owner:
             log.warning("warehouse.lease.expired_taken", previous=held.owner, owner=owner)
         lease = Lease(owner, held.slot if held and held.owner == owner else None, now, now + ttl)
-        conn.execute(f"DELETE FROM {table} WHERE name = %s", (LEASE_NAME,))  # noqa: S608
+        conn.execute(f"DELETE FROM {table} WHERE name = %s", (LEASE_NAME,))  # noqa: S608 - quoted names, bound values
         conn.execute(
-            f"INSERT INTO {table} (name, owner, slot, acquired_at, expires_at) "  # noqa: S608
+            f"INSERT INTO {table} (name, owner, slot, acquired_at, expires_at) "  # noqa: S608 - quoted names, bound values
             "VALUES (%s, %s, %s, %s, %s)",
             (LEASE_NAME, lease.owner, lease.slot, lease.acquired_at, lease.expires_at),
         )
@@ -138,7 +138,7 @@ def confirm(
             raise LeaseLostError(f"the lease of {owner} is for slot {held.slot}, not {slot}")
         lease = Lease(owner, slot or held.slot, held.acquired_at, now + ttl)
         conn.execute(
-            f"UPDATE {table} SET slot = %s, expires_at = %s WHERE name = %s AND owner = %s",  # noqa: S608
+            f"UPDATE {table} SET slot = %s, expires_at = %s WHERE name = %s AND owner = %s",  # noqa: S608 - quoted names, bound values
             (lease.slot, lease.expires_at, LEASE_NAME, owner),
         )
         conn.commit()
@@ -152,7 +152,7 @@ def release(settings: Settings, owner: str) -> bool:
     _ensure_table(settings)
     with warehouse.connection(settings.warehouse_url, aws=settings) as conn:
         cur = conn.execute(
-            f"DELETE FROM {qualified(RAW_SCHEMA, LEASE_TABLE)} WHERE name = %s AND owner = %s",  # noqa: S608
+            f"DELETE FROM {qualified(RAW_SCHEMA, LEASE_TABLE)} WHERE name = %s AND owner = %s",  # noqa: S608 - quoted names, bound values
             (LEASE_NAME, owner),
         )
         conn.commit()

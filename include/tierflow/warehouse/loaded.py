@@ -72,7 +72,7 @@ class LoadedVersions:
             return {}
         pk, col = quote(self.table.primary_key), quote(self.column)
         rows = self.conn.execute(
-            f"SELECT {pk}, {col} FROM {qualified(RAW_SCHEMA, self.table.name)} "  # noqa: S608
+            f"SELECT {pk}, {col} FROM {qualified(RAW_SCHEMA, self.table.name)} "  # noqa: S608 - quoted names, bound keys
             f"WHERE {pk} BETWEEN %s AND %s",
             (lo, hi),
         ).fetchall()

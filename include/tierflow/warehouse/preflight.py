@@ -142,12 +142,12 @@ def grant_checks(conn, dialect: str, model: AccessModel) -> list[Check]:
     for schema in model.analyst_denied:
         if schema not in present:
             continue
-        held = _schema_privileges(conn, dialect, ids.analysts, schema)
+        privileges = _schema_privileges(conn, dialect, ids.analysts, schema)
         checks.append(
             Check(
                 "analysts kept out",
-                "USAGE" not in held,
-                f"{ids.analysts} {'may read' if 'USAGE' in held else 'cannot read'} {schema} directly",
+                "USAGE" not in privileges,
+                f"{ids.analysts} {'may read' if 'USAGE' in privileges else 'cannot read'} {schema} directly",
                 f"REVOKE USAGE ON SCHEMA {quote(schema)} FROM GROUP {quote(ids.analysts)}",
             )
         )
@@ -178,7 +178,7 @@ def spectrum_checks(conn, settings: Settings, glue_database: str = GLUE_DATABASE
     try:
         aws.client(settings, "glue").get_database(Name=database)
         checks.append(Check("Glue database", True, f"{database} exists"))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - every reason the lookup fails is the check's answer
         checks.append(
             Check(
                 "Glue database",
@@ -202,7 +202,7 @@ def spectrum_checks(conn, settings: Settings, glue_database: str = GLUE_DATABASE
         try:
             aws.client(settings, "iam").get_role(RoleName=arn.rsplit("/", 1)[-1])
             checks.append(Check(name, True, f"{arn} exists"))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - every reason the lookup fails is the check's answer
             checks.append(Check(name, False, f"{arn}: {exc}", "create the role and attach it to the cluster"))
     return checks
 

@@ -104,7 +104,7 @@ def extract_sql(
         )
     cols = ", ".join(bq(c.name) for c in columns)
     clause = f" WHERE {' AND '.join(where)}" if where else ""
-    return f"SELECT {cols} FROM {bq(table)}{clause} ORDER BY {wm}, {pk} LIMIT {int(limit)}"  # noqa: S608
+    return f"SELECT {cols} FROM {bq(table)}{clause} ORDER BY {wm}, {pk} LIMIT {int(limit)}"  # noqa: S608 - quoted names, escaped literals
 
 
 def _same(column: str) -> str:
@@ -122,7 +122,7 @@ def changes_sql(table: str, columns: list[Column], primary_key: str, dialect: st
     differs = " AND ".join(_same(c.name) for c in columns if c.name != primary_key)
     on_commit = " ON COMMIT DROP" if dialect == POSTGRES else ""
     return (
-        f"CREATE TEMP TABLE {quote(CHANGES_TABLE)}{on_commit} AS\n"  # noqa: S608
+        f"CREATE TEMP TABLE {quote(CHANGES_TABLE)}{on_commit} AS\n"
         f"SELECT {select}, CASE WHEN r.{pk} IS NULL THEN 1 ELSE 0 END AS _tierflow_is_new\n"
         f"FROM {qualified(AUDIT_SCHEMA, table)} a\n"
         f"LEFT JOIN {qualified(RAW_SCHEMA, table)} r ON r.{pk} = a.{pk}\n"
@@ -136,7 +136,7 @@ def merge_sql(table: str, columns: list[Column], primary_key: str) -> str:
     names = [quote(c.name) for c in columns] + [quote(LOADED_AT)]
     updates = ", ".join(f"{n} = c.{n}" for n in names if n != pk)
     return (
-        f"MERGE INTO {qualified(RAW_SCHEMA, table)} AS r USING {quote(CHANGES_TABLE)} AS c\n"  # noqa: S608
+        f"MERGE INTO {qualified(RAW_SCHEMA, table)} AS r USING {quote(CHANGES_TABLE)} AS c\n"  # noqa: S608 - quoted names
         f"ON r.{pk} = c.{pk}\n"
         f"WHEN MATCHED THEN UPDATE SET {updates}\n"
         f"WHEN NOT MATCHED THEN INSERT ({', '.join(names)}) VALUES ({', '.join('c.' + n for n in names)})"
@@ -147,7 +147,7 @@ def insert_all_sql(table: str, columns: list[Column]) -> str:
     """First load into an empty raw table: a plain INSERT ... SELECT, no join needed."""
     names = ", ".join([quote(c.name) for c in columns] + [quote(LOADED_AT)])
     return (
-        f"INSERT INTO {qualified(RAW_SCHEMA, table)} ({names})\n"  # noqa: S608
+        f"INSERT INTO {qualified(RAW_SCHEMA, table)} ({names})\n"
         f"SELECT {names} FROM {qualified(AUDIT_SCHEMA, table)}"
     )
 
@@ -156,7 +156,7 @@ def set_watermark_sql() -> tuple[str, str]:
     """DELETE + INSERT (portable to Redshift, which has no ON CONFLICT); run in the MERGE's transaction."""
     target = qualified(RAW_SCHEMA, WATERMARKS_TABLE)
     return (
-        f"DELETE FROM {target} WHERE table_name = %s",  # noqa: S608
-        f"INSERT INTO {target} (table_name, watermark_column, watermark_value, watermark_pk, "  # noqa: S608
+        f"DELETE FROM {target} WHERE table_name = %s",  # noqa: S608 - quoted names, bound values
+        f"INSERT INTO {target} (table_name, watermark_column, watermark_value, watermark_pk, "  # noqa: S608 - quoted names, bound values
         "batch_id, rows_loaded, loaded_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
     )

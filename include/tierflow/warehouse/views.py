@@ -17,7 +17,7 @@ def relation_columns(conn, dialect: str, schema: str, name: str) -> ViewColumns:
     does not."""
     catalog = "svv_columns" if dialect == REDSHIFT else "information_schema.columns"
     rows = conn.execute(
-        "SELECT column_name, data_type, character_maximum_length, numeric_precision, numeric_scale "  # noqa: S608
+        "SELECT column_name, data_type, character_maximum_length, numeric_precision, numeric_scale "  # noqa: S608 - a catalog name, bound values
         f"FROM {catalog} WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
         (schema, name),
     ).fetchall()
@@ -54,7 +54,7 @@ def view_sql(view: str, source: str, dialect: str, *, replace: bool = True) -> s
     the slot's table can be rebuilt without the view in the way."""
     binding = " WITH NO SCHEMA BINDING" if dialect == REDSHIFT else ""
     verb = "CREATE OR REPLACE VIEW" if replace else "CREATE VIEW"
-    return f"{verb} {view} AS SELECT * FROM {source}{binding}"  # noqa: S608
+    return f"{verb} {view} AS SELECT * FROM {source}{binding}"  # noqa: S608 - quoted names
 
 
 def repoint_view_statements(conn, dialect: str, view_schema: str, source_schema: str, name: str) -> list[str]:
