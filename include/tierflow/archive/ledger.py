@@ -284,7 +284,7 @@ def read_entries(url: str) -> list[dict[str, Any]] | None:
             return None
         wanted = ["id", "table_name", "state", "row_count", "bytes", "object_keys", "partitions"]
         present = [c for c in wanted if c in columns]
-        cur.execute(f"SELECT {', '.join(present)} FROM {mysql.quote_ident(LEDGER_TABLE)}")  # noqa: S608
+        cur.execute(f"SELECT {', '.join(present)} FROM {mysql.quote_ident(LEDGER_TABLE)}")
         entries = []
         for row in cur.fetchall():
             entry = dict(zip(present, row, strict=True))

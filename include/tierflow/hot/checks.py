@@ -87,21 +87,7 @@ def check_row(
 ) -> datetime:
     """Check a decoded row of hot table ``table`` (a TablePolicy); return its time column's value.
     ``scalars_checked``: the decoder already refused values that are not finite scalars."""
-    columns = tuple(row)
-    if columns not in _known_columns:
-        for name in columns:
-            if not isinstance(name, str) or not _COLUMN.match(name):
-                raise EventError(f"bad column name: row key {name!r} in {table.name} is not a column name")
-        if len(_known_columns) < 1_024:
-            _known_columns.add(columns)
-    for name, value in () if scalars_checked else row.items():
-        if not isinstance(value, _SCALARS):
-            raise EventError(
-                f"nested value: row.{name} is a JSON {'array' if isinstance(value, list) else 'object'} "
-                f"in {table.name}; a row holds its columns' scalar values only"
-            )
-        if isinstance(value, float) and not math.isfinite(value):
-            raise EventError(f"wrong type: row.{name} is {value!r} in {table.name}")
+    _check_columns(table.name, row, scalars_checked)
     key = row.get(table.primary_key)
     if key != pk or isinstance(key, bool):
         raise EventError(f"wrong key: row.{table.primary_key} is {key!r} but the event's pk is {pk}")
@@ -114,6 +100,25 @@ def check_row(
     if op == "upsert":
         _check_fields(table.name, fields, row)
     return moment
+
+
+def _check_columns(table: str, row: dict[str, Any], scalars_checked: bool) -> None:
+    """Every row key a column name, every value a finite scalar (unless the decoder checked)."""
+    columns = tuple(row)
+    if columns not in _known_columns:
+        for name in columns:
+            if not isinstance(name, str) or not _COLUMN.match(name):
+                raise EventError(f"bad column name: row key {name!r} in {table} is not a column name")
+        if len(_known_columns) < 1_024:
+            _known_columns.add(columns)
+    for name, value in () if scalars_checked else row.items():
+        if not isinstance(value, _SCALARS):
+            raise EventError(
+                f"nested value: row.{name} is a JSON {'array' if isinstance(value, list) else 'object'} "
+                f"in {table}; a row holds its columns' scalar values only"
+            )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise EventError(f"wrong type: row.{name} is {value!r} in {table}")
 
 
 def _check_fields(table: str, fields: tuple[tuple[str, Any], ...], row: dict[str, Any]) -> None:

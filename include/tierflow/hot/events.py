@@ -138,6 +138,19 @@ def event_from_row(table: TablePolicy, row: dict[str, Any], customer_id: int, op
     )
 
 
+def _event_table(doc: dict[str, Any], policy: Policy) -> tuple[str, Any]:
+    """The event's hot table: its name and its TablePolicy, or the dead-letter reason."""
+    if "table" not in doc:
+        raise EventError("missing key 'table'")
+    table_name = doc["table"]
+    if not isinstance(table_name, str) or table_name not in HOT_TABLE_SPECS:
+        raise EventError(f"unknown table {table_name!r}; hot tables: {', '.join(HOT_TABLE_SPECS)}")
+    table = policy.tables.get(table_name)
+    if table is None or not table.hot_window_days:
+        raise EventError(f"unknown table {table_name!r}: it has no hot window in the policy")
+    return table_name, table
+
+
 def parse_event(payload: bytes | str, policy: Policy, *, now: float | None = None) -> Event:
     """Decode and validate one event; raise EventError naming what is wrong (the dead-letter reason).
 
@@ -147,14 +160,7 @@ def parse_event(payload: bytes | str, policy: Policy, *, now: float | None = Non
     doc = decode_json(payload)
     if not isinstance(doc, dict):
         raise EventError(f"bad envelope: expected a JSON object, got {type(doc).__name__}")
-    if "table" not in doc:
-        raise EventError("missing key 'table'")
-    table_name = doc["table"]
-    if not isinstance(table_name, str) or table_name not in HOT_TABLE_SPECS:
-        raise EventError(f"unknown table {table_name!r}; hot tables: {', '.join(HOT_TABLE_SPECS)}")
-    table = policy.tables.get(table_name)
-    if table is None or not table.hot_window_days:
-        raise EventError(f"unknown table {table_name!r}: it has no hot window in the policy")
+    table_name, table = _event_table(doc, policy)
     for key in ("op", "pk", "customer_id", "version", "row"):
         if key not in doc:
             raise EventError(f"missing key {key!r}")

@@ -91,7 +91,7 @@ def collect_redis(url: str, policy: Policy, as_of: datetime) -> tuple[dict[str, 
     """Per hot table: keys (customers holding it), bytes (MEMORY USAGE of a sample, scaled up),
     entries, oldest/newest entry and entries past the hot window, as the hot tier counts them
     (``tierflow.hot.stats``). Also returns Redis memory and the last reconciliation record."""
-    from tierflow.hot.stats import hot_tier_stats
+    from tierflow.hot import hot_tier_stats
     from tierflow.stores import redis as redis_store
 
     client = redis_store.client(url)

@@ -185,7 +185,7 @@ def prune_staging(store, table: str, keep: int = STAGING_BATCHES_KEPT) -> list[s
     return deleted
 
 
-def load_table(
+def load_table(  # noqa: C901, PLR0915 -- to burn down
     settings: Settings,
     table: TablePolicy,
     *,

@@ -79,7 +79,7 @@ def load_table_redshift(
         conn.close()
 
 
-def _load(
+def _load(  # noqa: C901, PLR0915 -- to burn down
     settings: Settings,
     conn,
     table: TablePolicy,
