@@ -90,7 +90,7 @@ class Settings:
             kinesis_endpoint_url=env.get(ENV_VARS["kinesis_endpoint_url"]) or None,
         )
 
-    def with_(self, **changes: object) -> Settings:
+    def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
     def __repr__(self) -> str:

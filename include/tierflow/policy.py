@@ -172,6 +172,17 @@ class TablePolicy(_Strict):
         return to_utc(as_of) - timedelta(days=self.hot_window_days)
 
     @property
+    def hot_days(self) -> int:
+        """The hot window of a hot table (``Policy.hot_tables``); a table without one is an error."""
+        if self.hot_window_days is None:
+            raise PolicyError(f"table {self.name!r} has no hot_window_days: it is not a hot table")
+        return self.hot_window_days
+
+    def hot_start(self, as_of: date | datetime) -> datetime:
+        """The oldest moment a hot table keeps as of ``as_of`` (UTC)."""
+        return to_utc(as_of) - timedelta(days=self.hot_days)
+
+    @property
     def referenced_columns(self) -> list[str]:
         cols = [self.primary_key, self.time_column]
         if self.change_column:

@@ -61,7 +61,7 @@ def run_cmd(
 ) -> None:
     """Archive cold rows: select, gate, write, verify, then delete (children before parents).
     A future --as-of is refused: it would make rows still in use look cold."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
     from tierflow.archive import parse_duration, run_archive
     from tierflow.cli.render import archive_run_table
@@ -77,7 +77,7 @@ def run_cmd(
         disable=not progress or dry_run,
         transient=False,
     )
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
 
     def on_start(table: str, total: int) -> None:
         tasks[table] = bar.add_task(table, total=max(total, 1), rate="-")

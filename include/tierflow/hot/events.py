@@ -245,7 +245,7 @@ class FastDecoder:
         if len(payload) > self._max_bytes or b"\\" in payload:
             return None
         try:
-            doc = self._envelope.decode(payload)
+            doc: Any = self._envelope.decode(payload)  # a msgspec Struct made at run time
             raw = bytes(doc.row)
             row = self._row.decode(raw)
         except self._error:
@@ -351,7 +351,7 @@ def replay(
     moment = as_of or utc_now()
     published: dict[str, int] = {}
     for table in hot_tables(policy, tables):
-        start = since if since is not None else table.hot_cutoff(moment)
+        start = since if since is not None else table.hot_start(moment)
         pending: list[Event] = []
         count = future = 0
         limit = time.time() + policy.hot.max_future_skew_s

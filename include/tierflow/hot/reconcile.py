@@ -39,7 +39,7 @@ def _expected(
     expected: dict[int, dict[str, Event]] = {}
     future = 0
     for table in store.tables:
-        for event in read_hot_rows(mysql_url, table, table.hot_cutoff(as_of)):
+        for event in read_hot_rows(mysql_url, table, table.hot_start(as_of)):
             if not_yet(event, limit):
                 future += 1
                 continue

@@ -77,8 +77,8 @@ class HotStore:
         self.tables = hot_tables(policy)
         self.table_names = [t.name for t in self.tables]
         self._table_no = {name: i + 1 for i, name in enumerate(self.table_names)}
-        self._spec = ",".join(f"{t.name}={t.hot_window_days * DAY}" for t in self.tables)
-        self.ttl_seconds = (max(t.hot_window_days for t in self.tables) + 1) * DAY
+        self._spec = ",".join(f"{t.name}={t.hot_days * DAY}" for t in self.tables)
+        self.ttl_seconds = (max(t.hot_days for t in self.tables) + 1) * DAY
         self._sha: str | None = None
         self._read_script: Any = None
         self._replica = False  # learnt on the first read refused as a write on a read-only replica
@@ -106,6 +106,10 @@ class HotStore:
             for customer_id, ops in plans
         ]
         return self.queue_packed(pipe, packed, full=full)
+
+    def _queue_plan(self, plan: tuple[int, list[tuple]]) -> Callable[[Any], int]:
+        """A ``run`` body that queues one customer's ops (a customer retried alone)."""
+        return lambda pipe: self.queue_packed(pipe, [plan])
 
     def queue_packed(
         self, pipe: Any, plans: list[tuple[int, list[tuple]]], *, full: bool = False, trim: bool = False
@@ -200,7 +204,7 @@ class HotStore:
                 raise error
             for plan in plans[n * CUSTOMERS_PER_CALL : (n + 1) * CUSTOMERS_PER_CALL]:
                 try:
-                    done.extend(self.run(lambda pipe, plan=plan: self.queue_packed(pipe, [plan])))
+                    done.extend(self.run(self._queue_plan(plan)))
                 except ResponseError as exc:
                     if _server_error(exc):
                         raise
@@ -227,7 +231,7 @@ class HotStore:
 
         keys = customer_keys(customer_id, self.table_names)
         now = epoch_seconds(self.clock())
-        oldest = [f"{now - t.hot_window_days * DAY:.6f}" for t in self.tables]
+        oldest = [f"{now - t.hot_days * DAY:.6f}" for t in self.tables]
         if self._read_script is None:
             self._read_script = self.client.register_script(READ_LUA)  # reloads itself after SCRIPT FLUSH
         head = self._head(full=True)

@@ -132,7 +132,7 @@ class RedisStream:
         pending = self.client.xpending_range(
             self.name, self.group, min=self._reclaim_cursor, max="+", count=count, idle=min_idle_ms
         )
-        take = []
+        take: list[dict[str, Any]] = []
         for entry in pending:
             if entry["times_delivered"] > 1 and take:
                 break
