@@ -16,6 +16,7 @@ from typing import Any
 
 from tierflow.config import Settings
 from tierflow.errors import TierflowError
+from tierflow.stores import ident
 
 
 def _local_root(settings: Settings, cache_dir: Path | None) -> Path:
@@ -36,8 +37,7 @@ def _local_root(settings: Settings, cache_dir: Path | None) -> Path:
     return cache
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+_quote = ident.ansi
 
 
 _SIGNED = {"UTINYINT": "SMALLINT", "USMALLINT": "INTEGER", "UINTEGER": "BIGINT", "UBIGINT": "BIGINT"}

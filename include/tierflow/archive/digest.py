@@ -40,14 +40,7 @@ def digest_columns(columns: list[SourceColumn], table: TablePolicy) -> list[Sour
 
 def nullable_columns(url: str, table: str) -> set[str]:
     """Columns of ``table`` that may hold NULL (the others need no NULL marker in the digest)."""
-    with mysql.connection(url) as conn:
-        cur = conn.cursor()
-        cur.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
-            "AND table_name = %s AND is_nullable = 'YES'",
-            (mysql.database_of(url), table),
-        )
-        return {r[0] for r in cur.fetchall()}
+    return {c.name for c in mysql.table_columns(url, table) if c.nullable}
 
 
 def digest_sql(columns: list[SourceColumn], table: TablePolicy, nullable: set[str]) -> str:

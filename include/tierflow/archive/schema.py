@@ -46,18 +46,11 @@ class SourceColumn:
 
 
 def source_columns(url: str, table: str) -> list[SourceColumn]:
-    with mysql.connection(url) as conn:
-        cur = conn.cursor()
-        cur.execute(
-            "SELECT column_name, data_type, column_type, numeric_precision, numeric_scale "
-            "FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
-            "ORDER BY ordinal_position",
-            (mysql.database_of(url), table),
-        )
-        rows = cur.fetchall()
-    if not rows:
-        raise TierflowError(f"table {table!r} does not exist in {mysql.database_of(url)}")
-    return [SourceColumn(n, d.lower(), c.lower(), p, s) for n, d, c, p, s in rows]
+    """The columns of ``table`` as the archive types them (``stores.mysql.table_columns``)."""
+    return [
+        SourceColumn(c.name, c.data_type, c.column_type, c.precision, c.scale)
+        for c in mysql.table_columns(url, table)
+    ]
 
 
 _INTS = {"tinyint": 8, "smallint": 16, "mediumint": 32, "int": 32, "integer": 32, "bigint": 64}

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tierflow.errors import ServiceUnavailable
+from tierflow.errors import ServiceUnavailable, TierflowError
 from tierflow.paths import MYSQL_DDL_DIR
+from tierflow.stores import ident
 from tierflow.urls import DbUrl, parse, redact, scrub
 
 # tierflow's own table in the source database: the archive's ledger (``tierflow.archive.ledger``
@@ -83,9 +85,7 @@ def read_arrow(url: str, sql: str):
 
 def quote_ident(name: str) -> str:
     """Backtick-quote an identifier that was already checked against the live schema."""
-    if not name or "`" in name or "\x00" in name:
-        raise ValueError(f"refusing to quote suspicious identifier {name!r}")
-    return f"`{name}`"
+    return ident.mysql(name)
 
 
 def ddl_files(directory: Path = MYSQL_DDL_DIR) -> list[Path]:
@@ -129,19 +129,74 @@ def init_schema(url: str, *, recreate: bool = False) -> list[str]:
     return list(columns_by_table(url))
 
 
-def columns_by_table(url: str) -> dict[str, dict[str, str]]:
-    """{table: {column: data_type}} for the database in ``url``, in ordinal order."""
+@dataclass(frozen=True)
+class MySQLColumn:
+    """One column as MySQL's information_schema describes it: the one reader of column metadata
+    (the archive's Parquet schema and the warehouse's types are both built from it)."""
+
+    name: str
+    data_type: str  # lower case: bigint, decimal, datetime, enum, json, ...
+    column_type: str  # lower case: "bigint unsigned", "decimal(14,2)", "tinyint(1)", ...
+    nullable: bool
+    precision: int | None = None
+    scale: int | None = None
+    char_length: int | None = None
+
+    @property
+    def unsigned(self) -> bool:
+        return "unsigned" in self.column_type
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if value is not None else None
+
+
+def _read_columns(url: str, table: str | None) -> list[tuple[str, MySQLColumn]]:
     with connection(url) as conn:
         cur = conn.cursor()
         cur.execute(
-            "SELECT table_name, column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = %s ORDER BY table_name, ordinal_position",
-            (database_of(url),),
+            "SELECT table_name, column_name, data_type, column_type, is_nullable, numeric_precision, "
+            "numeric_scale, character_maximum_length FROM information_schema.columns "
+            "WHERE table_schema = %s AND (%s IS NULL OR table_name = %s) "
+            "ORDER BY table_name, ordinal_position",
+            (database_of(url), table, table),
         )
-        result: dict[str, dict[str, str]] = {}
-        for table, column, data_type in cur.fetchall():
-            result.setdefault(table, {})[column] = data_type.lower()
-        return result
+        rows = cur.fetchall()
+    return [
+        (
+            str(t),
+            MySQLColumn(
+                name=str(name),
+                data_type=str(data_type).lower(),
+                column_type=str(column_type).lower(),
+                nullable=nullable == "YES",
+                precision=_int(precision),
+                scale=_int(scale),
+                char_length=_int(length),
+            ),
+        )
+        for t, name, data_type, column_type, nullable, precision, scale, length in rows
+    ]
+
+
+def table_columns(url: str, table: str) -> list[MySQLColumn]:
+    """The columns of ``table`` in ordinal order; TierflowError naming the database when the
+    table does not exist."""
+    columns = [c for _, c in _read_columns(url, table)]
+    if not columns:
+        raise TierflowError(
+            f"table {table!r} does not exist in MySQL database {database_of(url)!r}; "
+            "run `tierflow db init` or fix the tier policy"
+        )
+    return columns
+
+
+def columns_by_table(url: str) -> dict[str, dict[str, str]]:
+    """{table: {column: data_type}} for the database in ``url``, in ordinal order."""
+    result: dict[str, dict[str, str]] = {}
+    for table, col in _read_columns(url, None):
+        result.setdefault(table, {})[col.name] = col.data_type
+    return result
 
 
 def check_policy(policy, url: str) -> None:
