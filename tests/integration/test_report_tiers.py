@@ -78,6 +78,16 @@ def test_old_mysql_row_is_a_violation_and_strict_fails(tier_settings):
     body = json.loads(green.output)
     assert body["status"] == "green", body["violations"]
     assert [t["name"] for t in body["tables"]] == list(load_policy(DEFAULT_POLICY).tables)
+    mysql_extra = next(t for t in body["tables"] if t["name"] == "loan_transactions")["mysql"]["extra"]
+    assert list(mysql_extra) == [
+        "data_bytes",
+        "index_bytes",
+        "overdue_rows",
+        "held_by_children",
+        "newest_overdue",
+        "overdue_before",
+    ]
+    assert (mysql_extra["overdue_rows"], mysql_extra["newest_overdue"]) == (0, None)
 
     # Planted: a transaction two years old, far past the 365-day warm window plus 7 days' grace.
     insert_loan_rows(tier_settings.mysql_url, [AS_OF - timedelta(days=730)])
@@ -139,9 +149,11 @@ def test_redis_entries_and_drift(tier_settings):
     client.set("tierflow:hot:reconcile:last", json.dumps({"at": "2026-06-30T01:00:00Z", "drifted_keys": 3}))
     r = tier_report.build(tier_settings, load_policy(DEFAULT_POLICY), AS_OF)
     lt = next(t for t in r.tables if t.name == "loan_transactions")
-    assert lt.redis.rows == 1 and lt.redis.extra["entries"] == 2 and lt.redis.bytes > 0
-    assert lt.redis.extra["stale_entries"] == 1
+    assert lt.redis.rows == 1 and lt.redis.entries == 2 and lt.redis.bytes > 0
+    assert lt.redis.stale_entries == 1
     assert lt.redis.oldest.startswith("2026-05-01")
+    lt_json = next(t for t in r.to_dict()["tables"] if t["name"] == "loan_transactions")
+    assert lt_json["redis"]["extra"] == {"entries": 2, "stale_entries": 1, "redis_keys": lt.redis.redis_keys}
     kinds = {v.kind: v.severity for v in r.violations}
     assert kinds == {"redis_past_window": "violation", "hot_drift": "finding"}
 
@@ -164,9 +176,9 @@ def test_archive_from_store_then_ledger(tier_settings):
 
     r = tier_report.build(tier_settings, policy, AS_OF)
     logs = next(t for t in r.tables if t.name == "api_request_logs")
-    assert (logs.archive.rows, logs.archive.extra["files"]) == (7, 2)
+    assert (logs.archive.rows, logs.archive.files) == (7, 2)
     assert (logs.archive.oldest, logs.archive.newest) == ("2026-01-05", "2026-01-06")
-    assert logs.archive.extra["rows_from"] == "parquet footers"
+    assert logs.archive.rows_from == "parquet footers"
     assert r.status == "green"
 
     # The ledger knows one partition (verified) and one batch still 'uploaded'.
@@ -189,10 +201,19 @@ def test_archive_from_store_then_ledger(tier_settings):
             )
     r = tier_report.build(tier_settings, policy, AS_OF)
     logs = next(t for t in r.tables if t.name == "api_request_logs")
-    assert logs.archive.rows == 3 and logs.archive.extra["rows_from"] == "ledger"
+    assert logs.archive.rows == 3 and logs.archive.rows_from == "ledger"
     found = {v.kind: v for v in r.red}
     assert set(found) == {"archive_partition_unledgered", "ledger_unverified"}
     assert found["archive_partition_unledgered"].details["partitions"] == ["2026-01-06"]
+    logs_json = next(t for t in r.to_dict()["tables"] if t["name"] == "api_request_logs")["archive"]
+    assert logs_json["extra"] == {
+        "files": 2,
+        "partitions": ["2026-01-05", "2026-01-06"],
+        "unledgered_partitions": ["2026-01-06"],
+        "unverified_entries": [{"state": "uploaded", "partitions": ["dt=2026-02-01"]}],
+        "rows_from": "ledger",
+    }
+    assert tier_report.Report.from_json(r.to_json()).to_dict() == r.to_dict()
 
     # A failed batch is the table's last word until a later batch of it is archived.
     def add_entry(state: str, part: str) -> None:
@@ -206,7 +227,7 @@ def test_archive_from_store_then_ledger(tier_settings):
     def unverified_states() -> list[str]:
         found = tier_report.build(tier_settings, policy, AS_OF)
         logs = next(t for t in found.tables if t.name == "api_request_logs")
-        return sorted(e["state"] for e in logs.archive.extra["unverified_entries"])
+        return sorted(str(e.state) for e in logs.archive.unverified_entries or [])
 
     add_entry("failed", "dt=2026-01-07")
     assert unverified_states() == ["failed", "uploaded"]

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
+from pathlib import Path
 
+from tierflow.config import Settings
 from tierflow.paths import DEFAULT_POLICY
 from tierflow.policy import load_policy
 from tierflow.report import (
     GB,
+    ArchiveStats,
     DatabaseSize,
+    MySQLStats,
+    RedisStats,
     Report,
     TierStats,
+    UnverifiedEntry,
     evaluate,
     growth,
+    load_history,
     month_range,
+    report_key,
     table_report,
 )
 from tierflow.report.chart import render_png, violation_months
@@ -39,12 +48,12 @@ def make_report(mysql=None, redis=None, archive=None, db_bytes=10 * 1024**2, hot
 
 
 def test_clean_report_is_green():
-    ok = TierStats(
+    ok = MySQLStats(
         rows=10,
         bytes=1000,
         oldest="2026-01-01 00:00:00",
         newest="2026-06-29 00:00:00",
-        extra={"overdue_rows": 0},
+        overdue_rows=0,
     )
     report = make_report(mysql={"loan_transactions": ok})
     assert report.status == "green"
@@ -52,15 +61,13 @@ def test_clean_report_is_green():
 
 
 def test_overdue_mysql_rows_are_a_violation():
-    stats = TierStats(
+    stats = MySQLStats(
         rows=11,
         oldest="2024-01-01 00:00:00",
         newest="2026-06-29 00:00:00",
-        extra={
-            "overdue_rows": 1,
-            "overdue_before": "2025-06-23 00:00:00",
-            "newest_overdue": "2024-01-01 00:00:00",
-        },
+        overdue_rows=1,
+        overdue_before="2025-06-23 00:00:00",
+        newest_overdue="2024-01-01 00:00:00",
     )
     report = make_report(mysql={"loan_transactions": stats})
     assert report.status == "red"
@@ -71,11 +78,13 @@ def test_overdue_mysql_rows_are_a_violation():
 
 
 def test_parent_rows_held_by_children_are_a_finding_not_a_violation():
-    stats = TierStats(
+    stats = MySQLStats(
         rows=20,
         oldest="2023-12-06 00:00:00",
         newest="2026-06-29 00:00:00",
-        extra={"overdue_rows": 0, "held_by_children": 7, "overdue_before": "2024-06-23 00:00:00"},
+        overdue_rows=0,
+        held_by_children=7,
+        overdue_before="2024-06-23 00:00:00",
     )
     report = make_report(mysql={"loans": stats})
     assert report.status == "amber" and report.red == []
@@ -104,19 +113,17 @@ def test_cap_forecast_is_a_finding_not_a_violation():
 
 def test_redis_ledger_drift():
     redis = {
-        "loan_transactions": TierStats(
-            rows=3, oldest="2026-01-01 00:00:00", newest="2026-06-29 00:00:00", extra={"stale_entries": 4}
+        "loan_transactions": RedisStats(
+            rows=3, oldest="2026-01-01 00:00:00", newest="2026-06-29 00:00:00", stale_entries=4
         )
     }
     archive = {
-        "api_request_logs": TierStats(
+        "api_request_logs": ArchiveStats(
             rows=5,
-            extra={
-                "files": 2,
-                "partitions": ["2026-01-01", "2026-01-02"],
-                "unledgered_partitions": ["2026-01-02"],
-                "unverified_entries": [{"state": "uploaded", "partitions": ["2026-01-01"]}],
-            },
+            files=2,
+            partitions=["2026-01-01", "2026-01-02"],
+            unledgered_partitions=["2026-01-02"],
+            unverified_entries=[UnverifiedEntry(state="uploaded", partitions=["2026-01-01"])],
         )
     }
     report = make_report(redis=redis, archive=archive, hot={"reconcile": {"at": "x", "drifted_keys": 7}})
@@ -131,18 +138,57 @@ def test_months():
 
 
 def test_json_roundtrip_and_chart_png():
-    stats = TierStats(
+    stats = MySQLStats(
         rows=11,
         oldest="2024-01-01 00:00:00",
         newest="2026-06-29 00:00:00",
-        extra={
-            "overdue_rows": 1,
-            "overdue_before": "2025-06-23 00:00:00",
-            "newest_overdue": "2024-01-01 00:00:00",
-        },
+        overdue_rows=1,
+        overdue_before="2025-06-23 00:00:00",
+        newest_overdue="2024-01-01 00:00:00",
     )
     report = make_report(mysql={"loan_transactions": stats})
     again = Report.from_json(report.to_json())
     assert again.to_dict() == report.to_dict()
     png = render_png(again)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+
+
+# A stored daily report as written before each tier's figures were typed (a loose ``extra`` dict).
+BEFORE_TYPED_STATS = Path(__file__).parent / "data" / "tier_report_before_typed_stats.json"
+
+
+def test_history_written_before_typed_stats_loads_and_keeps_its_shape(tmp_path):
+    text = BEFORE_TYPED_STATS.read_text()
+    settings = Settings(archive_uri=f"file://{tmp_path}")
+    key = tmp_path / report_key(date(2026, 6, 30))
+    key.parent.mkdir(parents=True)
+    key.write_text(text)
+
+    [(day, report)] = load_history(settings)
+    assert day == date(2026, 6, 30)
+    tables = {t.name: t for t in report.tables}
+    lt, loans, logs, events = (
+        tables[n] for n in ("loan_transactions", "loans", "api_request_logs", "communication_events")
+    )
+    assert isinstance(lt.mysql, MySQLStats) and isinstance(lt.redis, RedisStats)
+    assert (lt.mysql.overdue_rows, lt.mysql.overdue_before, lt.mysql.data_bytes) == (
+        1,
+        "2025-06-23 00:00:00",
+        16384,
+    )
+    assert loans.mysql is not None and loans.mysql.newest_overdue is None
+    assert (lt.redis.entries, lt.redis.stale_entries, lt.redis.redis_keys) == (2, 1, 3)
+    assert logs.mysql is not None and logs.mysql.missing and not lt.mysql.missing
+    assert isinstance(logs.archive, ArchiveStats) and isinstance(events.archive, ArchiveStats)
+    assert (logs.archive.files, logs.archive.rows_from) == (2, "ledger")
+    assert logs.archive.unledgered_partitions == logs.archive.uncataloged_partitions == ["2026-01-02"]
+    assert logs.archive.unverified_entries == [UnverifiedEntry("uploaded", ["dt=2026-01-01"])]
+    assert (events.archive.rows_from, events.archive.unledgered_partitions) == ("parquet footers", None)
+    assert type(loans.warehouse) is TierStats and loans.warehouse.rows == 2
+
+    # Read back, the rules find what the old report found, and it is written out as it was read.
+    assert [(v.kind, v.table, v.details) for v in evaluate(report, POLICY)] == [
+        (v.kind, v.table, v.details) for v in report.violations
+    ]
+    assert report.to_dict() == json.loads(text)
+    assert report.to_json() == text.rstrip("\n")

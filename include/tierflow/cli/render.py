@@ -122,7 +122,7 @@ def _cell(stats: TierStats | None, *, bytes_too: bool = True) -> str:
 
     if stats is None:
         return "-"
-    if stats.extra.get("missing"):
+    if stats.missing:
         return "missing"
     rows = f"{'~' if stats.approximate else ''}{stats.rows:,}" if stats.rows is not None else "?"
     parts = [rows]
@@ -152,7 +152,7 @@ def print_report(report: Report, console: Console) -> None:
     for t in report.tables:
         archive = _cell(t.archive)
         if t.archive is not None:
-            archive = f"{t.archive.extra.get('files', 0)} files, " + archive
+            archive = f"{t.archive.files} files, " + archive
         table.add_row(
             f"[red]{t.name}[/red]" if t.name in flagged else t.name,
             f"{t.hot_window_days or '-'} / {t.warm_window_days} d",

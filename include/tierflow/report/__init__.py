@@ -29,10 +29,14 @@ from tierflow.report.collect import (
 )
 from tierflow.report.history import latest, load_history, report_key, save
 from tierflow.report.model import (
+    ArchiveStats,
     DatabaseSize,
+    MySQLStats,
+    RedisStats,
     Report,
     TableReport,
     TierStats,
+    UnverifiedEntry,
     Violation,
     as_datetime,
     human_bytes,
@@ -47,10 +51,14 @@ log = get_logger(__name__)
 GB = 1024**3
 
 __all__ = [
+    "ArchiveStats",
     "DatabaseSize",
+    "MySQLStats",
+    "RedisStats",
     "Report",
     "TableReport",
     "TierStats",
+    "UnverifiedEntry",
     "Violation",
     "build",
     "collect_archive",
@@ -88,14 +96,14 @@ def build(
     mysql_stats, db_bytes, db_name = collect_mysql(settings.mysql_url, policy, moment)
     unreachable: dict[str, str] = {}
 
-    redis_stats: dict[str, TierStats] = {}
+    redis_stats: dict[str, RedisStats] = {}
     hot: dict[str, Any] = {}
     try:
         redis_stats, hot = collect_redis(settings.redis_url, policy, moment)
     except ServiceUnavailable as exc:
         unreachable["redis"] = str(exc)
 
-    archive_stats: dict[str, TierStats] = {}
+    archive_stats: dict[str, ArchiveStats] = {}
     try:
         from tierflow.archive.ledger import read_entries
 
@@ -108,9 +116,7 @@ def build(
 
         for name, stats in archive_stats.items():
             cataloged = {partition_value(p) for p in catalog_partitions(name)}
-            stats.extra["uncataloged_partitions"] = [
-                p for p in stats.extra.get("partitions", []) if p not in cataloged
-            ]
+            stats.uncataloged_partitions = [p for p in stats.partitions if p not in cataloged]
 
     warehouse_stats: dict[str, TierStats] = {}
     try:
@@ -152,9 +158,9 @@ def build(
 def table_report(
     t: TablePolicy,
     moment: datetime,
-    mysql_stats: dict[str, TierStats],
-    redis_stats: dict[str, TierStats],
-    archive_stats: dict[str, TierStats],
+    mysql_stats: dict[str, MySQLStats],
+    redis_stats: dict[str, RedisStats],
+    archive_stats: dict[str, ArchiveStats],
     warehouse_stats: dict[str, TierStats],
 ) -> TableReport:
     hot_cutoff = t.hot_cutoff(moment)
@@ -174,8 +180,8 @@ def table_report(
         stats: TierStats | None = getattr(tr, tier)
         if stats and stats.rows:
             tr.months[tier] = month_range(stats.oldest, stats.newest)
-    if tr.archive and tr.archive.extra.get("partitions"):
-        tr.months["archive"] = sorted({p[:7] for p in tr.archive.extra["partitions"]})
+    if tr.archive and tr.archive.partitions:
+        tr.months["archive"] = sorted({p[:7] for p in tr.archive.partitions})
     return tr
 
 

@@ -27,14 +27,14 @@ def violation_months(t: TableReport) -> dict[str, set[str]]:
     the hot window, archive partitions missing from the ledger or catalog."""
     marked: dict[str, set[str]] = {}
     m = t.mysql
-    if m and m.extra.get("overdue_rows") and m.oldest and m.extra.get("newest_overdue"):
-        marked["mysql"] = set(month_range(m.oldest, m.extra["newest_overdue"]))
+    if m and m.overdue_rows and m.oldest and m.newest_overdue:
+        marked["mysql"] = set(month_range(m.oldest, m.newest_overdue))
     r = t.redis
-    if r and r.extra.get("stale_entries") and r.oldest and t.hot_cutoff:
+    if r and r.stale_entries and r.oldest and t.hot_cutoff:
         marked["redis"] = set(month_range(r.oldest, t.hot_cutoff))
     a = t.archive
     if a:
-        bad = [*a.extra.get("unledgered_partitions", []), *a.extra.get("uncataloged_partitions", [])]
+        bad = [*(a.unledgered_partitions or []), *(a.uncataloged_partitions or [])]
         if bad:
             marked["archive"] = {p[:7] for p in bad}
     return marked

@@ -8,13 +8,13 @@ from typing import Any
 
 from tierflow.config import Settings
 from tierflow.policy import Policy, TablePolicy, check_against_schema
-from tierflow.report.model import TierStats, iso
+from tierflow.report.model import ArchiveStats, MySQLStats, RedisStats, TierStats, UnverifiedEntry, iso
 
 # Exact COUNT(*) below this size; information_schema's estimate above it (marked approximate).
 EXACT_COUNT_MAX_BYTES = 512 * 1024**2
 
 
-def collect_mysql(url: str, policy: Policy, as_of: datetime) -> tuple[dict[str, TierStats], int, str]:
+def collect_mysql(url: str, policy: Policy, as_of: datetime) -> tuple[dict[str, MySQLStats], int, str]:
     """Per policy table: rows, data/index bytes, oldest/newest row, rows past warm window + grace.
 
     Returns ({table: stats}, database bytes (data + index of every table), database name).
@@ -28,13 +28,13 @@ def collect_mysql(url: str, policy: Policy, as_of: datetime) -> tuple[dict[str, 
     total = sum(s["data_bytes"] + s["index_bytes"] for s in sizes.values())
     grace = timedelta(days=policy.database.grace_days)
     fks = mysql.foreign_keys(url)
-    result: dict[str, TierStats] = {}
+    result: dict[str, MySQLStats] = {}
     with mysql.connection(url) as conn:
         cur = conn.cursor()
         for table in policy.tables.values():
             size = sizes.get(table.name)
             if size is None:
-                result[table.name] = TierStats(extra={"missing": True})
+                result[table.name] = MySQLStats(missing=True)
                 continue
             children = mysql.child_rows_exist(fks, table.name)
             result[table.name] = _mysql_table(cur, table, size, table.cutoff(as_of) - grace, children)
@@ -43,7 +43,7 @@ def collect_mysql(url: str, policy: Policy, as_of: datetime) -> tuple[dict[str, 
 
 def _mysql_table(
     cur: Any, table: TablePolicy, size: dict[str, int], limit: datetime, children: list[str]
-) -> TierStats:
+) -> MySQLStats:
     """One table's stats; ``limit`` is the warm cutoff less the grace, ``children`` the conditions
     that a row still has child rows in MySQL."""
     from tierflow.stores import mysql
@@ -70,24 +70,22 @@ def _mysql_table(
             (limit,),
         )
         held = int(cur.fetchone()[0])
-    return TierStats(
+    return MySQLStats(
         rows=rows,
         bytes=nbytes,
         oldest=iso(oldest),
         newest=iso(newest),
         approximate=approximate,
-        extra={
-            "data_bytes": size["data_bytes"],
-            "index_bytes": size["index_bytes"],
-            "overdue_rows": int(overdue or 0) - held,
-            "held_by_children": held,
-            "newest_overdue": iso(newest_overdue),
-            "overdue_before": iso(limit),
-        },
+        data_bytes=size["data_bytes"],
+        index_bytes=size["index_bytes"],
+        overdue_rows=int(overdue or 0) - held,
+        held_by_children=held,
+        newest_overdue=iso(newest_overdue),
+        overdue_before=iso(limit),
     )
 
 
-def collect_redis(url: str, policy: Policy, as_of: datetime) -> tuple[dict[str, TierStats], dict]:
+def collect_redis(url: str, policy: Policy, as_of: datetime) -> tuple[dict[str, RedisStats], dict]:
     """Per hot table: keys (customers holding it), bytes (MEMORY USAGE of a sample, scaled up),
     entries, oldest/newest entry and entries past the hot window, as the hot tier counts them
     (``tierflow.hot.stats``). Also returns Redis memory and the last reconciliation record."""
@@ -98,13 +96,15 @@ def collect_redis(url: str, policy: Policy, as_of: datetime) -> tuple[dict[str, 
     stats = hot_tier_stats(client, policy, as_of)
     client.close()
     result = {
-        name: TierStats(
+        name: RedisStats(
             rows=s.customers or s.redis_keys,
             bytes=s.memory_bytes,
             oldest=iso(s.oldest),
             newest=iso(s.newest),
             approximate=s.sampled,
-            extra={"entries": s.entries, "stale_entries": s.stale_entries, "redis_keys": s.redis_keys},
+            entries=s.entries,
+            stale_entries=s.stale_entries,
+            redis_keys=s.redis_keys,
         )
         for name, s in stats.tables.items()
     }
@@ -116,7 +116,7 @@ def collect_redis(url: str, policy: Policy, as_of: datetime) -> tuple[dict[str, 
 
 def collect_archive(
     settings: Settings, policy: Policy, database: str, ledger: list[dict[str, Any]] | None
-) -> dict[str, TierStats]:
+) -> dict[str, ArchiveStats]:
     """Per archived table: files, rows, bytes, oldest/newest partition, partitions not in the ledger.
 
     ``ledger`` is ``tierflow.archive.ledger.read_entries``; rows come from it when it exists, else
@@ -126,31 +126,31 @@ def collect_archive(
     from tierflow.stores.objects import store_for
 
     store = store_for(settings)
-    result: dict[str, TierStats] = {}
+    result: dict[str, ArchiveStats] = {}
     for table in policy.archived_tables:
         files, partitions = archived_files(store, database, table.name)
-        extra: dict[str, Any] = {"partitions": sorted(partitions)}
-        if ledger is not None:
-            entries = [e for e in ledger if e.get("table_name") == table.name]
-            rows = _ledger_figures(entries, partitions, f"{database}/{table.name}/", extra)
-        else:
-            rows = parquet_rows(store, [o.key for o in files])
-            extra["rows_from"] = "parquet footers"
-        result[table.name] = TierStats(
-            rows=rows,
+        stats = ArchiveStats(
             bytes=sum(o.size for o in files),
             oldest=min(partitions) if partitions else None,
             newest=max(partitions) if partitions else None,
-            extra={"files": len(files), **extra},
+            files=len(files),
+            partitions=sorted(partitions),
         )
+        if ledger is not None:
+            entries = [e for e in ledger if e.get("table_name") == table.name]
+            _ledger_figures(entries, partitions, f"{database}/{table.name}/", stats)
+        else:
+            stats.rows = parquet_rows(store, [o.key for o in files])
+            stats.rows_from = "parquet footers"
+        result[table.name] = stats
     return result
 
 
 def _ledger_figures(
-    entries: list[dict[str, Any]], partitions: dict[str, list[str]], prefix: str, extra: dict[str, Any]
-) -> int:
-    """A table's archived rows by its ledger ``entries``; the partitions and entries the ledger
-    does not vouch for go into ``extra``."""
+    entries: list[dict[str, Any]], partitions: dict[str, list[str]], prefix: str, stats: ArchiveStats
+) -> None:
+    """A table's archived rows by its ledger ``entries``, and the partitions and entries the ledger
+    does not vouch for, into ``stats``."""
     from tierflow.archive.layout import partition_value
     from tierflow.archive.ledger import ARCHIVED_STATES, CLOSED_STATES
 
@@ -159,20 +159,20 @@ def _ledger_figures(
     ledgered = {partition_value(str(p)) for e in entries for p in e.get("partitions", [])}
     ledgered_keys = {str(k).split(prefix, 1)[-1] for e in entries for k in e.get("object_keys", [])}
     # File by file when the ledger names its objects, else partition by partition.
-    extra["unledgered_partitions"] = [
+    stats.unledgered_partitions = [
         p
         for p, keys in sorted(partitions.items())
         if (any(k[len(prefix) :] not in ledgered_keys for k in keys) if ledgered_keys else p not in ledgered)
     ]
     last_good = max((int(e.get("id") or 0) for e in good), default=0)
-    extra["unverified_entries"] = [
-        {"state": e.get("state"), "partitions": e.get("partitions")}
+    stats.unverified_entries = [
+        UnverifiedEntry(state=e.get("state"), partitions=e.get("partitions"))
         for e in entries
         if str(e.get("state", "")).lower() not in ARCHIVED_STATES
         and not (str(e.get("state", "")).lower() in CLOSED_STATES and int(e.get("id") or 0) < last_good)
     ]
-    extra["rows_from"] = "ledger"
-    return rows
+    stats.rows = rows
+    stats.rows_from = "ledger"
 
 
 def collect_warehouse(url: str, policy: Policy, aws: Settings | None = None) -> dict[str, TierStats]:

@@ -1,24 +1,128 @@
-"""The tier report's data: one ``TierStats`` per table and tier, the ``Report`` that holds them,
+"""The tier report's data: one ``TierStats`` per table and tier (``MySQLStats``, ``RedisStats``,
+``ArchiveStats``: each tier's own figures, typed), the ``Report`` that holds them,
 and the small value helpers every part of the report shares."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime
-from typing import Any, overload
+from typing import Any, Literal, Self, overload
+
+# The figures every tier has; a tier's own figures are kept under ``extra`` in the JSON.
+FIGURES = ("rows", "bytes", "oldest", "newest", "approximate")
 
 
 @dataclass
 class TierStats:
-    """One table in one tier. ``None`` means the tier does not hold this table (or is not built)."""
+    """One table in one tier. ``None`` means the tier does not hold this table (or is not built);
+    ``missing`` that the policy names a table the tier's database does not have."""
 
     rows: int | None = None
     bytes: int | None = None
     oldest: str | None = None
     newest: str | None = None
     approximate: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    missing: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape: the shared figures, and the tier's own under ``extra`` (a missing
+        table has none but ``missing``)."""
+        data: dict[str, Any] = {name: getattr(self, name) for name in FIGURES}
+        data["extra"] = {"missing": True} if self.missing else self._extra()
+        return data
+
+    def _extra(self) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """The inverse of ``to_dict``; keys under ``extra`` this tier does not know are dropped."""
+        own = {f.name for f in fields(cls)} - set(FIGURES)
+        extra = {k: v for k, v in (data.get("extra") or {}).items() if k in own}
+        return cls(**{k: data[k] for k in FIGURES if k in data}, **cls._typed(extra))
+
+    @classmethod
+    def _typed(cls, extra: dict[str, Any]) -> dict[str, Any]:
+        return extra
+
+
+@dataclass
+class MySQLStats(TierStats):
+    """A table in MySQL: its data and index bytes, and the rows past the warm window + grace
+    (``overdue_before``), less those still held by child rows (``held_by_children``)."""
+
+    data_bytes: int = 0
+    index_bytes: int = 0
+    overdue_rows: int = 0
+    held_by_children: int = 0
+    newest_overdue: str | None = None
+    overdue_before: str | None = None
+
+    def _extra(self) -> dict[str, Any]:
+        return {
+            "data_bytes": self.data_bytes,
+            "index_bytes": self.index_bytes,
+            "overdue_rows": self.overdue_rows,
+            "held_by_children": self.held_by_children,
+            "newest_overdue": self.newest_overdue,
+            "overdue_before": self.overdue_before,
+        }
+
+
+@dataclass
+class RedisStats(TierStats):
+    """A table in the hot tier: its entries, those past the hot window + grace, and its keys
+    (``rows`` counts the customers holding it)."""
+
+    entries: int = 0
+    stale_entries: int = 0
+    redis_keys: int = 0
+
+    def _extra(self) -> dict[str, Any]:
+        return {"entries": self.entries, "stale_entries": self.stale_entries, "redis_keys": self.redis_keys}
+
+
+@dataclass
+class UnverifiedEntry:
+    """A ledger entry the archive has not verified (and no later verified run closed)."""
+
+    state: str | None
+    partitions: list[str] | None
+
+
+@dataclass
+class ArchiveStats(TierStats):
+    """A table in the archive: its files and ``dt=`` partitions, where its rows were counted, and
+    what the ledger and the catalog do not vouch for (``None``: that check did not run)."""
+
+    files: int = 0
+    partitions: list[str] = field(default_factory=list)
+    rows_from: Literal["ledger", "parquet footers"] | None = None
+    unledgered_partitions: list[str] | None = None
+    unverified_entries: list[UnverifiedEntry] | None = None
+    uncataloged_partitions: list[str] | None = None
+
+    def _extra(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {"files": self.files, "partitions": self.partitions}
+        if self.unledgered_partitions is not None:
+            extra["unledgered_partitions"] = self.unledgered_partitions
+        if self.unverified_entries is not None:
+            extra["unverified_entries"] = [asdict(e) for e in self.unverified_entries]
+        if self.rows_from is not None:
+            extra["rows_from"] = self.rows_from
+        if self.uncataloged_partitions is not None:
+            extra["uncataloged_partitions"] = self.uncataloged_partitions
+        return extra
+
+    @classmethod
+    def _typed(cls, extra: dict[str, Any]) -> dict[str, Any]:
+        if extra.get("unverified_entries") is not None:
+            extra = {
+                **extra,
+                "unverified_entries": [UnverifiedEntry(**e) for e in extra["unverified_entries"]],
+            }
+        return extra
 
 
 @dataclass
@@ -29,12 +133,21 @@ class TableReport:
     warm_window_days: int
     warm_cutoff: str
     hot_cutoff: str | None
-    redis: TierStats | None = None
-    mysql: TierStats | None = None
-    archive: TierStats | None = None
+    redis: RedisStats | None = None
+    mysql: MySQLStats | None = None
+    archive: ArchiveStats | None = None
     warehouse: TierStats | None = None
     # Months (YYYY-MM) present in each tier, for the chart.
     months: dict[str, list[str]] = field(default_factory=dict)
+
+
+# Each tier's slot in ``TableReport`` and the stats it holds.
+TIERS: dict[str, type[TierStats]] = {
+    "redis": RedisStats,
+    "mysql": MySQLStats,
+    "archive": ArchiveStats,
+    "warehouse": TierStats,
+}
 
 
 @dataclass
@@ -85,6 +198,10 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        for table, out in zip(self.tables, data["tables"], strict=True):
+            for tier in TIERS:
+                stats: TierStats | None = getattr(table, tier)
+                out[tier] = stats.to_dict() if stats is not None else None
         data["status"] = self.status
         return data
 
@@ -93,14 +210,11 @@ class Report:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Report:
-        def stats(d: dict | None) -> TierStats | None:
-            return TierStats(**d) if d is not None else None
-
         tables = []
         for t in data["tables"]:
             t = dict(t)
-            for tier in ("redis", "mysql", "archive", "warehouse"):
-                t[tier] = stats(t.get(tier))
+            for tier, kind in TIERS.items():
+                t[tier] = kind.from_dict(t[tier]) if t.get(tier) is not None else None
             tables.append(TableReport(**t))
         return cls(
             generated_at=data["generated_at"],

@@ -8,6 +8,7 @@ function added to ``TABLE_RULES`` or ``REPORT_RULES``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import asdict
 from datetime import date, timedelta
 
 from tierflow.policy import Policy
@@ -27,42 +28,42 @@ def _listed(parts: list[str]) -> str:
 
 def mysql_past_window(t: TableReport, policy: Policy) -> Iterable[Violation]:
     m = t.mysql
-    if m and m.extra.get("overdue_rows"):
+    if m and m.overdue_rows:
         yield Violation(
             "mysql_past_window",
-            f"{t.name}: {m.extra['overdue_rows']} MySQL row(s) older than the warm window "
+            f"{t.name}: {m.overdue_rows} MySQL row(s) older than the warm window "
             f"({t.warm_window_days} d) + grace ({policy.database.grace_days} d): "
-            f"{t.time_column} before {m.extra['overdue_before']}, oldest {m.oldest}. "
+            f"{t.time_column} before {m.overdue_before}, oldest {m.oldest}. "
             "Run the archive (nightly_archive) for this table.",
             table=t.name,
-            details={"rows": m.extra["overdue_rows"], "oldest": m.oldest},
+            details={"rows": m.overdue_rows, "oldest": m.oldest},
         )
 
 
 def mysql_held_by_children(t: TableReport, policy: Policy) -> Iterable[Violation]:
     m = t.mysql
-    if m and m.extra.get("held_by_children"):
+    if m and m.held_by_children:
         yield Violation(
             "mysql_held_by_children",
-            f"{t.name}: {m.extra['held_by_children']} MySQL row(s) older than the warm window "
+            f"{t.name}: {m.held_by_children} MySQL row(s) older than the warm window "
             f"+ grace still have child rows in MySQL (foreign keys); they are archived after "
             "their children.",
             table=t.name,
-            details={"rows": m.extra["held_by_children"]},
+            details={"rows": m.held_by_children},
             severity="finding",
         )
 
 
 def redis_past_window(t: TableReport, policy: Policy) -> Iterable[Violation]:
     r = t.redis
-    if r and r.extra.get("stale_entries"):
+    if r and r.stale_entries:
         yield Violation(
             "redis_past_window",
-            f"{t.name}: {r.extra['stale_entries']} Redis entr(ies) older than the hot window "
+            f"{t.name}: {r.stale_entries} Redis entr(ies) older than the hot window "
             f"({t.hot_window_days} d, before {t.hot_cutoff}) + 1 d of grace, oldest {r.oldest}. "
             "Run hot_tier_reconcile to trim them.",
             table=t.name,
-            details={"entries": r.extra["stale_entries"], "oldest": r.oldest},
+            details={"entries": r.stale_entries, "oldest": r.oldest},
         )
 
 
@@ -78,8 +79,8 @@ def redis_not_hot(t: TableReport, policy: Policy) -> Iterable[Violation]:
 
 def archive_partition_unledgered(t: TableReport, policy: Policy) -> Iterable[Violation]:
     a = t.archive
-    if a and a.extra.get("unledgered_partitions"):
-        parts = a.extra["unledgered_partitions"]
+    if a and a.unledgered_partitions:
+        parts = a.unledgered_partitions
         yield Violation(
             "archive_partition_unledgered",
             f"{t.name}: {len(parts)} archive partition(s) not in {LEDGER_TABLE}: {_listed(parts)}. "
@@ -91,8 +92,8 @@ def archive_partition_unledgered(t: TableReport, policy: Policy) -> Iterable[Vio
 
 def archive_partition_uncataloged(t: TableReport, policy: Policy) -> Iterable[Violation]:
     a = t.archive
-    if a and a.extra.get("uncataloged_partitions"):
-        parts = a.extra["uncataloged_partitions"]
+    if a and a.uncataloged_partitions:
+        parts = a.uncataloged_partitions
         yield Violation(
             "archive_partition_uncataloged",
             f"{t.name}: {len(parts)} archive partition(s) missing from the catalog: {_listed(parts)}.",
@@ -103,15 +104,15 @@ def archive_partition_uncataloged(t: TableReport, policy: Policy) -> Iterable[Vi
 
 def ledger_unverified(t: TableReport, policy: Policy) -> Iterable[Violation]:
     a = t.archive
-    if a and a.extra.get("unverified_entries"):
-        entries = a.extra["unverified_entries"]
-        states = sorted({str(e["state"]) for e in entries})
+    if a and a.unverified_entries:
+        entries = a.unverified_entries
+        states = sorted({str(e.state) for e in entries})
         yield Violation(
             "ledger_unverified",
             f"{t.name}: {len(entries)} ledger entr(ies) not verified (state {', '.join(states)}). "
             "Run the archive's verify step or re-run nightly_archive.",
             table=t.name,
-            details={"entries": entries[:20]},
+            details={"entries": [asdict(e) for e in entries[:20]]},
         )
 
 

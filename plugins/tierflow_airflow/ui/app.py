@@ -54,7 +54,7 @@ def current_report(live: bool = False) -> tuple[tier_report.Report, str]:
 def _stats(stats: tier_report.TierStats | None, *, with_bytes: bool = True) -> str:
     if stats is None:
         return '<span class="muted">-</span>'
-    if stats.extra.get("missing"):
+    if stats.missing:
         return '<span class="bad">missing</span>'
     rows = f"{'~' if stats.approximate else ''}{stats.rows:,}" if stats.rows is not None else "?"
     parts = [f"<b>{rows}</b>"]
@@ -74,7 +74,7 @@ def render_page(report: tier_report.Report, source: str) -> str:
     for t in report.tables:
         archive = _stats(t.archive)
         if t.archive is not None:
-            archive = f"{t.archive.extra.get('files', 0)} files<br>" + archive
+            archive = f"{t.archive.files} files<br>" + archive
         rows.append(
             f'<tr data-table="{html.escape(t.name)}" class="{"red" if t.name in flagged else ""}">'
             f"<td class=name>{html.escape(t.name)}</td>"
