@@ -180,7 +180,12 @@ def record(sql: str, elapsed_ms: float, *, source: str = TIERFLOW, path: Path | 
     this short on a local file system). A journal that cannot be written never fails the query."""
     target = path or journal_path()
     line = json.dumps(
-        {"at": datetime.now(UTC).isoformat(), "source": source, "sql": sql, "elapsed_ms": round(elapsed_ms, 3)}
+        {
+            "at": datetime.now(UTC).isoformat(),
+            "source": source,
+            "sql": sql,
+            "elapsed_ms": round(elapsed_ms, 3),
+        }
     )
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

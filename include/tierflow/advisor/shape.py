@@ -65,6 +65,9 @@ class Shape:
     measures: list[Measure]
     rewrite_template: str
     day_params: set[str] = field(default_factory=set)
+    tree: exp.Select | None = None  # the query, literals lifted
+    # each placeholder's column and role: "eq" (= or IN), "low" or "high" (a range bound)
+    params: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def source(self) -> str:
@@ -102,9 +105,7 @@ def analyse(fp: Fingerprint, column_types: dict[str, str]) -> Shape:
         is_range = isinstance(node, (*RANGE_OPS, exp.Between))
         if is_range and typ.lower().startswith(TIMESTAMP_TYPES) and col not in dims:
             if isinstance(node, (exp.GT, exp.LTE)) or isinstance(node, exp.Between):
-                raise NotPromotable(
-                    f"the range on timestamp {col} is not a half-open day range (>= and <)"
-                )
+                raise NotPromotable(f"the range on timestamp {col} is not a half-open day range (>= and <)")
             name = col + DAY_SUFFIX
             dims.setdefault(name, Dimension(name, f"cast({col} as date)", col, True, False, day=True))
             day_params.update(params)
@@ -113,8 +114,12 @@ def analyse(fp: Fingerprint, column_types: dict[str, str]) -> Shape:
         else:
             dims[col] = Dimension(col, col, col, filtered=True, grouped=False)
     measures = _measures(tree)
-    shape = Shape(table.db, table.name, list(dims.values()), measures, "", day_params)
-    shape.rewrite_template = _rewrite(tree, shape)
+    shape = Shape(table.db, table.name, list(dims.values()), measures, "", day_params, tree)
+    for col, node, params in filters:
+        for name, role in zip(params, _roles(node, len(params)), strict=True):
+            shape.params[name] = (col, role)
+    _name_measures(shape)
+    shape.rewrite_template = rewrite(shape)
     return shape
 
 
@@ -185,11 +190,22 @@ def _filters(where: exp.Where | None) -> list[tuple[str, exp.Expression, list[st
                 out.append((pred.this.name, pred, params))
                 continue
         if isinstance(pred, exp.Between) and isinstance(pred.this, exp.Column):
-            if isinstance(pred.args["low"], exp.Placeholder) and isinstance(pred.args["high"], exp.Placeholder):
+            if isinstance(pred.args["low"], exp.Placeholder) and isinstance(
+                pred.args["high"], exp.Placeholder
+            ):
                 out.append((pred.this.name, pred, params))
                 continue
         raise NotPromotable(f"filter {pred.sql(dialect=CANONICAL)} is not a column compared with a constant")
     return out
+
+
+def _roles(pred: exp.Expression, count: int) -> list[str]:
+    if isinstance(pred, exp.Between):
+        return ["low", "high"]
+    if isinstance(pred, RANGE_OPS):
+        low = isinstance(pred, (exp.GT, exp.GTE)) == isinstance(pred.this, exp.Column)
+        return ["low" if low else "high"]
+    return ["eq"] * count
 
 
 def _measures(tree: exp.Select) -> list[Measure]:
@@ -218,7 +234,10 @@ def _parts(agg: exp.AggFunc) -> list[Measure]:
             return []
         return [Measure(f"count_{index}", f"count({_arg(agg)})")]
     if isinstance(agg, exp.Avg):
-        return [Measure(f"sum_{index}", f"sum({_arg(agg)})"), Measure(f"count_{index}", f"count({_arg(agg)})")]
+        return [
+            Measure(f"sum_{index}", f"sum({_arg(agg)})"),
+            Measure(f"count_{index}", f"count({_arg(agg)})"),
+        ]
     kind = type(agg).__name__.lower()
     return [Measure(f"{kind}_{index}", f"{kind}({_arg(agg)})")]
 
@@ -246,10 +265,11 @@ def _reaggregate(agg: exp.AggFunc, shape: Shape) -> exp.Expression:
     return sqlglot.parse_one(text, read=CANONICAL)
 
 
-def _rewrite(tree: exp.Select, shape: Shape) -> str:
-    """The query over ``{model}``: same output columns, filters on the grain, aggregates re-aggregated."""
-    _name_measures(shape)
-    out = tree.copy()
+def rewrite(shape: Shape) -> str:
+    """The query over ``{model}``: same output columns, filters on the grain, aggregates re-aggregated
+    from the measures (by their current names)."""
+    assert shape.tree is not None
+    out = shape.tree.copy()
     out.set("from", exp.From(this=exp.to_table("__model__")))
     out.set("from_", exp.From(this=exp.to_table("__model__")))
     selects = []
@@ -257,7 +277,9 @@ def _rewrite(tree: exp.Select, shape: Shape) -> str:
         if isinstance(item, exp.Alias) or not any(True for _ in item.find_all(exp.AggFunc)):
             selects.append(item)
         else:  # keep the name the engine gives an unaliased aggregate (sum, count, avg...)
-            selects.append(exp.alias_(item, type(item).__name__.lower() if isinstance(item, exp.AggFunc) else "?column?"))
+            selects.append(
+                exp.alias_(item, type(item).__name__.lower() if isinstance(item, exp.AggFunc) else "?column?")
+            )
     out.set("expressions", selects)
     for agg in list(out.find_all(exp.AggFunc)):
         agg.replace(_reaggregate(agg, shape))
