@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from tierflow import cli_advise
 from tierflow.cli_archive import archive_app, query_cmd
 from tierflow.cli_hot import events_app, hot_app
 from tierflow.cli_tiers import tiers_app
@@ -48,6 +49,7 @@ app.add_typer(events_app, name="events")
 app.add_typer(archive_app, name="archive")
 app.command("query")(query_cmd)
 app.add_typer(warehouse_app, name="warehouse")
+cli_advise.register(app)
 
 
 @app.callback()

@@ -110,12 +110,18 @@ def connect(settings: Settings | None = None, *, cache_dir: Path | None = None, 
 def run_query(
     sql: str, settings: Settings | None = None, *, cache_dir: Path | None = None, policy: Any = None
 ):
-    """Run ``sql`` over the archive; returns a pyarrow Table."""
+    """Run ``sql`` over the archive; returns a pyarrow Table. Each successful run is journaled
+    (``tierflow.advisor.history.record``) for ``tierflow advise``."""
     import duckdb
+
+    from tierflow.advisor.history import Timer, record
 
     con, views = connect(settings, cache_dir=cache_dir, policy=policy)
     try:
-        return con.sql(sql).to_arrow_table()
+        with Timer() as timer:
+            result = con.sql(sql).to_arrow_table()
+        record(sql, timer.ms)  # the query advisor's journal of `tierflow query`
+        return result
     except duckdb.Error as exc:
         known = ", ".join(views) or "(none archived yet)"
         raise TierflowError(f"query failed: {exc}\n  archived tables: {known}") from None
