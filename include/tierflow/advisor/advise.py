@@ -131,12 +131,14 @@ def advise(
     builds_per_day: float = 1.0,
     proof_sets: int = PROOF_SETS,
     repeat: int = 1,
+    models_dir: Path | None = None,
 ) -> list[Candidate]:
     """The ranked report. ``conn`` is a connection to the local warehouse (None: no shape is
-    checked against it and none is promoted)."""
+    checked against it and none is promoted); ``models_dir`` the dbt models searched for one that
+    already answers a shape."""
     if conn is not None:
         quiet(conn)
-    existing = models.existing_models()
+    existing = models.existing_models(models_dir or models.MODELS_DIR)
     out = []
     for g in rank(group_runs(runs), min_calls=min_calls, top=top):
         cand = Candidate(
@@ -152,7 +154,7 @@ def advise(
             scanned_bytes=g.scanned_bytes or None,
         )
         try:
-            _promote(conn, g, cand, existing, proof_sets, repeat)
+            _promote(conn, g, cand, existing, proof_sets, repeat, models_dir or models.MODELS_DIR)
         except NotPromotable as exc:
             cand.promotable, cand.reason = False, str(exc)
         if cand.promotable and cand.original_ms and cand.rewrite_ms is not None:
@@ -167,7 +169,13 @@ def advise(
 
 
 def _promote(
-    conn: Any | None, g: Group, cand: Candidate, existing: list[dict], proof_sets: int, repeat: int
+    conn: Any | None,
+    g: Group,
+    cand: Candidate,
+    existing: list[dict],
+    proof_sets: int,
+    repeat: int,
+    models_dir: Path,
 ) -> None:
     if not g.sources & WAREHOUSE_SOURCES:
         engine = (
@@ -193,7 +201,7 @@ def _promote(
             value = sample[int(name[1:])]
             if value is not None and not _MIDNIGHT.match(value):
                 raise NotPromotable(f"the bound {value} on {shape.params[name][0]} is not a whole day")
-    relation = models.dbt_relation(schema, table)
+    relation = models.dbt_relation(schema, table, models_dir)
     if relation is None:
         raise NotPromotable(f"{schema}.{table} is neither a dbt source nor a published mart")
     literal_sets = list(g.samples[:proof_sets])
