@@ -6,9 +6,12 @@ that must not be promoted. The demo, the benchmark and the tests run it.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
+
+from tierflow.paths import SQL_DIR
 
 TABLE = "raw.loan_transactions"
 
@@ -107,3 +110,29 @@ def run(conn: Any, *, repeats: int = 8, one_offs: int = 40, seed: int = 17) -> l
     for sql in statements:
         conn.execute(sql).fetchall()
     return statements
+
+
+def create_table(conn: Any, rows: int, *, days: int = 365, start: str = "2026-01-01") -> None:
+    """``raw.loan_transactions`` as production creates it (sql/redshift/001_raw_schema.sql, without
+    Redshift's distribution and sort keys), filled with ``rows`` synthetic transactions spread over
+    ``days`` days: five types, five gateways, four statuses. For the benchmark and the tests."""
+    ddl = (SQL_DIR / "redshift" / "001_raw_schema.sql").read_text()
+    match = re.search(r'CREATE TABLE IF NOT EXISTS "raw"\."loan_transactions" \(.*?\n\)', ddl, re.S)
+    assert match, "raw.loan_transactions is in sql/redshift/001_raw_schema.sql"
+    conn.execute("CREATE SCHEMA IF NOT EXISTS raw")
+    conn.execute(match.group(0))
+    conn.execute(
+        f"""
+        INSERT INTO raw.loan_transactions
+        SELECT g, g % 5000, g % 3000,
+               (ARRAY['disbursal', 'emi_payment', 'prepayment', 'penalty', 'refund'])[1 + g % 5],
+               round((100 + (g * 7919) % 50000) / 100.0, 2), 'INR',
+               CASE WHEN g % 3 = 0 THEN NULL ELSE g % 12 END,
+               (ARRAY['razorpay', 'nach', 'upi_autopay', 'neft', 'payu'])[1 + (g / 7) % 5], 'ref' || g,
+               (ARRAY['success', 'failed', 'initiated', 'reversed'])[1 + (g / 3) % 4], NULL, NULL,
+               timestamp '{start}' + (g % {days}) * interval '1 day' + (g % 86400) * interval '1 second',
+               timestamp '{start}', timestamp '{start}'
+        FROM generate_series(1, {int(rows)}) g
+        """  # noqa: S608
+    )
+    conn.execute("ANALYZE raw.loan_transactions")
