@@ -132,7 +132,7 @@ def create_table(conn: Any, rows: int, *, days: int = 365, start: str = "2026-01
                (ARRAY['success', 'failed', 'initiated', 'reversed'])[1 + (g / 3) % 4], NULL, NULL,
                timestamp '{start}' + (g % {days}) * interval '1 day' + (g % 86400) * interval '1 second',
                timestamp '{start}', timestamp '{start}'
-        FROM generate_series(1, {int(rows)}) g
+        FROM generate_series(1::bigint, {int(rows)}) g
         """  # noqa: S608
     )
     conn.execute("ANALYZE raw.loan_transactions")
