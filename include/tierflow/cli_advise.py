@@ -22,24 +22,18 @@ WorkgroupOption = Annotated[
 def _report(since: str, min_calls: int, top: int, workgroup: str | None) -> list[Any]:
     from datetime import UTC, datetime
 
-    from tierflow.advisor.advise import advise, since_of
-    from tierflow.advisor.collect import collect
+    from tierflow.advisor.advise import since_of
+    from tierflow.advisor.collect import run
     from tierflow.config import Settings
-    from tierflow.stores import warehouse
 
+    now = datetime.now(UTC)
     try:
-        start = since_of(since, datetime.now(UTC))
+        start = since_of(since, now)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    settings = Settings.from_env()
-    window_days = (datetime.now(UTC) - start).total_seconds() / 86400
-    url = settings.warehouse_url
-    if url and not warehouse.is_redshift(url):
-        with warehouse.connection(url, autocommit=True) as conn:
-            runs = collect(settings, start, conn=conn, athena_workgroup=workgroup)
-            return advise(conn, runs, min_calls=min_calls, top=top, window_days=window_days)
-    runs = collect(settings, start, athena_workgroup=workgroup)
-    return advise(None, runs, min_calls=min_calls, top=top, window_days=window_days)
+    return run(
+        Settings.from_env(), start, now, min_calls=min_calls, top=top or None, athena_workgroup=workgroup
+    )
 
 
 def _seconds(ms: float | None) -> str:

@@ -183,7 +183,7 @@ def _promote(
         )
         raise NotPromotable(f"runs on the archive through {engine}; promotion builds warehouse models")
     if conn is None:
-        raise NotPromotable("no warehouse connection to check the shape against")
+        raise NotPromotable("no local PostgreSQL warehouse to prove the rewrite on")
     if g.fp.tree is None:
         raise NotPromotable("the query does not parse")
     tables = _tables(g.fp)

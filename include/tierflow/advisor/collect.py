@@ -48,3 +48,27 @@ def collect(
     runs += history.journal_history(since)
     log.info("advisor.history.collected", runs=len(runs), since=since.isoformat())
     return runs
+
+
+def run(
+    settings: Any,
+    since: datetime,
+    now: datetime,
+    *,
+    min_calls: int = 3,
+    top: int | None = None,
+    athena_workgroup: str | None = None,
+) -> list[Any]:
+    """Collect the history and advise: the candidates, proved on the local warehouse (a Redshift
+    warehouse's history is ranked but not proved: the proof runs on PostgreSQL only)."""
+    from tierflow.advisor.advise import advise
+    from tierflow.stores import warehouse
+
+    window_days = (now - since).total_seconds() / 86400
+    url = settings.warehouse_url
+    if url and not warehouse.is_redshift(url):
+        with warehouse.connection(url, autocommit=True) as conn:
+            runs = collect(settings, since, conn=conn, athena_workgroup=athena_workgroup)
+            return advise(conn, runs, min_calls=min_calls, top=top, window_days=window_days)
+    runs = collect(settings, since, athena_workgroup=athena_workgroup)
+    return advise(None, runs, min_calls=min_calls, top=top, window_days=window_days)
