@@ -175,3 +175,11 @@ def test_since_parses_days_hours_minutes() -> None:
     now = datetime(2026, 6, 8, tzinfo=UTC)
     assert since_of("7d", now) == datetime(2026, 6, 1, tzinfo=UTC)
     assert since_of("12h", now) == datetime(2026, 6, 7, 12, tzinfo=UTC)
+
+
+def test_only_analyst_selects_count_as_history() -> None:
+    dbt = '/* {"app": "dbt", "dbt_version": "1.11.16", "node_id": "model.tierflow.x"} */\nselect count(*) from raw.t'
+    assert not history._is_query(dbt)
+    assert not history._is_query("INSERT INTO raw.t SELECT 1")
+    assert history._is_query("  (SELECT 1)")
+    assert history._is_query("WITH a AS (SELECT 1) SELECT * FROM a")

@@ -47,6 +47,10 @@ class QueryRun:
 
 
 def _is_query(sql: str) -> bool:
+    """A SELECT an analyst could have written: not DML/DDL, and not one of dbt's own statements
+    (dbt heads each with its query comment, ``/* {"app": "dbt", ...} */``)."""
+    if '"app": "dbt"' in sql[:200]:
+        return False
     head = sql.lstrip().lstrip("(").lower()
     return head.startswith(("select", "with"))
 
