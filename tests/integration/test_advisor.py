@@ -151,6 +151,8 @@ def applied(recorded, report, tmp_path_factory) -> tuple[str, Path, list[Candida
 def test_the_generated_models_build_and_the_rewrites_return_the_same_rows(applied) -> None:
     url, project, promoted = applied
     assert len(promoted) == 3
+    # measures over numeric(14,2) are declared with their scale (Redshift's bare numeric has none)
+    assert sum("cast(sum(amount) as numeric(38,2)) as sum_1" in c.model_sql for c in promoted) == 2
     with warehouse.connection(url, autocommit=True) as conn:
         for cand in promoted:
             fp = fingerprint(cand.example_sql)

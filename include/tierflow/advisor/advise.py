@@ -215,7 +215,9 @@ def _promote(
     else:
         cand.model_name = models.model_name(shape, g.fp.fingerprint)
         target, cand.refresh_ms, col_types = _build_temp(conn, shape, cand.model_name)
-        cand.model_sql = models.model_sql(shape, relation, g.fp.fingerprint)
+        casts = _bounded_numerics(conn, target, col_types, {m.name for m in shape.measures})
+        col_types.update(casts)
+        cand.model_sql = models.model_sql(shape, relation, g.fp.fingerprint, casts)
         cand.model_yml = models.model_yml(shape, cand.model_name, g.fp.fingerprint, col_types)
     cand.rewrite_sql = shape.rewrite_template.replace("{model}", f"{models.ANALYTICS}.{cand.model_name}")
     proof = prove(conn, g.fp.template, shape, target, literal_sets, repeat=repeat)
@@ -239,6 +241,17 @@ def _record_proof(cand: Candidate, proof: Proof) -> None:
 def _relation_exists(conn: Any, schema: str, name: str) -> bool:
     row = conn.execute("SELECT to_regclass(%s)", (f"{schema}.{name}",)).fetchone()
     return row[0] is not None
+
+
+def _bounded_numerics(conn: Any, table: str, types: dict[str, str], measures: set[str]) -> dict[str, str]:
+    """``numeric(38, s)`` for each unbounded numeric measure, ``s`` the largest scale it holds."""
+    names = [n for n, t in types.items() if t == "numeric" and n in measures]
+    if not names:
+        return {}
+    scales = conn.execute(
+        "SELECT " + ", ".join(f"coalesce(max(scale({n})), 0)" for n in names) + f" FROM {table}"  # noqa: S608
+    ).fetchone()
+    return {n: f"numeric(38,{int(s)})" for n, s in zip(names, scales, strict=True)}
 
 
 def _build_temp(conn: Any, shape: Shape, name: str) -> tuple[str, float, dict[str, str]]:

@@ -49,10 +49,19 @@ def dbt_relation(schema: str, table: str, models_dir: Path = MODELS_DIR) -> str 
     return None
 
 
-def select_sql(shape: Shape, relation: str, *, lookback: bool = False) -> str:
-    """The model's SELECT over ``relation`` (with the incremental lookback filter: dbt Jinja)."""
+def select_sql(
+    shape: Shape, relation: str, *, lookback: bool = False, casts: dict[str, str] | None = None
+) -> str:
+    """The model's SELECT over ``relation`` (with the incremental lookback filter: dbt Jinja);
+    ``casts`` gives measures their declared type (a bounded numeric, which Redshift needs: its
+    bare ``numeric`` has no decimals)."""
+    casts = casts or {}
     dims = [d.name if d.expr == d.name else f"{d.expr} as {d.name}" for d in shape.dimensions]
-    items = ",\n    ".join(dims + [f"{m.expr} as {m.name}" for m in shape.measures])
+    measures = [
+        f"cast({m.expr} as {casts[m.name]}) as {m.name}" if m.name in casts else f"{m.expr} as {m.name}"
+        for m in shape.measures
+    ]
+    items = ",\n    ".join(dims + measures)
     where = [f"{d.column} is not null" for d in shape.dimensions if d.filtered and not d.grouped]
     day = next((d for d in shape.dimensions if d.day), None)
     if lookback and day is not None:
@@ -62,7 +71,7 @@ def select_sql(shape: Shape, relation: str, *, lookback: bool = False) -> str:
     return f"select\n    {items}\nfrom {relation}{where_sql}\n" + (f"group by {group}\n" if group else "")
 
 
-def model_sql(shape: Shape, relation: str, fingerprint: str) -> str:
+def model_sql(shape: Shape, relation: str, fingerprint: str, casts: dict[str, str] | None = None) -> str:
     time_dim = shape.time_dimension
     if time_dim:
         config = (
@@ -75,7 +84,7 @@ def model_sql(shape: Shape, relation: str, fingerprint: str) -> str:
         f"{config}\n"
         f"-- Promoted by `tierflow advise` from query shape {fingerprint}: {shape.source} pre-aggregated\n"
         f"-- by {', '.join(shape.grain) or 'nothing'}; analysts read it through sql/promoted/{fingerprint}.sql.\n"
-        + select_sql(shape, relation, lookback=True)
+        + select_sql(shape, relation, lookback=True, casts=casts)
     )
 
 
