@@ -183,3 +183,20 @@ def test_only_analyst_selects_count_as_history() -> None:
     assert not history._is_query("INSERT INTO raw.t SELECT 1")
     assert history._is_query("  (SELECT 1)")
     assert history._is_query("WITH a AS (SELECT 1) SELECT * FROM a")
+
+
+def test_tierflow_query_journals_each_successful_run(tmp_path: Path, monkeypatch) -> None:
+    import duckdb
+    import pytest
+    from tierflow import query
+    from tierflow.errors import TierflowError
+
+    journal = tmp_path / "journal.jsonl"
+    monkeypatch.setenv(history.JOURNAL_ENV, str(journal))
+    monkeypatch.setattr(query, "connect", lambda *a, **k: (duckdb.connect(), []))
+    assert query.run_query("SELECT 41 + 1 AS answer", settings=object()).to_pylist() == [{"answer": 42}]
+    with pytest.raises(TierflowError):
+        query.run_query("SELECT * FROM no_such_table", settings=object())
+    runs = history.journal_history(datetime.now(UTC) - timedelta(minutes=1))
+    assert [(r.source, r.sql) for r in runs] == [("tierflow", "SELECT 41 + 1 AS answer")]
+    assert runs[0].total_ms >= 0
