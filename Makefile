@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 RUN := source scripts/env.sh &&
 
 .PHONY: help setup venv services databases demo test test-unit test-integration test-dags lint format \
-        bench bench-seed bench-archive bench-warehouse bench-hot bench-cli clean
+        bench bench-seed bench-archive bench-warehouse bench-hot bench-cli bench-advisor clean
 
 help:  ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ bench-warehouse: setup  ## Full vs incremental warehouse refresh on the medium d
 
 bench-hot: setup  ## Hot-tier lookup latency and consumer throughput
 	$(RUN) python bench/bench_hot.py
+
+bench-advisor: setup  ## Query advisor: precision/recall, rewrite speedup, run time over 10,000 entries
+	$(RUN) python bench/bench_advisor.py
 
 bench-cli: setup  ## Start-up of `tierflow --help` and `tierflow hot get customer N`
 	$(RUN) python bench/bench_cli.py

@@ -9,6 +9,13 @@ import os
 from tierflow.stores.warehouse import ensure_database
 from tierflow.urls import parse, redact
 ensure_database(os.environ["TIERFLOW_WAREHOUSE_URL"])
+# the query advisor reads the warehouse's history from pg_stat_statements (scripts/services.sh preloads it)
+from tierflow.advisor.history import ensure_pg_stat_statements
+from tierflow.stores.warehouse import connection, is_redshift
+if not is_redshift(os.environ["TIERFLOW_WAREHOUSE_URL"]):
+    with connection(os.environ["TIERFLOW_WAREHOUSE_URL"], autocommit=True) as conn:
+        if not ensure_pg_stat_statements(conn):
+            print("note: pg_stat_statements is not preloaded; `tierflow advise` reads no warehouse history")
 meta = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
 if meta.startswith("postgresql"):
     ensure_database(meta.replace("+psycopg2", ""))

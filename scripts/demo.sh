@@ -30,7 +30,7 @@ SEED=${TIERFLOW_DEMO_SEED:-42}
 RESET=${TIERFLOW_DEMO_RESET:-1}
 # The platform's DAGs in the demo's order: the warehouse's first load comes before the first
 # archive, so the marts hold the whole seeded history; any other DAG file runs after them.
-DAG_ORDER=(warehouse_refresh nightly_archive hot_tier_reconcile tier_audit)
+DAG_ORDER=(warehouse_refresh nightly_archive hot_tier_reconcile tier_audit query_advisor)
 # What each DAG is triggered with: the archive for real (its form defaults to a dry run).
 declare -A DAG_CONF=([nightly_archive]='{"dry_run": false, "allow_large_run": true}' [warehouse_refresh]='{"full_refresh": true}')
 LOG_DIR="$AIRFLOW_HOME/demo-logs"
@@ -63,6 +63,7 @@ summary() {
   if tierflow query --help >/dev/null 2>&1; then
     echo "  archive SQL         source scripts/env.sh && tierflow query --help"
   fi
+  echo "  query advisor       source scripts/env.sh && tierflow advise   (report: $DATA_DIR/advisor_report.json)"
   echo "  policy              source scripts/env.sh && tierflow policy check"
   echo "  source MySQL        mysql -h127.0.0.1 -uroot ${TIERFLOW_MYSQL_URL##*/}   ($TIERFLOW_MYSQL_URL)"
   echo "  warehouse           psql ${TIERFLOW_WAREHOUSE_URL}"
@@ -239,6 +240,35 @@ for dag_id in "${dags[@]}"; do
   RESULTS+=("$(printf '%-20s success in %6s s' "$dag_id" "$seconds")")
   echo "$dag_id: success in $seconds s"
 done
+
+step "Query advisor: a small analyst workload on the warehouse, then tierflow advise"
+# Repeated aggregate shapes with varying literals, cheap lookups and shapes that must be refused
+# (tierflow.advisor.workload), read back from pg_stat_statements; each promoted shape is proved.
+python - <<'PY'
+import os
+
+from tierflow.advisor import workload
+from tierflow.stores import warehouse
+
+with warehouse.connection(os.environ["TIERFLOW_WAREHOUSE_URL"], autocommit=True) as conn:
+    print(f"{len(workload.run(conn, repeats=5, one_offs=20))} analyst queries run")
+PY
+tierflow advise --min-calls 3 --top 10 || true
+tierflow advise --min-calls 3 --top 10 --json >"$DATA_DIR/advisor_report.json" || true
+python - "$DATA_DIR/advisor_report.json" <<'PY'
+import json
+import sys
+
+try:
+    report = json.load(open(sys.argv[1]))
+except ValueError:
+    report = []
+promoted = [c for c in report if c["promotable"]]
+for c in promoted:
+    print(f"  {c['fingerprint']} -> {c['model_name']}: equal on {c['literal_sets']} literal sets, "
+          f"{c['original_ms']:.1f} ms -> {c['rewrite_ms']:.1f} ms")
+print(f"{len(promoted)} promoted candidate(s) with their proof; apply one with: tierflow advise apply FINGERPRINT")
+PY
 
 step "Tier report: tierflow tiers report --chart $DATA_DIR/tier_chart.png"
 mkdir -p "$DATA_DIR"

@@ -110,6 +110,27 @@ ensure_redis
 case "${TIERFLOW_MYSQL_URL:-mysql://root@127.0.0.1}" in mysql://root@127.0.0.1*) ensure_mysql_login ;; esac
 case "${TIERFLOW_WAREHOUSE_URL:-postgresql://postgres@127.0.0.1}" in postgresql://postgres@127.0.0.1*) ensure_pg_login ;; esac
 
+# The query advisor reads the local warehouse's query history from pg_stat_statements, which the
+# server must preload. Only the local development cluster is configured, and it is restarted only
+# when the library is not loaded yet (one restart, on the first setup).
+ensure_pg_stat_statements() {
+  command -v psql >/dev/null 2>&1 || return 0
+  local q="psql -h $PG_HOST -p $PG_PORT -U postgres -d postgres -Atc"
+  local now
+  now=$($q "SHOW shared_preload_libraries" 2>/dev/null) || return 0
+  case ",${now// /}," in *,pg_stat_statements,*) return 0 ;; esac
+  if [ "$(id -u)" != 0 ] || [ "$PG_HOST" != 127.0.0.1 ] || ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+    echo "note: PostgreSQL does not preload pg_stat_statements; add it to shared_preload_libraries for 'tierflow advise'"
+    return 0
+  fi
+  $q "ALTER SYSTEM SET shared_preload_libraries = '${now:+$now,}pg_stat_statements'" >/dev/null
+  ver=$(ls /etc/postgresql | sort -V | tail -1)
+  pg_ctlcluster --skip-systemctl-redirect "$ver" main restart 2>/dev/null || service postgresql restart >/dev/null 2>&1 || true
+  wait_port "$PG_HOST" "$PG_PORT" || fail "PostgreSQL did not restart; start it with 'pg_ctlcluster $ver main start'"
+  echo "Postgres pg_stat_statements preloaded (restarted once)"
+}
+case "${TIERFLOW_WAREHOUSE_URL:-postgresql://postgres@127.0.0.1}" in postgresql://postgres@127.0.0.1*) ensure_pg_stat_statements ;; esac
+
 # Bulk loads (seed, archive, restore, benchmarks) thrash a stock local server: InnoDB's 128 MB
 # buffer pool and Debian's 96 MB redo log (which forces a checkpoint every few seconds of a bulk
 # load). Give the local development server 1 GB of each, as production servers have. Both settings

@@ -34,6 +34,8 @@ ENV_VARS = {
     "dbt_target": "TIERFLOW_DBT_TARGET",
     "kinesis_stream": "TIERFLOW_KINESIS_STREAM",
     "kinesis_endpoint_url": "AWS_ENDPOINT_URL_KINESIS",
+    "athena_workgroup": "TIERFLOW_ATHENA_WORKGROUP",
+    "query_journal": "TIERFLOW_QUERY_JOURNAL",
 }
 
 
@@ -67,6 +69,10 @@ class Settings:
     aws_access_key_id: str | None = None
     aws_secret_access_key: str | None = None
     aws_session_token: str | None = None
+    # The query advisor's sources: an Athena workgroup's executions (None: not read) and the
+    # journal ``tierflow query`` appends each run to
+    athena_workgroup: str | None = None
+    query_journal: Path = LOCAL_DATA_DIR / "query_journal.jsonl"
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -88,6 +94,8 @@ class Settings:
             aws_endpoint_url=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None,
             aws_region=env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or DEFAULT_AWS_REGION,
             kinesis_endpoint_url=env.get(ENV_VARS["kinesis_endpoint_url"]) or None,
+            athena_workgroup=env.get(ENV_VARS["athena_workgroup"]) or None,
+            query_journal=Path(env.get(ENV_VARS["query_journal"]) or LOCAL_DATA_DIR / "query_journal.jsonl"),
         )
 
     def with_(self, **changes: Any) -> Settings:

@@ -10,13 +10,19 @@ column, else the old one), as the Athena view of ``tierflow archive ddl`` does. 
 
 from __future__ import annotations
 
+import json
 import tempfile
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from tierflow.config import Settings
 from tierflow.errors import TierflowError
+from tierflow.log import get_logger
 from tierflow.stores import ident
+
+log = get_logger("tierflow.query")
 
 
 def _local_root(settings: Settings, cache_dir: Path | None) -> Path:
@@ -111,14 +117,40 @@ def connect(settings: Settings | None = None, *, cache_dir: Path | None = None, 
 def run_query(
     sql: str, settings: Settings | None = None, *, cache_dir: Path | None = None, policy: Any = None
 ):
-    """Run ``sql`` over the archive; returns a pyarrow Table."""
+    """Run ``sql`` over the archive; returns a pyarrow Table. Each successful run is journaled
+    (``record``, at ``Settings.query_journal``) for ``tierflow advise``."""
     import duckdb
 
+    settings = settings or Settings.from_env()
     con, views = connect(settings, cache_dir=cache_dir, policy=policy)
     try:
-        return con.sql(sql).to_arrow_table()
+        started = time.perf_counter()
+        result = con.sql(sql).to_arrow_table()
+        record(sql, (time.perf_counter() - started) * 1000, settings.query_journal)
+        return result
     except duckdb.Error as exc:
         known = ", ".join(views) or "(none archived yet)"
         raise TierflowError(f"query failed: {exc}\n  archived tables: {known}") from None
     finally:
         con.close()
+
+
+def record(sql: str, elapsed_ms: float, path: Path) -> None:
+    """Append one run of ``tierflow query`` to its journal, which the query advisor reads
+    (``tierflow.advisor.history.journal_history``): one JSON object a line, appended whole (appends
+    this short are atomic on a local file system). A journal that cannot be written never fails
+    the query."""
+    line = json.dumps(
+        {
+            "at": datetime.now(UTC).isoformat(),
+            "source": "tierflow",
+            "sql": sql,
+            "elapsed_ms": round(elapsed_ms, 3),
+        }
+    )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+    except OSError as exc:
+        log.warning("query.journal.unwritable", path=str(path), error=str(exc))

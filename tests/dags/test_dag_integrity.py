@@ -381,6 +381,10 @@ SCHEDULES = {
         {"tables": [], "as_of": None, "dry_run": True, "allow_large_run": False},
     ),
     "hot_tier_reconcile": ("CronTriggerTimetable(expression='30 3 * * *', timezone='Asia/Kolkata'", {}),
+    "query_advisor": (
+        "CronTriggerTimetable(expression='0 6 * * 1', timezone='Asia/Kolkata'",
+        {"min_calls": 3, "top": 20},
+    ),
     "tier_audit": (
         "AssetOrTimeSchedule(asset_condition=Asset(name='tierflow_archive_run'",
         {"strict": True},

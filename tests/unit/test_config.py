@@ -60,6 +60,8 @@ def test_env_var_names_are_the_documented_ones() -> None:
         "TIERFLOW_DBT_TARGET",
         "TIERFLOW_KINESIS_STREAM",
         "AWS_ENDPOINT_URL_KINESIS",
+        "TIERFLOW_ATHENA_WORKGROUP",
+        "TIERFLOW_QUERY_JOURNAL",
     }
     assert set(ENV_VARS) <= {f.name for f in fields(Settings)}
 
@@ -71,6 +73,7 @@ def test_the_new_settings_default_to_what_their_call_sites_used() -> None:
     assert (s.dbt_target, s.dbt_profile_target) == (None, "local")
     assert (s.dialect, s.is_redshift) == ("postgres", False)
     assert s.kinesis_endpoint_url is None and s.kinesis_stream is None
+    assert s.athena_workgroup is None and s.query_journal.name == "query_journal.jsonl"
     assert s.aws_credentials() == {}
     assert s.aws_client_kwargs("s3") == {"region_name": "ap-south-1", "endpoint_url": None}
 

@@ -27,7 +27,7 @@ from tierflow.report.collect import (
     collect_redis,
     collect_warehouse,
 )
-from tierflow.report.history import latest, load_history, report_key, save
+from tierflow.report.history import REPORTS_PREFIX, latest, load_history, report_key, save
 from tierflow.report.model import (
     ArchiveStats,
     DatabaseSize,
@@ -51,6 +51,7 @@ log = get_logger(__name__)
 GB = 1024**3
 
 __all__ = [
+    "REPORTS_PREFIX",
     "ArchiveStats",
     "DatabaseSize",
     "MySQLStats",
