@@ -208,7 +208,9 @@ def load_table(  # noqa: C901, PLR0915 -- to burn down
 
         return load_table_redshift(settings, table, full_refresh=full_refresh, lookback=lookback)
     if gate is None:
-        from tierflow.warehouse.gates import check_batch as gate
+        from tierflow.warehouse.gates import check_batch
+
+        gate = check_batch
 
     started = time.perf_counter()
     batch_id = new_batch_id()
@@ -301,6 +303,8 @@ def load_table(  # noqa: C901, PLR0915 -- to burn down
                 new_wm is None or (report.previous.value, report.previous.pk) > (new_wm.value, new_wm.pk)
             ):
                 new_wm = report.previous
+            if new_wm is None:
+                raise TierflowError(f"{table.name}: rows were staged but no watermark was read")
             report.inserted, report.updated = merge_batch(conn, table, columns)
             delete, insert = wsql.set_watermark_sql()
             conn.execute(delete, (table.name,))

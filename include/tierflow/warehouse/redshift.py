@@ -158,6 +158,8 @@ def _load(  # noqa: C901, PLR0915 -- to burn down
     if repeated := keys.repeated():
         conn.execute(superseded_sql(table.name, table.primary_key, wm_col, repeated))
     gates.check_batch(settings.warehouse_url, AUDIT_SCHEMA, table.name)
+    if after is None:
+        raise TierflowError(f"{table.name}: rows were staged but no watermark was read")
     new_wm = Watermark(after[0], after[1])
     if report.previous and (report.previous.value, report.previous.pk) > (new_wm.value, new_wm.pk):
         new_wm = report.previous
