@@ -70,6 +70,14 @@ def parse(url: str) -> DbUrl:
 _USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:@/?#]*):.*@")
 
 
+def is_redshift(url: str) -> bool:
+    """Whether ``url`` names a Redshift warehouse (``redshift://``, ``redshift+<driver>://``): the one
+    answer every step asks (connection, SQL dialect, dbt target, gates)."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).scheme.lower().startswith("redshift")
+
+
 def redact(url: str) -> str:
     """``url`` with its password shown as ``***`` (also when the URL does not parse)."""
     return _USERINFO.sub(r"\g<head>:***@", url, count=1)

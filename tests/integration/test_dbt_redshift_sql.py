@@ -53,7 +53,8 @@ def test_raw_ddl_file_is_generated_from_the_mysql_schema(mysql_url: str, tmp_pat
     policy = load_policy(DEFAULT_POLICY)
     wanted = {name for name, table in policy.tables.items() if table.warehouse}
     assert set(re.findall(r'CREATE TABLE IF NOT EXISTS "raw"\."(\w+)"', text)) == wanted | {
-        "_tierflow_watermarks"
+        "_tierflow_watermarks",
+        "_tierflow_load_leases",
     }
     live = mysql.columns_by_table(mysql_url)
     for table in wanted:  # every MySQL column, in order, and _loaded_at

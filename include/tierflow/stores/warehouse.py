@@ -8,11 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from tierflow.errors import ServiceUnavailable, TierflowError
-from tierflow.urls import parse, redact
-
-
-def is_redshift(url: str) -> bool:
-    return parse(url).scheme.startswith("redshift")
+from tierflow.urls import is_redshift, parse, redact
 
 
 class DbApiConnection:
