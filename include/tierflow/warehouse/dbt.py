@@ -9,13 +9,14 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from tierflow.errors import TierflowError
 from tierflow.log import get_logger
 from tierflow.paths import DBT_DIR
-from tierflow.urls import parse
+from tierflow.urls import is_redshift, parse
 
 log = get_logger("tierflow.warehouse.dbt")
 
@@ -37,30 +38,46 @@ def dbt_executable() -> str:
     return found
 
 
-def dbt_env(
-    warehouse_url: str,
-    schema: str = DEFAULT_AUDIT_SCHEMA,
-    *,
-    threads: int | None = None,
-    base: dict[str, str] | None = None,
+# What dbt/profiles.yml reads through env_var(), besides the optional TIERFLOW_DBT_THREADS: the
+# CLI's dbt runs and the DAG's Cosmos tasks both set every one of them from ``profile_env``.
+PROFILE_VARS = (
+    "TIERFLOW_DBT_TARGET",
+    "TIERFLOW_DBT_HOST",
+    "TIERFLOW_DBT_PORT",
+    "TIERFLOW_DBT_USER",
+    "TIERFLOW_DBT_PASSWORD",
+    "TIERFLOW_DBT_DBNAME",
+    "TIERFLOW_DBT_SCHEMA",
+    "TIERFLOW_DBT_CLUSTER_ID",
+    "TIERFLOW_DBT_WORKGROUP",
+    "TIERFLOW_DBT_SERVERLESS",
+    "TIERFLOW_DBT_REGION",
+)
+
+
+def profile_env(
+    warehouse_url: str, schema: str = DEFAULT_AUDIT_SCHEMA, *, environ: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    """The environment the dbt profile reads (``dbt/profiles.yml`` uses only env_var())."""
+    """Every ``PROFILE_VARS`` value for ``warehouse_url``: the ``prod`` (Redshift) or ``local``
+    target, and on Redshift the same IAM sign-in as every other step
+    (``stores.warehouse.redshift_connect_kwargs``; the region falls back to ``environ``'s AWS one)."""
     u = parse(warehouse_url)
-    env = dict(os.environ if base is None else base)
-    redshift = u.scheme.startswith("redshift")
-    env.update(
-        DBT_PROFILES_DIR=str(DBT_DIR),
-        TIERFLOW_DBT_TARGET="prod" if redshift else "local",
-        TIERFLOW_DBT_HOST=u.host,
-        TIERFLOW_DBT_PORT=str(u.port or (5439 if redshift else 5432)),
-        TIERFLOW_DBT_USER=u.user or "postgres",
-        TIERFLOW_DBT_PASSWORD=u.password or "",
-        TIERFLOW_DBT_DBNAME=u.database or "",
-        TIERFLOW_DBT_SCHEMA=schema,
-        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
-    )
+    environ = os.environ if environ is None else environ
+    redshift = is_redshift(warehouse_url)
+    env = {
+        "TIERFLOW_DBT_TARGET": "prod" if redshift else "local",
+        "TIERFLOW_DBT_HOST": u.host,
+        "TIERFLOW_DBT_PORT": str(u.port or (5439 if redshift else 5432)),
+        "TIERFLOW_DBT_USER": u.user or "postgres",
+        "TIERFLOW_DBT_PASSWORD": u.password or "",
+        "TIERFLOW_DBT_DBNAME": u.database or "",
+        "TIERFLOW_DBT_SCHEMA": schema,
+        "TIERFLOW_DBT_CLUSTER_ID": "",
+        "TIERFLOW_DBT_WORKGROUP": "",
+        "TIERFLOW_DBT_SERVERLESS": "False",
+        "TIERFLOW_DBT_REGION": "",
+    }
     if redshift:
-        # the same IAM sign-in as every other step (stores.warehouse.redshift_connect_kwargs)
         from tierflow.stores.warehouse import redshift_connect_kwargs
 
         kwargs = redshift_connect_kwargs(warehouse_url)
@@ -69,10 +86,24 @@ def dbt_env(
             TIERFLOW_DBT_WORKGROUP=kwargs.get("serverless_work_group") or "",
             TIERFLOW_DBT_SERVERLESS=str(bool(kwargs.get("is_serverless"))),
             TIERFLOW_DBT_REGION=kwargs.get("region")
-            or env.get("AWS_DEFAULT_REGION")
-            or env.get("AWS_REGION")
+            or environ.get("AWS_DEFAULT_REGION")
+            or environ.get("AWS_REGION")
             or "",
         )
+    return env
+
+
+def dbt_env(
+    warehouse_url: str,
+    schema: str = DEFAULT_AUDIT_SCHEMA,
+    *,
+    threads: int | None = None,
+    base: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment of a dbt run: ``base`` (default: this process's) with ``profile_env``."""
+    env = dict(os.environ if base is None else base)
+    env.update(profile_env(warehouse_url, schema, environ=env))
+    env.update(DBT_PROFILES_DIR=str(DBT_DIR), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
     if threads:
         env["TIERFLOW_DBT_THREADS"] = str(threads)
     return env

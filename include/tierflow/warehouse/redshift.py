@@ -155,7 +155,8 @@ class RedshiftTarget:
             raw_table_ddl(AUDIT_SCHEMA, table, columns, wsql.REDSHIFT, if_not_exists=False),
         ):
             self.conn.execute(stmt)
-        return read_watermark(self.conn, table.name), utc_now()  # the loader's clock: no build compares Redshift stamps (publish.loads_settled_at)
+        # the loader's clock: no build compares Redshift stamps (publish.loads_settled_at)
+        return read_watermark(self.conn, table.name), utc_now()
 
     def staged_page(self, page: Any, loaded_at: datetime) -> Any:
         return _with_loaded_at(page, loaded_at)
