@@ -69,7 +69,7 @@ def test_raw_ddl_runs_and_is_idempotent(mysql_url: str, warehouse_url: str) -> N
         count = conn.execute(
             "select count(*) from information_schema.tables where table_schema = 'raw'"
         ).fetchone()[0]
-    assert count == 8
+    assert count == 9  # 7 warehouse tables, the watermarks and the load leases
 
 
 def test_spectrum_schema_points_at_the_archive_glue_database() -> None:
