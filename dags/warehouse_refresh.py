@@ -22,6 +22,7 @@ scheduled on its own outputs, which would re-trigger it forever). The dbt graph 
 
 from __future__ import annotations
 
+import functools
 import shutil
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param,
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import InvocationMode, LoadMode, TestIndirectSelection
 from tierflow.config import Settings
-from tierflow_airflow.connections import WAREHOUSE_BUILD_CONN_ID, WAREHOUSE_CONN_ID
+from tierflow.warehouse.dbt import PROFILE_VARS
 from tierflow_airflow.defaults import DEFAULT_ARGS, TAGS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,22 +50,21 @@ SOURCE_CHANGED = Asset(name="tierflow_mysql_lending", uri="tierflow://mysql/lend
 RAW_LOADED = Asset(name="tierflow_warehouse_raw", uri="tierflow://warehouse/raw")
 MARTS_PUBLISHED = Asset(name="tierflow_warehouse_analytics", uri="tierflow://warehouse/analytics")
 
-# dbt runs as the builder: the build Connection when there is one, else the warehouse one
-_conn = f"(conn.get('{WAREHOUSE_BUILD_CONN_ID}') or conn.{WAREHOUSE_CONN_ID})"
-DBT_ENV = {
-    "TIERFLOW_DBT_TARGET": DBT_TARGET,
-    "TIERFLOW_DBT_HOST": f"{{{{ {_conn}.host }}}}",
-    "TIERFLOW_DBT_PORT": f"{{{{ {_conn}.port or (5439 if {_conn}.conn_type == 'redshift' else 5432) }}}}",
-    "TIERFLOW_DBT_USER": f"{{{{ {_conn}.login or 'postgres' }}}}",
-    "TIERFLOW_DBT_PASSWORD": f"{{{{ {_conn}.password or '' }}}}",
-    "TIERFLOW_DBT_DBNAME": f"{{{{ {_conn}.schema }}}}",
-    "TIERFLOW_DBT_SCHEMA": "{{ ti.xcom_pull(task_ids='choose_build_slot')['slot'] }}",
-    # Redshift's IAM sign-in, from the Connection's extras (?cluster=, ?workgroup=, ?region=)
-    "TIERFLOW_DBT_CLUSTER_ID": f"{{{{ {_conn}.extra_dejson.get('cluster', '') }}}}",
-    "TIERFLOW_DBT_WORKGROUP": f"{{{{ {_conn}.extra_dejson.get('workgroup', '') }}}}",
-    "TIERFLOW_DBT_SERVERLESS": f"{{{{ 'workgroup' in {_conn}.extra_dejson }}}}",
-    "TIERFLOW_DBT_REGION": f"{{{{ {_conn}.extra_dejson.get('region', '') }}}}",
-}
+
+@functools.cache  # one Connection lookup per task process, not one per variable
+def dbt_profile_env(slot: str) -> dict[str, str]:
+    """dbt's profile variables for the builder (the build Connection when there is one, else the
+    warehouse one) and ``slot``: ``tierflow.warehouse.dbt.profile_env``, the one builder of dbt's
+    environment, which the CLI's dbt runs use too. A macro: resolved in the task, never at parse."""
+    from tierflow.warehouse.dbt import profile_env
+    from tierflow_airflow.hooks import TierflowHook
+
+    settings = TierflowHook().get_settings()
+    return profile_env(settings.as_builder().warehouse_url, slot, settings=settings)
+
+
+_SLOT = "ti.xcom_pull(task_ids='choose_build_slot')['slot']"
+DBT_ENV = {name: f"{{{{ dbt_profile_env({_SLOT})['{name}'] }}}}" for name in PROFILE_VARS}
 # Narrow an incremental build's tests and its delinquency rebuild to what was loaded since
 # (tierflow.warehouse.publish.plan_build); an empty value means "everything".
 DBT_VARS = {
@@ -84,6 +84,7 @@ DBT_VARS = {
     default_args=DEFAULT_ARGS,
     tags=[*TAGS, "warehouse"],
     doc_md=__doc__,
+    user_defined_macros={"dbt_profile_env": dbt_profile_env},
     params={"full_refresh": Param(False, type="boolean", description="Reload raw and rebuild marts.")},
 )
 def warehouse_refresh():

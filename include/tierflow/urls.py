@@ -37,10 +37,6 @@ class DbUrl:
         ).render_as_string(hide_password=False)
 
 
-def is_redshift(url: str) -> bool:
-    return urlsplit(url).scheme.lower().startswith("redshift")
-
-
 def parse(url: str) -> DbUrl:
     """A ``scheme://user:password@host:port/database?k=v`` URL, user and password decoded."""
     from sqlalchemy.engine import make_url
@@ -73,6 +69,13 @@ def parse(url: str) -> DbUrl:
 # "scheme://user:" then everything up to the LAST '@': a password is masked whole even when it
 # was not percent-encoded (and so would not parse)
 _USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:@/?#]*):.*@")
+
+
+def is_redshift(url: str) -> bool:
+    """Whether ``url`` names a Redshift warehouse (``redshift://``, ``redshift+<driver>://``): the one
+    answer every step asks (connection, SQL dialect, dbt target, gates)."""
+
+    return urlsplit(url).scheme.lower().startswith("redshift")
 
 
 def redact(url: str) -> str:

@@ -21,6 +21,14 @@ CREATE TABLE IF NOT EXISTS "raw"."_tierflow_watermarks" (
   loaded_at timestamp NOT NULL
 );
 
+CREATE TABLE IF NOT EXISTS "raw"."_tierflow_load_leases" (
+  name varchar(64) NOT NULL,
+  owner varchar(256) NOT NULL,
+  slot varchar(128),
+  acquired_at timestamp NOT NULL,
+  expires_at timestamp NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS "raw"."customers" (
   "id" bigint NOT NULL,
   "full_name" varchar(480) NOT NULL,

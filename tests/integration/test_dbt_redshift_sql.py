@@ -53,7 +53,8 @@ def test_raw_ddl_file_is_generated_from_the_mysql_schema(mysql_url: str, tmp_pat
     policy = load_policy(DEFAULT_POLICY)
     wanted = {name for name, table in policy.tables.items() if table.warehouse}
     assert set(re.findall(r'CREATE TABLE IF NOT EXISTS "raw"\."(\w+)"', text)) == wanted | {
-        "_tierflow_watermarks"
+        "_tierflow_watermarks",
+        "_tierflow_load_leases",
     }
     live = mysql.columns_by_table(mysql_url)
     for table in wanted:  # every MySQL column, in order, and _loaded_at
@@ -68,7 +69,7 @@ def test_raw_ddl_runs_and_is_idempotent(mysql_url: str, warehouse_url: str) -> N
         count = conn.execute(
             "select count(*) from information_schema.tables where table_schema = 'raw'"
         ).fetchone()[0]
-    assert count == 8
+    assert count == 9  # 7 warehouse tables, the watermarks and the load leases
 
 
 def test_spectrum_schema_points_at_the_archive_glue_database() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -177,3 +178,123 @@ def test_preflight_on_redshift_sends_only_what_redshift_accepts(moto_server, mon
         failed = [c for c in preflight(settings) if not c.ok]
     assert [(c.name, c.detail) for c in failed] == [("external schema", "no external schema archive")]
     assert "002_spectrum_archive.sql" in failed[0].fix
+
+
+LEASES = '"raw"."_tierflow_load_leases"'
+
+
+def staged_keys(settings: Settings, table: str) -> list[str]:
+    from tierflow.stores.objects import store_for
+
+    return [o.key for o in store_for(settings).list(f"_tierflow_staging/{table}/")]
+
+
+def lease_statements(sent: list[str], table: str) -> tuple[list[str], list[str]]:
+    """(the lease rows inserted for ``table``, the ones deleted) among the statements sent."""
+    taken = [s for s in sent if s.startswith(f"INSERT INTO {LEASES}") and f"'{table}'" in s]
+    given_up = [s for s in sent if s.startswith(f"DELETE FROM {LEASES} WHERE name = '{table}' AND owner")]
+    return taken, given_up
+
+
+def test_redshift_load_holds_its_table_lease_and_reports_timings(
+    seeded_mysql_url: str, s3_archive_uri: str
+) -> None:
+    from tierflow.warehouse.load import STAGING_BATCHES_KEPT
+
+    settings = Settings(mysql_url=seeded_mysql_url, archive_uri=s3_archive_uri, warehouse_url=rh.LOADER_URL)
+    table = load_policy(DEFAULT_POLICY).table("loans")
+    recorder = rh.Recorder()
+    with rh.recorded_redshift_connector(recorder):
+        reports = [load_table(settings, table, full_refresh=True) for _ in range(STAGING_BATCHES_KEPT + 2)]
+    assert recorder.failures() == {}
+    sent = [st.sql for st in recorder.statements]
+    taken, given_up = lease_statements(sent, "loans")
+    assert len(taken) == len(given_up) == len(reports)
+    # the lease is taken before the batch's DDL and given up after its publish
+    first_ddl = sent.index('DROP TABLE IF EXISTS "raw_audit"."loans"')
+    assert sent.index(taken[0]) < first_ddl < sent.index(next(s for s in sent if s.startswith("MERGE INTO")))
+    assert sent.index(given_up[0]) > sent.index(next(s for s in sent if s.startswith("MERGE INTO")))
+    for owner_sql, report in zip(taken, reports, strict=True):
+        assert report.batch_id in owner_sql  # each load its own owner
+        assert {"extract", "stage", "copy", "gate", "merge", "total"} <= set(report.seconds)
+        assert report.rows_staged > 0 and report.watermark is not None
+    # staging is pruned to the newest batches, as on the local warehouse
+    batches = {k.split("/")[2] for k in staged_keys(settings, "loans")}
+    assert len(batches) == STAGING_BATCHES_KEPT and batches <= {f"batch={r.batch_id}" for r in reports}
+
+
+def test_redshift_load_refused_while_another_load_holds_the_lease(
+    seeded_mysql_url: str, s3_archive_uri: str
+) -> None:
+    from datetime import timedelta
+
+    from tierflow.warehouse.target import LoadInProgress
+
+    settings = Settings(mysql_url=seeded_mysql_url, archive_uri=s3_archive_uri, warehouse_url=rh.LOADER_URL)
+    now = datetime.now()
+    held = {
+        rf"FROM {re.escape(LEASES)} WHERE name = 'loans'": (
+            [("owner", 1043), ("slot", 1043), ("acquired_at", 1114), ("expires_at", 1114)],
+            [("load:other-host:7:20260703T010000-abcd", None, now, now + timedelta(minutes=30))],
+        )
+    }
+    recorder = rh.Recorder(answers=held)
+    with (
+        rh.recorded_redshift_connector(recorder),
+        pytest.raises(LoadInProgress, match="load:other-host:7"),
+    ):
+        load_table(settings, load_policy(DEFAULT_POLICY).table("loans"))
+    sent = [st.sql for st in recorder.statements]
+    assert not any(s.startswith(("COPY ", "MERGE INTO", 'DROP TABLE IF EXISTS "raw_audit"')) for s in sent)
+    assert not any(s.startswith(f"INSERT INTO {LEASES}") for s in sent)
+    assert staged_keys(settings, "loans") == []
+
+
+def test_redshift_load_cleans_its_staging_when_the_gate_fails(
+    seeded_mysql_url: str, s3_archive_uri: str
+) -> None:
+    from tierflow.quality import QualityGateError
+
+    settings = Settings(mysql_url=seeded_mysql_url, archive_uri=s3_archive_uri, warehouse_url=rh.LOADER_URL)
+    table = load_policy(DEFAULT_POLICY).table("loans")
+    recorder = rh.Recorder()
+    with rh.recorded_redshift_connector(recorder):
+        good = load_table(settings, table)
+
+        def failing_gate(url: str, schema: str, name: str) -> None:
+            assert staged_keys(settings, "loans")  # the batch was staged and copied
+            raise QualityGateError(f"{schema}.{name}", [])
+
+        with pytest.raises(QualityGateError):
+            load_table(settings, table, full_refresh=True, gate=failing_gate)
+    sent = [st.sql for st in recorder.statements]
+    assert len([s for s in sent if s.startswith("COPY ")]) == 2
+    assert len([s for s in sent if s.startswith("MERGE INTO")]) == 1  # the good load's only
+    taken, given_up = lease_statements(sent, "loans")
+    assert len(taken) == len(given_up) == 2  # given up after the failure too
+    # the failed batch's objects are gone; the published one's stay
+    assert {k.split("/")[2] for k in staged_keys(settings, "loans")} == {f"batch={good.batch_id}"}
+
+
+def test_redshift_load_cleans_its_staging_when_the_publish_fails(
+    seeded_mysql_url: str, s3_archive_uri: str
+) -> None:
+    settings = Settings(mysql_url=seeded_mysql_url, archive_uri=s3_archive_uri, warehouse_url=rh.LOADER_URL)
+
+    def cluster_error(sql: str) -> tuple:
+        raise RuntimeError("ERROR: could not complete because of conflict with concurrent transaction")
+
+    recorder = rh.Recorder(answers={r"^MERGE INTO": cluster_error})
+    with (
+        rh.recorded_redshift_connector(recorder),
+        pytest.raises(RuntimeError, match="concurrent transaction"),
+    ):
+        load_table(settings, load_policy(DEFAULT_POLICY).table("loans"))
+    sent = [st.sql for st in recorder.statements]
+    merge = next(i for i, s in enumerate(sent) if s.startswith("MERGE INTO"))
+    # the publish transaction (with its temp changes table) is rolled back, never committed
+    assert sent[merge + 1] == "ROLLBACK" and "COMMIT" not in sent[merge - 1 : merge + 2]
+    assert not any(s.startswith('INSERT INTO "raw"."_tierflow_watermarks"') for s in sent)
+    taken, given_up = lease_statements(sent, "loans")
+    assert len(taken) == len(given_up) == 1
+    assert staged_keys(settings, "loans") == []

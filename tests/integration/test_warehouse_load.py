@@ -17,7 +17,8 @@ from tierflow.policy import load_policy
 from tierflow.quality import QualityGateError
 from tierflow.stores import mysql, warehouse
 from tierflow.stores.objects import store_for
-from tierflow.warehouse.load import load_all, load_table, read_watermark
+from tierflow.warehouse.load import load_all, load_table
+from tierflow.warehouse.target import read_watermark
 
 pytestmark = pytest.mark.integration
 
@@ -228,7 +229,8 @@ def test_loads_of_different_tables_create_the_warehouse_together(mysql_url: str,
 
     from tierflow.warehouse import AUDIT_SCHEMA, RAW_SCHEMA
     from tierflow.warehouse.columns import source_columns
-    from tierflow.warehouse.load import ensure_raw_table, warehouse_tables
+    from tierflow.warehouse.load import warehouse_tables
+    from tierflow.warehouse.target import ensure_raw_table
 
     tables = warehouse_tables(load_policy(DEFAULT_POLICY))
     columns = {t.name: source_columns(mysql_url, t.name) for t in tables}

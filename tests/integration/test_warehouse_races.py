@@ -16,7 +16,8 @@ from tierflow.policy import load_policy
 from tierflow.stores import mysql, warehouse
 from tierflow.warehouse import lease
 from tierflow.warehouse.lease import BuildSlotLeasedError, LeaseLostError
-from tierflow.warehouse.load import load_table, superseded_sql
+from tierflow.warehouse.load import load_table
+from tierflow.warehouse.target import superseded_sql
 
 from tests import redshift_harness as rh
 

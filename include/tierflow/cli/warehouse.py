@@ -83,7 +83,7 @@ def parse_cmd() -> None:
     from tierflow.warehouse.publish import build_slot
 
     s = common.context().settings.as_builder()
-    dbt.run_dbt(["parse"], s.warehouse_url, build_slot(s))
+    dbt.run_dbt(["parse"], s.warehouse_url, build_slot(s), settings=s)
     common.console().print("dbt/target/manifest.json written")
 
 

@@ -8,14 +8,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tierflow.errors import ServiceUnavailable, TierflowError
-from tierflow.urls import parse, redact
+from tierflow.urls import is_redshift, parse, redact
 
 if TYPE_CHECKING:
     from tierflow.config import Settings
-
-
-def is_redshift(url: str) -> bool:
-    return parse(url).scheme.startswith("redshift")
 
 
 class DbApiConnection:

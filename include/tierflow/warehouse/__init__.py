@@ -1,10 +1,12 @@
 """The warehouse tier: incremental load MySQL -> staging Parquet -> raw_audit -> gate -> raw, then
 dbt builds the marts in an audit slot and publish swaps them into ``analytics`` atomically.
 
-Modules: ``columns`` (MySQL -> warehouse/Arrow types), ``load`` (write-audit-publish of raw tables),
-``gates`` (GX suites run as SQL on the warehouse), ``dbt`` (runs dbt), ``publish`` (audit slot ->
-``analytics``, keeping grants through ``views``), ``redshift`` (production COPY/MERGE), ``access``
-(users, groups, grants), ``raw_ddl`` (the raw schema from MySQL's), ``preflight`` (checks a target).
+Modules: ``columns`` (MySQL -> warehouse/Arrow types), ``load`` (the one write-audit-publish loop
+of raw tables) over ``target.RawTarget`` (``target``: PostgreSQL; ``redshift``: production COPY/MERGE),
+``gates`` (GX suites run as SQL on the warehouse), ``dbt`` (runs dbt, builds its profile environment),
+``publish`` (audit slot -> ``analytics``, keeping grants through ``views``), ``lease`` (build and
+Redshift load leases), ``access`` (users, groups, grants), ``raw_ddl`` (the raw schema from MySQL's),
+``preflight`` (checks a target).
 Other tiers use ``loaded_versions`` (what ``raw.<table>`` holds, for the archive's delete check).
 """
 

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from tierflow.config import Settings
 from tierflow.errors import TierflowError
 from tierflow.log import get_logger
 from tierflow.paths import DBT_DIR
-from tierflow.urls import parse
+from tierflow.urls import is_redshift, parse
 
 log = get_logger("tierflow.warehouse.dbt")
 
@@ -38,36 +39,53 @@ def dbt_executable() -> str:
     return found
 
 
-def dbt_env(
+# What dbt/profiles.yml reads through env_var(), besides the optional TIERFLOW_DBT_THREADS: the
+# CLI's dbt runs and the DAG's Cosmos tasks both set every one of them from ``profile_env``.
+PROFILE_VARS = (
+    "TIERFLOW_DBT_TARGET",
+    "TIERFLOW_DBT_HOST",
+    "TIERFLOW_DBT_PORT",
+    "TIERFLOW_DBT_USER",
+    "TIERFLOW_DBT_PASSWORD",
+    "TIERFLOW_DBT_DBNAME",
+    "TIERFLOW_DBT_SCHEMA",
+    "TIERFLOW_DBT_CLUSTER_ID",
+    "TIERFLOW_DBT_WORKGROUP",
+    "TIERFLOW_DBT_SERVERLESS",
+    "TIERFLOW_DBT_REGION",
+)
+
+
+def profile_env(
     warehouse_url: str,
     schema: str = DEFAULT_AUDIT_SCHEMA,
     *,
-    threads: int | None = None,
-    base: dict[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
     settings: Settings | None = None,
 ) -> dict[str, str]:
-    """The environment the dbt profile reads (``dbt/profiles.yml`` uses only env_var()).
-
-    ``settings`` (those of ``warehouse_url``'s run): their dbt target, PII key, AWS region and
-    explicit AWS credentials reach dbt too; without them the target follows the URL's dialect."""
+    """Every ``PROFILE_VARS`` value for ``warehouse_url``: the ``prod`` (Redshift) or ``local``
+    target, and on Redshift the same IAM sign-in as every other step
+    (``stores.warehouse.redshift_connect_kwargs``, with ``settings``' region and keys; the region
+    falls back to ``environ``'s AWS one). ``settings``' dbt target, when set, wins."""
     u = parse(warehouse_url)
-    env = dict(os.environ if base is None else base)
-    redshift = u.scheme.startswith("redshift")
-    env.update(
-        DBT_PROFILES_DIR=str(DBT_DIR),
-        TIERFLOW_DBT_TARGET=settings.dbt_profile_target
+    environ = os.environ if environ is None else environ
+    redshift = is_redshift(warehouse_url)
+    env = {
+        "TIERFLOW_DBT_TARGET": settings.dbt_profile_target
         if settings is not None and settings.dbt_target
         else ("prod" if redshift else "local"),
-        TIERFLOW_DBT_HOST=u.host,
-        TIERFLOW_DBT_PORT=str(u.port or (5439 if redshift else 5432)),
-        TIERFLOW_DBT_USER=u.user or "postgres",
-        TIERFLOW_DBT_PASSWORD=u.password or "",
-        TIERFLOW_DBT_DBNAME=u.database or "",
-        TIERFLOW_DBT_SCHEMA=schema,
-        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
-    )
+        "TIERFLOW_DBT_HOST": u.host,
+        "TIERFLOW_DBT_PORT": str(u.port or (5439 if redshift else 5432)),
+        "TIERFLOW_DBT_USER": u.user or "postgres",
+        "TIERFLOW_DBT_PASSWORD": u.password or "",
+        "TIERFLOW_DBT_DBNAME": u.database or "",
+        "TIERFLOW_DBT_SCHEMA": schema,
+        "TIERFLOW_DBT_CLUSTER_ID": "",
+        "TIERFLOW_DBT_WORKGROUP": "",
+        "TIERFLOW_DBT_SERVERLESS": "False",
+        "TIERFLOW_DBT_REGION": "",
+    }
     if redshift:
-        # the same IAM sign-in as every other step (stores.warehouse.redshift_connect_kwargs)
         from tierflow.stores.warehouse import redshift_connect_kwargs
 
         kwargs = redshift_connect_kwargs(warehouse_url, aws=settings)
@@ -76,10 +94,28 @@ def dbt_env(
             TIERFLOW_DBT_WORKGROUP=kwargs.get("serverless_work_group") or "",
             TIERFLOW_DBT_SERVERLESS=str(bool(kwargs.get("is_serverless"))),
             TIERFLOW_DBT_REGION=kwargs.get("region")
-            or env.get("AWS_DEFAULT_REGION")
-            or env.get("AWS_REGION")
+            or environ.get("AWS_DEFAULT_REGION")
+            or environ.get("AWS_REGION")
             or "",
         )
+    return env
+
+
+def dbt_env(
+    warehouse_url: str,
+    schema: str = DEFAULT_AUDIT_SCHEMA,
+    *,
+    threads: int | None = None,
+    base: dict[str, str] | None = None,
+    settings: Settings | None = None,
+) -> dict[str, str]:
+    """The environment of a dbt run: ``base`` (default: this process's) with ``profile_env``.
+
+    ``settings`` (those of ``warehouse_url``'s run): their dbt target, PII key, AWS region and
+    explicit AWS credentials reach dbt too; without them the target follows the URL's dialect."""
+    env = dict(os.environ if base is None else base)
+    env.update(profile_env(warehouse_url, schema, environ=env, settings=settings))
+    env.update(DBT_PROFILES_DIR=str(DBT_DIR), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
     if settings is not None:
         if settings.pii_key is not None:
             env["TIERFLOW_PII_SALT"] = settings.pii_key

@@ -16,7 +16,7 @@ from tierflow.quality import (
     load_suite,
     suite_path,
 )
-from tierflow.urls import parse
+from tierflow.urls import is_redshift, parse
 
 if TYPE_CHECKING:
     from tierflow.config import Settings
@@ -36,8 +36,6 @@ def sqlalchemy_url(warehouse_url: str) -> str:
     SQLAlchemy's PostgreSQL dialect opens each connection with ``show standard_conforming_strings``,
     which Redshift refuses (sqlalchemy#9442); the Redshift dialect does not send it."""
     from sqlalchemy.engine import URL
-
-    from tierflow.stores.warehouse import is_redshift
 
     u = parse(warehouse_url)
     redshift = is_redshift(warehouse_url)
@@ -70,7 +68,7 @@ def reset() -> None:
 def engine_kwargs(warehouse_url: str, aws: Settings | None = None) -> dict[str, Any]:
     """create_engine() arguments beside the URL: on Redshift the same IAM sign-in as every other
     step (``stores.warehouse.redshift_connect_kwargs``, with ``aws``'s region and keys)."""
-    from tierflow.stores.warehouse import is_redshift, redshift_connect_kwargs
+    from tierflow.stores.warehouse import redshift_connect_kwargs
 
     if not is_redshift(warehouse_url):
         return {}
@@ -87,8 +85,6 @@ def _batch_definition(warehouse_url: str, schema: str, table: str, aws: Settings
         _context = gx.get_context(mode="ephemeral")
         _context.variables.progress_bars = ProgressBarsConfig(globally=False)
     if warehouse_url not in _sources:
-        from tierflow.stores.warehouse import is_redshift
-
         name = f"warehouse_{len(_sources)}"
         # GX's own Redshift data source accepts only redshift+psycopg2: the generic SQL one takes
         # the Redshift dialect's URL

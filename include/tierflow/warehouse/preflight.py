@@ -11,7 +11,7 @@ from typing import Any
 
 from tierflow.config import Settings
 from tierflow.stores import warehouse
-from tierflow.urls import parse, redact
+from tierflow.urls import is_redshift, parse, redact
 from tierflow.warehouse.access import (
     ARCHIVE_SCHEMA,
     SCHEMAS,
@@ -51,7 +51,7 @@ def sign_in(url: str, step: str, group: str, aws: Settings | None = None) -> tup
         fix = (
             "check the endpoint, ?cluster= / ?workgroup=, and that the IAM identity may call "
             f"redshift:GetClusterCredentials for the database user {user}"
-            if warehouse.is_redshift(url)
+            if is_redshift(url)
             else "check the URL and that the server is up"
         )
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -225,7 +225,7 @@ def dbt_target_check(
     profile = yaml.safe_load(((profiles_dir or DBT_DIR) / "profiles.yml").read_text())["tierflow"]
     name = jinja.from_string(profile["target"]).render()
     output = {k: jinja.from_string(str(v)).render() for k, v in profile["outputs"].get(name, {}).items()}
-    want = "redshift" if warehouse.is_redshift(build_url) else "postgres"
+    want = "redshift" if is_redshift(build_url) else "postgres"
     u = parse(build_url)
     user = u.user or "postgres"
     ok = output.get("type") == want and output.get("user") == user
@@ -246,7 +246,7 @@ def dbt_target_check(
 def preflight(settings: Settings, *, ids: Identities = Identities()) -> list[Check]:
     """Every check, in order; a step that cannot sign in ends its part early."""
     model = access_model(ids)
-    dialect = REDSHIFT if warehouse.is_redshift(settings.warehouse_url) else POSTGRES
+    dialect = REDSHIFT if is_redshift(settings.warehouse_url) else POSTGRES
     build_url = settings.as_builder().warehouse_url
     checks: list[Check] = []
     conns = []

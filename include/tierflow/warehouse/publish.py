@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +23,7 @@ from tierflow.config import Settings
 from tierflow.errors import TierflowError
 from tierflow.log import get_logger
 from tierflow.paths import DBT_DIR
+from tierflow.urls import is_redshift
 from tierflow.warehouse import ANALYTICS_SCHEMA, PUBLICATIONS_TABLE, RAW_SCHEMA
 from tierflow.warehouse import dbt as dbt_runner
 from tierflow.warehouse.columns import quote
@@ -48,10 +51,9 @@ class BuildReport:
 
 
 def dialect_of(url: str) -> str:
-    from tierflow.stores import warehouse
     from tierflow.warehouse.sql import POSTGRES, REDSHIFT
 
-    return REDSHIFT if warehouse.is_redshift(url) else POSTGRES
+    return REDSHIFT if is_redshift(url) else POSTGRES
 
 
 def copy_table_sql(dst: str, src: str, dialect: str) -> list[str]:
@@ -115,7 +117,8 @@ def loads_settled_at(settings: Settings) -> datetime | None:
     Each local load holds its table's advisory lock from before it stamps ``_loaded_at`` until its
     commit, so taking every table's lock (waiting for running loads) and reading the clock while
     holding them all gives that moment. Rows loaded before it are visible to a build that starts
-    after it. The Redshift load path has no such lock: there is no safe moment, so None.
+    after it. A Redshift load holds a lease row instead (``lease.LOAD_LEASE_TABLE``), which a
+    build cannot wait on as on a lock: there is no safe moment, so None.
     """
     from tierflow.policy import load_policy
     from tierflow.stores import warehouse
@@ -124,7 +127,7 @@ def loads_settled_at(settings: Settings) -> datetime | None:
 
     if dialect_of(settings.warehouse_url) != POSTGRES:
         return None
-    conn = warehouse.connect(settings.warehouse_url, autocommit=True)
+    conn = warehouse.connect(settings.warehouse_url, aws=settings, autocommit=True)
     try:
         for table in warehouse_tables(load_policy(settings.policy_path)):
             conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"tierflow.load.{table.name}",))
@@ -150,7 +153,7 @@ def record_build(settings: Settings, started: datetime, *slots: str) -> None:
     """Record a published build as what each of ``slots`` holds (one transaction)."""
     from tierflow.stores import warehouse
 
-    with warehouse.connection(settings.warehouse_url) as conn:
+    with warehouse.connection(settings.warehouse_url, aws=settings) as conn:
         published = warehouse.server_now(conn, settings.warehouse_url)
         conn.execute(builds_ddl())
         for slot in slots:
@@ -182,7 +185,7 @@ def build_slot(settings: Settings) -> str:
     from tierflow.stores import warehouse
 
     warehouse.ensure_database(settings.warehouse_url)
-    with warehouse.connection(settings.warehouse_url) as conn:
+    with warehouse.connection(settings.warehouse_url, aws=settings) as conn:
         slot = next_slot(live_slot(conn))
         conn.commit()
     return slot
@@ -209,8 +212,15 @@ def check_marts(
     days = int(lookback) if lookback is not None else None
     checked = []
     for rel in dbt_runner.project_relations(manifest):
-        if rel.schema_suffix == "" and gates.has_mart_suite(rel.name):
-            gates.check_mart(settings.warehouse_url, slot, rel.name, lookback_days=days)
+        if rel.schema_suffix == "" and gates.has_mart_suite(rel.name, settings.expectations_dir):
+            gates.check_mart(
+                settings.warehouse_url,
+                slot,
+                rel.name,
+                lookback_days=days,
+                root=settings.expectations_dir,
+                aws=settings,
+            )
             checked.append(rel.name)
     return checked
 
@@ -221,7 +231,7 @@ def swap(settings: Settings, slot: str, manifest: dict, *, full_refresh: bool = 
 
     marts = [r for r in dbt_runner.project_relations(manifest) if r.schema_suffix == ""]
     dialect = dialect_of(settings.warehouse_url)
-    with warehouse.connection(settings.warehouse_url) as conn:
+    with warehouse.connection(settings.warehouse_url, aws=settings) as conn:
         previous = live_slot(conn)
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(ANALYTICS_SCHEMA)}")
         missing = [m.name for m in marts if not _relation_exists(conn, slot, m.name)]
@@ -275,7 +285,7 @@ def prime_other_slot(settings: Settings, slot: str, manifest: dict, *, force: bo
     other = next_slot(slot)
     primed = []
     dialect = dialect_of(settings.warehouse_url)
-    with warehouse.connection(settings.warehouse_url) as conn:
+    with warehouse.connection(settings.warehouse_url, aws=settings) as conn:
         for rel in dbt_runner.project_relations(manifest):
             if rel.materialized != "incremental":
                 continue
@@ -336,7 +346,7 @@ def plan_build(
         return plan
     plan.settled_at = settled.isoformat(sep=" ")
     if not full_refresh:
-        with warehouse.connection(settings.warehouse_url) as conn:
+        with warehouse.connection(settings.warehouse_url, aws=settings) as conn:
             since, slot_since = last_build_start(conn), last_build_start(conn, plan.slot)
             conn.commit()
         plan.tests_loaded_since = since.isoformat(sep=" ") if since else None
@@ -358,53 +368,83 @@ def primed_every_incremental(manifest: dict, primed: list[str]) -> bool:
     return bool(incremental) and len(primed) == len(incremental)
 
 
+@contextmanager
+def publish_lock(settings: Settings) -> Iterator[None]:
+    """Hold the publish lock (``lock_sql``) on a dedicated connection for the ``with`` block."""
+    from tierflow.stores import warehouse
+
+    lock = warehouse.connect(settings.warehouse_url, aws=settings, autocommit=True)
+    try:
+        take_publish_lock(lock, dialect_of(settings.warehouse_url))
+        yield
+    finally:
+        lock.close()
+
+
+def _publish(
+    settings: Settings, report: BuildReport, manifest: dict, plan: BuildPlan | None, *, project_dir: Path
+) -> None:
+    """Gate the built slot and publish it, for the CLI and the DAG alike (under the publish lock,
+    as the builder): the marts' GX suites, the build lease checked (and extended) right before the
+    swap, the swap, the other slot primed, the build recorded."""
+    from tierflow.warehouse import lease
+
+    slot, full_refresh = report.slot, report.full_refresh
+    t0 = time.perf_counter()
+    check_marts(settings, slot, manifest, full_refresh=full_refresh, project_dir=project_dir)
+    report.seconds["gates"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    if plan is not None and plan.lease_owner:
+        # still this build's slot: no other builder took it while dbt ran
+        lease.confirm(settings, plan.lease_owner, slot=slot)
+    report.published = swap(settings, slot, manifest, full_refresh=full_refresh)
+    report.seconds["swap"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    report.primed = prime_other_slot(settings, slot, manifest, force=full_refresh)
+    report.seconds["prime"] = time.perf_counter() - t0
+    if plan is not None:
+        record_published_build(settings, plan, primed_all=primed_every_incremental(manifest, report.primed))
+
+
 def build_and_publish(
     settings: Settings, *, full_refresh: bool = False, project_dir: Path = DBT_DIR, threads: int | None = None
 ) -> BuildReport:
-    """``dbt build`` into the idle slot, mart GX suites there, then the atomic swap (all as the
-    builder)."""
+    """``dbt build`` into the idle slot, then ``_publish`` (all as the builder, under the publish
+    lock and the build lease from the choice of the slot to the end)."""
     from tierflow.stores import warehouse
     from tierflow.warehouse import lease
 
     settings = settings.as_builder()
     warehouse.ensure_database(settings.warehouse_url)
-    lock = warehouse.connect(settings.warehouse_url, autocommit=True)
     owner = lease.cli_owner()
-    try:
-        take_publish_lock(lock, dialect_of(settings.warehouse_url))
-        plan = plan_build(settings, full_refresh=full_refresh, lease_owner=owner)
-        slot = plan.slot
-        report = BuildReport(
-            slot=slot,
-            full_refresh=full_refresh,
-            tests_loaded_since=plan.tests_loaded_since,
-            changed_since=plan.changed_since,
-        )
-        # A private target dir: a dbt run elsewhere (Cosmos, a developer) cannot swap our manifest.
-        target = project_dir / "target" / f"tierflow_{slot}"
-        t0 = time.perf_counter()
-        args = ["build"] + (["--full-refresh"] if full_refresh else [])
-        if plan.dbt_vars():
-            args += ["--vars", json.dumps(plan.dbt_vars())]
-        dbt_runner.run_dbt(
-            args, settings.warehouse_url, slot, target_path=target, threads=threads, project_dir=project_dir
-        )
-        report.seconds["dbt_build"] = time.perf_counter() - t0
-        manifest = dbt_runner.load_manifest(target)
-        t0 = time.perf_counter()
-        check_marts(settings, slot, manifest, full_refresh=full_refresh, project_dir=project_dir)
-        report.seconds["gates"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        lease.confirm(settings, owner, slot=slot)
-        report.published = swap(settings, slot, manifest, full_refresh=full_refresh)
-        report.seconds["swap"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        report.primed = prime_other_slot(settings, slot, manifest, force=full_refresh)
-        report.seconds["prime"] = time.perf_counter() - t0
-        record_published_build(settings, plan, primed_all=primed_every_incremental(manifest, report.primed))
-    finally:
-        lease.release(settings, owner)
-        lock.close()
+    with publish_lock(settings):
+        try:
+            plan = plan_build(settings, full_refresh=full_refresh, lease_owner=owner)
+            report = BuildReport(
+                slot=plan.slot,
+                full_refresh=full_refresh,
+                tests_loaded_since=plan.tests_loaded_since,
+                changed_since=plan.changed_since,
+            )
+            # A private target dir: a dbt run elsewhere (Cosmos, a developer) cannot swap our manifest.
+            target = project_dir / "target" / f"tierflow_{plan.slot}"
+            t0 = time.perf_counter()
+            args = ["build"] + (["--full-refresh"] if full_refresh else [])
+            if plan.dbt_vars():
+                args += ["--vars", json.dumps(plan.dbt_vars())]
+            dbt_runner.run_dbt(
+                args,
+                settings.warehouse_url,
+                plan.slot,
+                target_path=target,
+                threads=threads,
+                project_dir=project_dir,
+                settings=settings,
+            )
+            report.seconds["dbt_build"] = time.perf_counter() - t0
+            _publish(settings, report, dbt_runner.load_manifest(target), plan, project_dir=project_dir)
+        finally:
+            lease.release(settings, owner)
     return report
 
 
@@ -429,7 +469,10 @@ def publish_slot(
     plan: BuildPlan | None = None,
 ) -> BuildReport:
     """Gate and publish a slot that dbt already built (the Airflow path, where Cosmos runs dbt with
-    the vars of ``plan``, which is then recorded as a published build)."""
+    the vars of ``plan``, which is then recorded as a published build): ``_publish``, then the
+    run's build lease is given up (its teardown gives it up after a failure)."""
+    from tierflow.warehouse import lease
+
     settings = settings.as_builder()
     manifest = dbt_runner.load_manifest(project_dir / "target")
     report = BuildReport(slot=slot, full_refresh=full_refresh)
@@ -437,26 +480,8 @@ def publish_slot(
         raise TierflowError(f"the build plan is for {plan.slot}, not {slot}")
     if slot not in SLOTS:
         raise TierflowError(f"{slot!r} is not an audit slot ({', '.join(SLOTS)})")
-    from tierflow.stores import warehouse
-    from tierflow.warehouse import lease
-
-    lock = warehouse.connect(settings.warehouse_url, autocommit=True)
-    try:
-        take_publish_lock(lock, dialect_of(settings.warehouse_url))
+    with publish_lock(settings):
+        _publish(settings, report, manifest, plan, project_dir=project_dir)
         if plan is not None and plan.lease_owner:
-            # still this run's slot: no other builder took it while dbt ran (extended to the end)
-            lease.confirm(settings, plan.lease_owner, slot=slot)
-        t0 = time.perf_counter()
-        check_marts(settings, slot, manifest, full_refresh=full_refresh, project_dir=project_dir)
-        report.seconds["gates"] = time.perf_counter() - t0
-        report.published = swap(settings, slot, manifest, full_refresh=full_refresh)
-        report.primed = prime_other_slot(settings, slot, manifest, force=full_refresh)
-        if plan is not None:
-            record_published_build(
-                settings, plan, primed_all=primed_every_incremental(manifest, report.primed)
-            )
-            if plan.lease_owner:
-                lease.release(settings, plan.lease_owner)
-    finally:
-        lock.close()
+            lease.release(settings, plan.lease_owner)
     return report

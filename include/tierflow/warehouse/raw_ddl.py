@@ -7,6 +7,7 @@ from tierflow.policy import Policy, TablePolicy
 from tierflow.warehouse import AUDIT_SCHEMA, RAW_SCHEMA
 from tierflow.warehouse import sql as wsql
 from tierflow.warehouse.columns import Column, quote, source_columns
+from tierflow.warehouse.lease import LOAD_LEASE_TABLE, lease_ddl
 
 # Redshift distribution: a child table is distributed on its parent's key, so that the marts'
 # joins (a loan with its schedule and payments, a customer with their apps, a message with its
@@ -61,6 +62,7 @@ def raw_schema_statements(mysql_url: str, policy: Policy, dialect: str = wsql.RE
     """The statements of the raw schema for ``dialect``, from the live MySQL columns."""
     statements = [f"CREATE SCHEMA IF NOT EXISTS {quote(s)}" for s in (RAW_SCHEMA, AUDIT_SCHEMA)]
     statements.append(wsql.watermarks_ddl())
+    statements.append(lease_ddl(LOAD_LEASE_TABLE))  # the Redshift load's per-table lock
     for table in warehouse_tables_parents_first(policy):
         statements.append(raw_table_ddl(RAW_SCHEMA, table, source_columns(mysql_url, table.name), dialect))
     return statements

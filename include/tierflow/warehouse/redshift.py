@@ -1,6 +1,8 @@
-"""The production load path: staged Parquet on S3 -> ``COPY ... FORMAT AS PARQUET`` into
-``raw_audit`` -> gate -> MERGE into ``raw`` + watermark, over one IAM-authenticated
-redshift_connector session as the loader (the sign-in that dbt, the gates and publish use too).
+"""The production load target (``target.RawTarget`` for ``load.load_table``): staged Parquet on S3
+-> ``COPY ... FORMAT AS PARQUET`` into ``raw_audit`` -> gate -> MERGE into ``raw`` + watermark, over
+one IAM-authenticated redshift_connector session as the loader (the sign-in that dbt, the gates
+and publish use too). Redshift has no advisory locks: the table's lock is a lease row
+(``lease.LOAD_LEASE_TABLE``), extended while the load works.
 
 Target in the warehouse URL: ``redshift://tierflow_loader@<endpoint>:5439/db?cluster=<id>`` (or
 ``?workgroup=<name>`` on Serverless); ``&iam_role=arn:...`` is the role COPY reads S3 with.
@@ -8,16 +10,34 @@ Target in the warehouse URL: ``redshift://tierflow_loader@<endpoint>:5439/db?clu
 
 from __future__ import annotations
 
-import io
-from datetime import datetime, timedelta
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
 
 from tierflow.config import Settings
 from tierflow.errors import TierflowError
 from tierflow.policy import TablePolicy
 from tierflow.urls import parse
-from tierflow.warehouse import AUDIT_SCHEMA, LOADED_AT, RAW_SCHEMA, WATERMARKS_TABLE
+from tierflow.warehouse import AUDIT_SCHEMA, LOADED_AT, RAW_SCHEMA
+from tierflow.warehouse import lease as leases
 from tierflow.warehouse import sql as wsql
 from tierflow.warehouse.columns import Column, quote
+from tierflow.warehouse.raw_ddl import raw_table_ddl
+from tierflow.warehouse.target import (
+    Batch,
+    LoadInProgress,
+    Watermark,
+    read_watermark,
+    superseded_sql,
+    utc_now,
+)
+
+# how often a running load pushes its lease's expiry out (the lease lasts LOAD_LEASE_TTL)
+KEEP_ALIVE_SECONDS = 600.0
 
 
 def copy_sql(table: str, columns: list[Column], s3_prefix: str, iam_role: str | None) -> str:
@@ -56,133 +76,117 @@ def _with_loaded_at(page, loaded_at: datetime):
     )
 
 
-def load_table_redshift(
-    settings: Settings,
-    table: TablePolicy,
-    *,
-    full_refresh: bool = False,
-    lookback: timedelta = timedelta(days=3),
-):
-    """The Redshift variant of ``load.load_table`` (stage on S3, COPY, gate, MERGE)."""
-    from tierflow.stores import warehouse
-    from tierflow.stores.objects import store_for
-
-    store = store_for(settings)
-    if not store.uri.startswith("s3://"):
-        raise TierflowError("a Redshift warehouse loads from S3: set TIERFLOW_ARCHIVE_URI to s3://...")
-
-    iam_role = parse(settings.warehouse_url).query.get("iam_role")
-    conn = warehouse.connect(settings.warehouse_url, autocommit=True)
-    try:
-        return _load(settings, conn, table, store, iam_role, full_refresh=full_refresh, lookback=lookback)
-    finally:
-        conn.close()
-
-
-def _load(  # noqa: C901, PLR0915 -- to burn down
-    settings: Settings,
-    conn,
-    table: TablePolicy,
-    store,
-    iam_role: str | None,
-    *,
-    full_refresh: bool,
-    lookback: timedelta,
-):
-    import pyarrow.parquet as pq
-
-    from tierflow.warehouse import gates
-    from tierflow.warehouse.columns import arrow_schema, source_columns
-    from tierflow.warehouse.load import (
-        PAGE_ROWS,
-        LoadReport,
-        StagedKeys,
-        Watermark,
-        _now,
-        _read_page,
-        new_batch_id,
-        staging_prefix,
-        superseded_sql,
-        watermark_column,
-    )
-    from tierflow.warehouse.raw_ddl import raw_table_ddl
-
-    columns = source_columns(settings.mysql_url, table.name)
-    schema = arrow_schema(columns)
-    wm_col = watermark_column(table)
-    batch_id, loaded_at = new_batch_id(), _now()
-    report = LoadReport(table=table.name, batch_id=batch_id, full_refresh=full_refresh)
-
-    for stmt in (
-        f"CREATE SCHEMA IF NOT EXISTS {quote(RAW_SCHEMA)}",
-        f"CREATE SCHEMA IF NOT EXISTS {quote(AUDIT_SCHEMA)}",
-        wsql.watermarks_ddl(),
-        raw_table_ddl(RAW_SCHEMA, table, columns, wsql.REDSHIFT),
-        f"DROP TABLE IF EXISTS {wsql.qualified(AUDIT_SCHEMA, table.name)}",
-        raw_table_ddl(AUDIT_SCHEMA, table, columns, wsql.REDSHIFT, if_not_exists=False),
-    ):
-        conn.execute(stmt)
-    row = conn.execute(
-        f"SELECT watermark_value, watermark_pk FROM {wsql.qualified(RAW_SCHEMA, WATERMARKS_TABLE)} "  # noqa: S608
-        "WHERE table_name = %s",
-        (table.name,),
-    ).fetchone()
-    if row:
-        report.previous = Watermark(row[0], int(row[1]))
-    since = None if (full_refresh or not report.previous) else report.previous.value - lookback
-    prefix = staging_prefix(table.name, batch_id)
-    after = None
-    keys = StagedKeys(table.primary_key)
-    page_no = 0
-    while True:
-        query = wsql.extract_sql(
-            table.name, columns, wm_col, table.primary_key, since=since, after=after, limit=PAGE_ROWS
-        )
-        page = _read_page(settings.mysql_url, query, schema)
-        if page.num_rows == 0:
-            break
-        buf = io.BytesIO()
-        pq.write_table(_with_loaded_at(page, loaded_at), buf, compression="zstd")
-        store.put_bytes(f"{prefix}/part-{page_no:05d}.parquet", buf.getvalue())
-        report.rows_staged += page.num_rows
-        keys.add(page)
-        last = page.slice(page.num_rows - 1, 1).to_pylist()[0]
-        after = (last[wm_col], int(last[table.primary_key]))
-        page_no += 1
-        if page.num_rows < PAGE_ROWS:
-            break
-    if report.rows_staged == 0:
-        report.watermark = report.previous
-        return report
-    conn.execute(copy_sql(table.name, columns, store.url(prefix), iam_role))
-    if repeated := keys.repeated():
-        conn.execute(superseded_sql(table.name, table.primary_key, wm_col, repeated))
-    gates.check_batch(settings.warehouse_url, AUDIT_SCHEMA, table.name)
-    if after is None:
-        raise TierflowError(f"{table.name}: rows were staged but no watermark was read")
-    new_wm = Watermark(after[0], after[1])
-    if report.previous and (report.previous.value, report.previous.pk) > (new_wm.value, new_wm.pk):
-        new_wm = report.previous
-    statements = publish_statements(table, columns)
-    values = {
-        ":table_name": f"'{table.name}'",
-        ":wm_column": f"'{wm_col}'",
-        ":wm_value": f"'{new_wm.value.isoformat(sep=' ')}'",
-        ":wm_pk": str(int(new_wm.pk)),
-        ":batch_id": f"'{batch_id}'",
-        ":rows": str(int(report.rows_staged)),
+def publish_values(batch: Batch, watermark: Watermark, rows: int, loaded_at: datetime) -> dict[str, str]:
+    """The typed literals of ``publish_statements`` (the values are ours, not users')."""
+    return {
+        ":table_name": f"'{batch.table.name}'",
+        ":wm_column": f"'{batch.watermark_column}'",
+        ":wm_value": f"'{watermark.value.isoformat(sep=' ')}'",
+        ":wm_pk": str(int(watermark.pk)),
+        ":batch_id": f"'{batch.batch_id}'",
+        ":rows": str(int(rows)),
         ":loaded_at": f"'{loaded_at.isoformat(sep=' ')}'",
     }
-    # typed literals formatted here (the values are ours, not users')
-    conn.raw.autocommit = False
-    try:
-        for stmt in statements:
-            for k, v in values.items():
-                stmt = stmt.replace(k, v)
-            conn.execute(stmt)
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
-    report.watermark = new_wm
-    return report
+
+
+class RedshiftTarget:
+    """Redshift: the table's lease, one autocommit loader session, COPY of the whole staged batch."""
+
+    dialect = wsql.REDSHIFT
+
+    def __init__(self, settings: Settings, store: Any) -> None:
+        if not store.uri.startswith("s3://"):
+            raise TierflowError("a Redshift warehouse loads from S3: set TIERFLOW_ARCHIVE_URI to s3://...")
+        self.settings = settings
+        self.url = settings.warehouse_url
+        self.iam_role = parse(self.url).query.get("iam_role")
+        self.conn: Any = None
+        self.owner = ""
+        self.table = ""
+        self._renewed = 0.0
+
+    @contextmanager
+    def session(self, batch: Batch) -> Iterator[RedshiftTarget]:
+        from tierflow.stores import warehouse
+
+        self.table = batch.table.name
+        self.owner = f"load:{socket.gethostname()}:{os.getpid()}:{batch.batch_id}"
+        lease_of = {"table": leases.LOAD_LEASE_TABLE, "name": self.table}
+        try:
+            leases.take(self.settings, self.owner, ttl=leases.LOAD_LEASE_TTL, **lease_of)
+        except leases.LeaseHeldError as exc:
+            raise LoadInProgress(
+                f"another load of {self.table} is running ({exc.held.owner} holds its lease in "
+                f"{RAW_SCHEMA}.{leases.LOAD_LEASE_TABLE} until {exc.held.expires_at:%Y-%m-%d %H:%M:%S} UTC); "
+                "wait for it, or, if that load is gone, delete that row"
+            ) from None
+        self._renewed = time.monotonic()
+        try:
+            self.conn = warehouse.connect(self.url, aws=self.settings, autocommit=True)
+            try:
+                yield self
+            finally:
+                self.conn.close()
+                self.conn = None
+        finally:
+            leases.release(self.settings, self.owner, **lease_of)
+
+    def keep_alive(self) -> None:
+        if time.monotonic() - self._renewed < KEEP_ALIVE_SECONDS:
+            return
+        leases.extend(
+            self.conn,
+            self.url,
+            self.owner,
+            table=leases.LOAD_LEASE_TABLE,
+            name=self.table,
+            ttl=leases.LOAD_LEASE_TTL,
+        )
+        self._renewed = time.monotonic()
+
+    def prepare(self, batch: Batch) -> tuple[Watermark | None, datetime]:
+        table, columns = batch.table, batch.columns
+        for stmt in (
+            f"CREATE SCHEMA IF NOT EXISTS {quote(RAW_SCHEMA)}",
+            f"CREATE SCHEMA IF NOT EXISTS {quote(AUDIT_SCHEMA)}",
+            wsql.watermarks_ddl(),
+            raw_table_ddl(RAW_SCHEMA, table, columns, wsql.REDSHIFT),
+            f"DROP TABLE IF EXISTS {wsql.qualified(AUDIT_SCHEMA, table.name)}",
+            raw_table_ddl(AUDIT_SCHEMA, table, columns, wsql.REDSHIFT, if_not_exists=False),
+        ):
+            self.conn.execute(stmt)
+        # the loader's clock: no build compares Redshift stamps (publish.loads_settled_at)
+        return read_watermark(self.conn, table.name), utc_now()
+
+    def staged_page(self, page: Any, loaded_at: datetime) -> Any:
+        return _with_loaded_at(page, loaded_at)
+
+    def copy_page(self, batch: Batch, page: Any) -> None:
+        return None
+
+    def copy_batch(self, batch: Batch, staged_url: str) -> None:
+        self.conn.execute(copy_sql(batch.table.name, batch.columns, staged_url, self.iam_role))
+
+    def settle(self, batch: Batch, repeated: list[int]) -> int:
+        if not repeated:
+            return 0
+        table = batch.table
+        sql = superseded_sql(table.name, table.primary_key, batch.watermark_column, repeated)
+        return max(self.conn.execute(sql).rowcount, 0)
+
+    def publish(self, batch: Batch, watermark: Watermark, rows: int, loaded_at: datetime) -> tuple[int, int]:
+        values = publish_values(batch, watermark, rows, loaded_at)
+        conn = self.conn
+        conn.raw.autocommit = False
+        try:
+            for stmt in publish_statements(batch.table, batch.columns):
+                for k, v in values.items():
+                    stmt = stmt.replace(k, v)
+                conn.execute(stmt)
+            conn.commit()
+        except BaseException:
+            conn.rollback()  # the temp changes table goes with the transaction
+            raise
+        finally:
+            conn.raw.autocommit = True
+        return 0, 0  # the MERGE's counts are not read back on Redshift
