@@ -57,10 +57,12 @@ def dbt_profile_env(slot: str) -> dict[str, str]:
     warehouse one) and ``slot``: ``tierflow.warehouse.dbt.profile_env``, the one builder of dbt's
     environment, which the CLI's dbt runs use too. A macro: resolved in the task, never at parse."""
     from tierflow.warehouse.dbt import profile_env
+    from tierflow_airflow.failures import retry_only_transient
     from tierflow_airflow.hooks import TierflowHook
 
-    settings = TierflowHook().get_settings()
-    return profile_env(settings.as_builder().warehouse_url, slot, settings=settings)
+    with retry_only_transient():
+        settings = TierflowHook().get_settings()
+        return profile_env(settings.as_builder().warehouse_url, slot, settings=settings)
 
 
 _SLOT = "ti.xcom_pull(task_ids='choose_build_slot')['slot']"
