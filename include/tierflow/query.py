@@ -43,9 +43,6 @@ def _local_root(settings: Settings, cache_dir: Path | None) -> Path:
     return cache
 
 
-_quote = ident.ansi
-
-
 _SIGNED = {"UTINYINT": "SMALLINT", "USMALLINT": "INTEGER", "UINTEGER": "BIGINT", "UBIGINT": "BIGINT"}
 
 
@@ -61,13 +58,13 @@ def _signed(con, source: str) -> str:
     described = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()  # noqa: S608 - escaped path
     for name, typ, *_ in described:
         if name == ROW_HASH_COLUMN and typ in {"UBIGINT", "HUGEINT"}:
-            q = _quote(name)
+            q = ident.ansi(name)
             replace.append(
                 f"CAST(CASE WHEN {q} > 9223372036854775807 THEN {q}::HUGEINT - 18446744073709551616 "
                 f"ELSE {q} END AS BIGINT) AS {q}"
             )
         elif typ in _SIGNED or typ == "HUGEINT":
-            replace.append(f"CAST({_quote(name)} AS {_SIGNED.get(typ, 'BIGINT')}) AS {_quote(name)}")
+            replace.append(f"CAST({ident.ansi(name)} AS {_SIGNED.get(typ, 'BIGINT')}) AS {ident.ansi(name)}")
     return f" REPLACE ({', '.join(replace)})" if replace else ""
 
 
@@ -92,23 +89,23 @@ def connect(settings: Settings | None = None, *, cache_dir: Path | None = None, 
             pattern = str(table_dir / "dt=*" / "*.parquet").replace("'", "''")
             source = f"read_parquet('{pattern}', hive_partitioning = true, union_by_name = true)"
             con.execute(
-                f"CREATE VIEW {_quote(table_dir.name)} AS SELECT *{_signed(con, source)} FROM {source}"  # noqa: S608 - quoted names, escaped path
+                f"CREATE VIEW {ident.ansi(table_dir.name)} AS SELECT *{_signed(con, source)} FROM {source}"  # noqa: S608 - quoted names, escaped path
             )
             views.append(table_dir.name)
             table = policy.tables.get(table_dir.name)
             if table is None or not table.archive.column_map:
                 continue
-            present = {row[0] for row in con.execute(f"DESCRIBE {_quote(table_dir.name)}").fetchall()}
+            present = {row[0] for row in con.execute(f"DESCRIBE {ident.ansi(table_dir.name)}").fetchall()}
             renames = renamed_columns(table.archive.column_map, present)
             if renames:
-                olds = ", ".join(_quote(o) for names in renames.values() for o in names)
+                olds = ", ".join(ident.ansi(o) for names in renames.values() for o in names)
                 current = ", ".join(
-                    f"COALESCE({', '.join(_quote(c) for c in [new, *old])}) AS {_quote(new)}"
+                    f"COALESCE({', '.join(ident.ansi(c) for c in [new, *old])}) AS {ident.ansi(new)}"
                     for new, old in renames.items()
                 )
                 con.execute(
-                    f"CREATE VIEW {_quote(table_dir.name + '_v')} AS SELECT * EXCLUDE ({olds}) "  # noqa: S608 - quoted names
-                    f"REPLACE ({current}) FROM {_quote(table_dir.name)}"
+                    f"CREATE VIEW {ident.ansi(table_dir.name + '_v')} AS SELECT * EXCLUDE ({olds}) "  # noqa: S608 - quoted names
+                    f"REPLACE ({current}) FROM {ident.ansi(table_dir.name)}"
                 )
                 views.append(table_dir.name + "_v")
     return con, views

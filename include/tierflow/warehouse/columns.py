@@ -7,23 +7,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tierflow.errors import TierflowError
+from tierflow.stores import ident, mysql
+from tierflow.stores.mysql import MySQLColumn
 
 REDSHIFT_MAX_VARCHAR = 65535
 
 
 @dataclass(frozen=True)
-class Column:
-    name: str
-    data_type: str  # MySQL data_type, lower case: bigint, decimal, datetime, enum, json, ...
-    column_type: str  # MySQL column_type: "bigint unsigned", "decimal(14,2)", "tinyint(1)", ...
-    nullable: bool
-    precision: int | None = None
-    scale: int | None = None
-    char_length: int | None = None
-
-    @property
-    def unsigned(self) -> bool:
-        return "unsigned" in self.column_type
+class Column(MySQLColumn):
+    """A MySQL column (``stores.mysql.MySQLColumn``) with its warehouse and Arrow types."""
 
     @property
     def kind(self) -> str:
@@ -90,34 +82,7 @@ class Column:
 
 def source_columns(mysql_url: str, table: str) -> list[Column]:
     """The columns of ``table`` in ordinal order, as MySQL's information_schema describes them."""
-    from tierflow.stores import mysql
-
-    with mysql.connection(mysql_url) as conn:
-        cur = conn.cursor()
-        cur.execute(
-            "SELECT column_name, data_type, column_type, is_nullable, numeric_precision, "
-            "numeric_scale, character_maximum_length FROM information_schema.columns "
-            "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
-            (mysql.database_of(mysql_url), table),
-        )
-        rows = cur.fetchall()
-    if not rows:
-        raise TierflowError(
-            f"table {table!r} does not exist in MySQL database {mysql.database_of(mysql_url)!r}; "
-            "run `tierflow db init` or fix the tier policy"
-        )
-    return [
-        Column(
-            name=name,
-            data_type=str(data_type).lower(),
-            column_type=str(column_type).lower(),
-            nullable=nullable == "YES",
-            precision=int(precision) if precision is not None else None,
-            scale=int(scale) if scale is not None else None,
-            char_length=int(length) if length is not None else None,
-        )
-        for name, data_type, column_type, nullable, precision, scale, length in rows
-    ]
+    return [Column(**vars(c)) for c in mysql.table_columns(mysql_url, table)]
 
 
 def arrow_schema(columns: list[Column]):
@@ -128,6 +93,4 @@ def arrow_schema(columns: list[Column]):
 
 def quote(name: str) -> str:
     """Double-quote an identifier read from information_schema or the validated policy."""
-    if not name or '"' in name or "\x00" in name:
-        raise ValueError(f"refusing to quote suspicious identifier {name!r}")
-    return f'"{name}"'
+    return ident.ansi(name)
