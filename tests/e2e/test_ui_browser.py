@@ -2,7 +2,8 @@
 
 Starts ``airflow api-server`` on a free port (project env from scripts/env.sh, a private
 AIRFLOW_HOME, SimpleAuthManager with every user an admin), serialises the DAGs, opens the
-"Storage tiers" page from the UI nav, checks every policy table is listed, saves a screenshot to
+"Storage tiers" page from the UI nav, checks every policy table is listed and that its "Advisor" view
+opens, saves a screenshot to
 tests/artifacts/, and checks through the REST API that the DAGs are listed and that a trigger of
 ``nightly_archive`` with params is accepted.
 """
@@ -110,6 +111,11 @@ def _check_ui_pages(base: str, tables: list[str]) -> None:
             timeout=120_000,
         )
         page.screenshot(path=str(ARTIFACTS / "storage_tiers.png"), full_page=True)
+        # the page's "Advisor" view, from its nav: no weekly report is stored in this fresh archive
+        frame.get_by_role("link", name="Advisor").click()
+        summary = frame.locator("#summary")
+        summary.wait_for(timeout=60_000)
+        assert "No advisor report is stored yet" in summary.inner_text()
 
         # The page on its own (the iframe above scrolls inside the UI), for the README.
         page.goto(f"{base}/tierflow/storage-tiers/", wait_until="load")

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -211,3 +212,62 @@ def test_the_cli_prints_the_report_as_json(recorded, tmp_path: Path, monkeypatch
         (PROJECT_ROOT / "sql" / "promoted").iterdir()
     )
     assert os.environ["TIERFLOW_WAREHOUSE_URL"] == url
+
+
+def test_the_ui_advisor_view_shows_the_stored_report(report, tmp_path: Path, monkeypatch) -> None:
+    """The weekly DAG's stored report, read by the Storage tiers page's "Advisor" view: every shape
+    with its verdict, each promoted one with its proof, rewrite and apply command; the JSON is the
+    stored report."""
+    from html import escape
+    from html.parser import HTMLParser
+
+    from fastapi.testclient import TestClient
+    from tierflow.advisor import report as advisor_report
+    from tierflow.config import Settings
+    from tierflow.stores.objects import store_for
+    from tierflow_airflow.ui.app import app
+
+    uri = f"file://{tmp_path}/archive"
+    monkeypatch.setenv("TIERFLOW_ARCHIVE_URI", uri)
+    monkeypatch.setenv("AIRFLOW_VAR_TIERFLOW_ARCHIVE_URI", uri)
+    client = TestClient(app)
+    empty = client.get("/storage-tiers/advisor")
+    assert empty.status_code == 200 and "No advisor report is stored yet" in empty.text
+    assert client.get("/storage-tiers/advisor.json").json() == {"day": None, "candidates": []}
+
+    rows = [c.as_dict() for c in report]
+    store = store_for(Settings.from_env())
+    advisor_report.save(store, rows[:1], date(2026, 11, 23))
+    advisor_report.save(store, rows, date(2026, 11, 30))  # the newest wins
+
+    class Rows(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rows: dict[str, str] = {}
+            self.rewrites = 0
+
+        def handle_starttag(self, tag, attrs) -> None:
+            a = dict(attrs)
+            if tag == "tr" and "data-fingerprint" in a:
+                self.rows[a["data-fingerprint"]] = a["data-promotable"]
+            if tag == "pre" and a.get("class") == "rewrite":
+                self.rewrites += 1
+
+    page = client.get("/storage-tiers/advisor")
+    assert page.status_code == 200
+    parsed = Rows()
+    parsed.feed(page.text)
+    assert parsed.rows == {c.fingerprint: str(c.promotable).lower() for c in report}
+    promoted = [c for c in report if c.promotable]
+    assert parsed.rewrites == len(promoted) >= 1
+    assert "report of 2026-11-30" in page.text
+    for cand in report:
+        if cand.promotable:
+            assert f"{cand.literal_sets} literal sets equal" in page.text
+            assert f"tierflow advise apply {cand.fingerprint}" in page.text
+        else:
+            assert escape(str(cand.reason)) in page.text
+    body = client.get("/storage-tiers/advisor.json").json()
+    assert body["day"] == "2026-11-30"
+    assert body["candidates"] == json.loads(json.dumps(rows, default=str))
+    assert '<a href="./"' in page.text  # back to the tier report

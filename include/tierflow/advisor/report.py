@@ -52,6 +52,22 @@ def markdown(candidates: list[dict[str, Any]], day: date) -> str:
     return "\n".join(lines) + "\n"
 
 
+def latest(store: Any) -> tuple[date, list[dict[str, Any]]] | None:
+    """The newest stored report: (its day, its candidates), or None when none is stored yet."""
+    days = []
+    for obj in store.list(f"{REPORTS_PREFIX}/"):
+        parts = obj.key.split("/")
+        if len(parts) == 3 and parts[2] == JSON_FILE and parts[1].startswith("dt="):
+            try:
+                days.append(date.fromisoformat(parts[1][3:]))
+            except ValueError:
+                continue
+    if not days:
+        return None
+    day = max(days)
+    return day, json.loads(store.get_bytes(report_keys(day)[0]))
+
+
 def save(store: Any, candidates: list[dict[str, Any]], day: date) -> tuple[str, str]:
     """Store the day's report (a rerun replaces it); returns the two URLs."""
     json_key, md_key = report_keys(day)

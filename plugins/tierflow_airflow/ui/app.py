@@ -1,4 +1,5 @@
-"""FastAPI app behind the "Storage tiers" page: the latest tier report as HTML, JSON and a PNG chart.
+"""FastAPI app behind the "Storage tiers" page: the latest tier report as HTML, JSON and a PNG chart,
+and its "Advisor" view of the latest query advisor report (``ui/advisor.py``).
 
 Mounted by ``plugins/tierflow_ui_plugin.py`` at ``/tierflow``; the page is shown inside the Airflow
 UI as an external view (an iframe). The report is the latest one ``tier_audit`` stored; when none is
@@ -20,10 +21,14 @@ from tierflow import report as tier_report
 from tierflow.config import Settings
 
 from tierflow_airflow.hooks import TierflowHook
+from tierflow_airflow.ui.advisor import nav
+from tierflow_airflow.ui.advisor import router as advisor_router
 
 LIVE_CACHE_SECONDS = 60
 
 app = FastAPI(title="tierflow storage tiers", docs_url=None, redoc_url=None, openapi_url=None)
+
+app.include_router(advisor_router)  # the "Advisor" view: /storage-tiers/advisor
 
 _cache: dict[str, Any] = {}
 _lock = threading.Lock()
@@ -113,6 +118,7 @@ def render_page(report: tier_report.Report, source: str) -> str:
  img {{ max-width: 100%; border: 1px solid #e2e8f0; }}
 </style></head>
 <body>
+{nav("Storage tiers")}
 <h1>Storage tiers <span class="status {report.status}" id="status">{report.status.upper()}</span></h1>
 <div class="muted">as of {html.escape(report.as_of)} &middot; {html.escape(source)} &middot; generated
  {html.escape(report.generated_at)} &middot; <a href="report.json">JSON</a> &middot; <a href="?live=1">collect now</a></div>
