@@ -271,3 +271,40 @@ def test_the_ui_advisor_view_shows_the_stored_report(report, tmp_path: Path, mon
     assert body["day"] == "2026-11-30"
     assert body["candidates"] == json.loads(json.dumps(rows, default=str))
     assert '<a href="./"' in page.text  # back to the tier report
+
+
+def test_the_refresh_cost_comes_from_the_incremental_build_history(recorded, applied) -> None:
+    """Every dbt run records its models' build times (dbt/macros/model_runs.sql, on-run-end); after
+    a second, incremental build of the promoted models the advisor's refresh cost is the new
+    model's full build time x the measured incremental share x the builds in the window."""
+    from statistics import median
+
+    from tierflow.advisor.refresh import RUNS_TABLE, incremental_share
+
+    url, runs = recorded
+    _, project, promoted = applied
+    run_dbt(["build", "--select", "path:models/marts/promoted"], url, "analytics", project_dir=project)
+    with warehouse.connection(url, autocommit=True) as conn:
+        history_rows = conn.execute(
+            "SELECT invocation_id, model, materialized, full_refresh, seconds, run_at "
+            f"FROM analytics.{RUNS_TABLE} ORDER BY run_at"
+        ).fetchall()
+        names = {c.model_name for c in promoted}
+        built = [r for r in history_rows if r[1] in names]
+        assert len({r[0] for r in built}) == 2, built  # two dbt invocations on record
+        assert {r[1] for r in built} == names
+        # models with a time dimension are incremental (the others are rebuilt whole)
+        incremental = {r[1] for r in built if r[2] == "incremental"}
+        assert incremental, built
+        share, measured = incremental_share(history_rows)
+        assert share is not None and measured == len(incremental)
+        pairs = [sorted((r for r in built if r[1] == n), key=lambda r: r[5]) for n in incremental]
+        expected_share = median([second[4] / first[4] for first, second in pairs])
+        assert share == pytest.approx(expected_share)
+        fresh = {c.fingerprint: c for c in advise(conn, runs, min_calls=3)}
+    for cand in promoted:
+        now = fresh[cand.fingerprint]
+        assert now.promotable and not now.existing_model
+        assert now.refresh_basis.startswith("2 build(s) in the window"), now.refresh_basis
+        saved = now.total_ms * max(0.0, 1 - now.rewrite_ms / now.original_ms)
+        assert now.saving_ms == pytest.approx(saved - now.refresh_ms * share * 2, abs=0.01)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,10 @@ PROMOTED_SQL_DIR = SQL_DIR / "promoted"
 WAREHOUSE_SOURCES = {POSTGRES, REDSHIFT}
 PROOF_SETS = 5
 _MIDNIGHT = re.compile(r"^'\d{4}-\d{2}-\d{2}( 00:00(:00(\.0+)?)?)?'$")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass
@@ -72,6 +76,7 @@ class Candidate:
     rewrite_ms: float | None = None
     refresh_ms: float | None = None
     saving_ms: float | None = None
+    refresh_basis: str | None = None
     scanned_bytes: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -129,15 +134,20 @@ def advise(
     top: int | None = None,
     window_days: float = 7.0,
     builds_per_day: float = 1.0,
+    since: datetime | None = None,
     proof_sets: int = PROOF_SETS,
     repeat: int = 1,
     models_dir: Path | None = None,
 ) -> list[Candidate]:
     """The ranked report. ``conn`` is a connection to the local warehouse (None: no shape is
     checked against it and none is promoted); ``models_dir`` the dbt models searched for one that
-    already answers a shape."""
+    already answers a shape; ``since`` the window's start, for the build history's refresh cost
+    (``refresh``; default: ``window_days`` before now)."""
+    from tierflow.advisor.refresh import refresh_basis
+
     if conn is not None:
         quiet(conn)
+    basis = refresh_basis(conn, since or _utcnow() - timedelta(days=window_days), window_days)
     existing = models.existing_models(models_dir or models.MODELS_DIR)
     out = []
     for g in rank(group_runs(runs), min_calls=min_calls, top=top):
@@ -159,7 +169,10 @@ def advise(
             cand.promotable, cand.reason = False, str(exc)
         if cand.promotable and cand.original_ms and cand.rewrite_ms is not None:
             saved = g.total_ms * max(0.0, 1 - cand.rewrite_ms / cand.original_ms)
-            refresh = 0.0 if cand.existing_model else (cand.refresh_ms or 0.0) * builds_per_day * window_days
+            refresh = 0.0
+            if not cand.existing_model:
+                refresh = basis.cost_ms(cand.refresh_ms or 0.0, builds_per_day)
+                cand.refresh_basis = basis.describe(builds_per_day)
             cand.saving_ms = round(saved - refresh, 3)
         log.info(
             "advisor.candidate", fingerprint=cand.fingerprint, promotable=cand.promotable, reason=cand.reason
@@ -300,8 +313,6 @@ def apply(candidate: Candidate, *, models_dir: Path | None = None, sql_dir: Path
 
 def since_of(text: str, now: datetime) -> datetime:
     """``7d``, ``12h``, ``30m`` before ``now``."""
-    from datetime import timedelta
-
     match = re.fullmatch(r"(\d+(?:\.\d+)?)([dhm])", text.strip())
     if not match:
         raise ValueError(f"--since {text!r}: expected a number and d, h or m (7d, 12h)")

@@ -66,6 +66,6 @@ def run(
     if url and not warehouse.is_redshift(url):
         with warehouse.connection(url, autocommit=True) as conn:
             runs = collect(settings, since, conn=conn, athena_workgroup=athena_workgroup)
-            return advise(conn, runs, min_calls=min_calls, top=top, window_days=window_days)
+            return advise(conn, runs, min_calls=min_calls, top=top, window_days=window_days, since=since)
     runs = collect(settings, since, athena_workgroup=athena_workgroup)
     return advise(None, runs, min_calls=min_calls, top=top, window_days=window_days)

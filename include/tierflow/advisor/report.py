@@ -49,6 +49,8 @@ def markdown(candidates: list[dict[str, Any]], day: date) -> str:
         if c["promotable"]:
             lines += ["", f"## `{c['fingerprint']}`", "", "```sql", c["example_sql"].strip(), "```", ""]
             lines += ["Rewrite:", "", "```sql", c["rewrite_sql"], "```"]
+            if c.get("refresh_basis"):
+                lines += ["", f"Refresh cost: {c['refresh_basis']}."]
     return "\n".join(lines) + "\n"
 
 

@@ -100,12 +100,14 @@ def _details(c: dict[str, Any]) -> str:
         if c.get("existing_model")
         else f"<p>Write its model for review: <code>tierflow advise apply {fp}</code></p>"
     )
+    basis = c.get("refresh_basis")
+    refresh = f'<p class="refresh muted">refresh cost: {html.escape(basis)}</p>' if basis else ""
     return (
         f'<section class="candidate" id="fp-{fp}"><h2><code>{fp}</code></h2>'
         f"<p class=muted>what analysts ran ({c['calls']:,} calls):</p>"
         f"<pre>{html.escape(c['example_sql'].strip())}</pre>"
         f"<p class=muted>the rewrite, returning the same rows:</p>"
-        f'<pre class="rewrite">{html.escape(c["rewrite_sql"] or "")}</pre>{apply}</section>'
+        f'<pre class="rewrite">{html.escape(c["rewrite_sql"] or "")}</pre>{refresh}{apply}</section>'
     )
 
 
