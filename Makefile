@@ -12,7 +12,7 @@ RUN := source scripts/env.sh &&
 help:  ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt constraints.txt pyproject.toml scripts/bootstrap.sh
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml scripts/bootstrap.sh
 	bash scripts/bootstrap.sh
 	touch $(STAMP)
 

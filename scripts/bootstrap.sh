@@ -36,5 +36,5 @@ echo "==> installing requirements into .venv"
 # --compile-bytecode: .pyc files for all of site-packages now, so no `tierflow` call compiles its
 # imports from source (Python would not write them itself where PYTHONDONTWRITEBYTECODE is set, as
 # in many containers; compiling is most of a start-up's cost then). See `make bench-cli`.
-.venv/bin/uv pip install --python .venv/bin/python -q --compile-bytecode -r requirements.txt -c constraints.txt
+.venv/bin/uv pip install --python .venv/bin/python -q --compile-bytecode -r requirements-dev.txt -c constraints.txt
 .venv/bin/uv pip install --python .venv/bin/python -q --no-deps -e .
