@@ -18,7 +18,9 @@ def main(repeat: int = 300) -> None:
     for sender, body in messages:
         parse_sms(sender, body)
     elapsed = time.perf_counter() - started
-    print(f"parser: {len(messages):,} SMS in {elapsed:.2f} s = {len(messages) / elapsed:,.0f} SMS/s (target 50,000)")
+    print(
+        f"parser: {len(messages):,} SMS in {elapsed:.2f} s = {len(messages) / elapsed:,.0f} SMS/s (target 50,000)"
+    )
 
 
 if __name__ == "__main__":
