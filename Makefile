@@ -63,5 +63,8 @@ bench-advisor: setup  ## Query advisor: precision/recall, rewrite speedup, run t
 bench-cli: setup  ## Start-up of `tierflow --help` and `tierflow hot get customer N`
 	$(RUN) python bench/bench_cli.py
 
+bench-devices:  ## Bank-SMS parser rate (SMS/s) on the labelled corpus
+	$(RUN) python bench/bench_devices.py
+
 clean:  ## Remove generated data and the local Airflow home (keeps .venv)
 	rm -rf .data .airflow dbt/target dbt/logs

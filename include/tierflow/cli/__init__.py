@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import typer
 
-from tierflow.cli import advise, archive, common, config, hot, policy, source, tiers, warehouse
+from tierflow.cli import advise, archive, common, config, devices, hot, policy, source, tiers, warehouse
 from tierflow.errors import TierflowError
 
 app = typer.Typer(
@@ -39,6 +39,7 @@ app.add_typer(hot.events_app, name="events")
 app.add_typer(archive.archive_app, name="archive")
 app.add_typer(warehouse.warehouse_app, name="warehouse")
 app.add_typer(advise.advise_app, name="advise")
+app.add_typer(devices.devices_app, name="devices")
 
 
 @app.callback()
