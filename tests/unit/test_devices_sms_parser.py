@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from tierflow.cli import app
@@ -74,15 +73,6 @@ def test_fields_of_one_upi_debit() -> None:
     )
     assert (got.account_last4, got.channel, got.bank) == ("4321", "upi", "HDFC Bank")
     assert (got.reference, got.counterparty) == ("512345678901", "ravi.k@oksbi")
-
-
-def test_parser_keeps_pace() -> None:
-    rows = [(r["sender"], r["body"]) for r in _corpus()] * 10
-    started = time.perf_counter()
-    for sender, body in rows:
-        parse_sms(sender, body)
-    # a loose floor that a shared CI core meets; make bench-devices measures the real rate
-    assert len(rows) / (time.perf_counter() - started) > 5_000
 
 
 def test_cli_parse_sms_writes_one_object_per_line(tmp_path: Path) -> None:
