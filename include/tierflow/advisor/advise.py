@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from tierflow.advisor.fingerprint import Fingerprint, fingerprint
 from tierflow.advisor.history import ATHENA, POSTGRES, REDSHIFT, TIERFLOW, QueryRun, quiet
 from tierflow.advisor.proof import Proof, drawn_literal_sets, prove
 from tierflow.advisor.shape import NotPromotable, Shape, analyse
+from tierflow.clock import utc_now
 from tierflow.log import get_logger
 from tierflow.paths import SQL_DIR
 
@@ -30,10 +31,6 @@ PROMOTED_SQL_DIR = SQL_DIR / "promoted"
 WAREHOUSE_SOURCES = {POSTGRES, REDSHIFT}
 PROOF_SETS = 5
 _MIDNIGHT = re.compile(r"^'\d{4}-\d{2}-\d{2}( 00:00(:00(\.0+)?)?)?'$")
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass
@@ -147,7 +144,7 @@ def advise(
 
     if conn is not None:
         quiet(conn)
-    basis = refresh_basis(conn, since or _utcnow() - timedelta(days=window_days), window_days)
+    basis = refresh_basis(conn, since or utc_now() - timedelta(days=window_days), window_days)
     existing = models.existing_models(models_dir or models.MODELS_DIR)
     out = []
     for g in rank(group_runs(runs), min_calls=min_calls, top=top):

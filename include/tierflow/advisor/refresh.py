@@ -17,9 +17,11 @@ back to one full build a day, and says so.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from statistics import median
 from typing import Any
+
+from tierflow.clock import to_utc
 
 RUNS_TABLE = "_tierflow_model_runs"
 
@@ -82,7 +84,7 @@ def refresh_basis(conn: Any | None, since: datetime, window_days: float) -> Refr
     shares: list[float] = []
     models = 0
     builds: set[str] = set()
-    start = since.astimezone(UTC).replace(tzinfo=None) if since.tzinfo else since  # run_at is UTC
+    start = to_utc(since)  # run_at is UTC
     for schema in _history_schemas(conn):
         runs = _runs(conn, schema)
         share, measured = incremental_share(runs)

@@ -9,7 +9,7 @@ import json
 from datetime import date
 from typing import Any
 
-from tierflow.report import REPORTS_PREFIX
+from tierflow.report import REPORTS_PREFIX, report_days
 
 JSON_FILE = "advisor_report.json"
 MARKDOWN_FILE = "advisor_report.md"
@@ -56,18 +56,11 @@ def markdown(candidates: list[dict[str, Any]], day: date) -> str:
 
 def latest(store: Any) -> tuple[date, list[dict[str, Any]]] | None:
     """The newest stored report: (its day, its candidates), or None when none is stored yet."""
-    days = []
-    for obj in store.list(f"{REPORTS_PREFIX}/"):
-        parts = obj.key.split("/")
-        if len(parts) == 3 and parts[2] == JSON_FILE and parts[1].startswith("dt="):
-            try:
-                days.append(date.fromisoformat(parts[1][3:]))
-            except ValueError:
-                continue
-    if not days:
+    found = report_days(store, JSON_FILE)
+    if not found:
         return None
-    day = max(days)
-    return day, json.loads(store.get_bytes(report_keys(day)[0]))
+    day, key = found[-1]
+    return day, json.loads(store.get_bytes(key))
 
 
 def save(store: Any, candidates: list[dict[str, Any]], day: date) -> tuple[str, str]:

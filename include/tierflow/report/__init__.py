@@ -27,7 +27,7 @@ from tierflow.report.collect import (
     collect_redis,
     collect_warehouse,
 )
-from tierflow.report.history import REPORTS_PREFIX, latest, load_history, report_key, save
+from tierflow.report.history import REPORTS_PREFIX, latest, load_history, report_days, report_key, save
 from tierflow.report.model import (
     ArchiveStats,
     DatabaseSize,
@@ -73,6 +73,7 @@ __all__ = [
     "latest",
     "load_history",
     "month_range",
+    "report_days",
     "report_key",
     "save",
     "summary_line",

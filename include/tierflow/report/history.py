@@ -25,15 +25,13 @@ def save(settings: Settings, report: Report) -> str:
     return store.url(key)
 
 
-def load_history(settings: Settings, days: int | None = None) -> list[tuple[date, Report]]:
-    """Stored daily reports, oldest first (the last ``days`` of them when given)."""
+def report_days(store, file_name: str) -> list[tuple[date, str]]:
+    """(day, key) of each stored ``reports/dt=<day>/<file_name>`` in ``store``, oldest first."""
     from tierflow.archive.layout import partition_value
-    from tierflow.stores.objects import store_for
 
-    store = store_for(settings)
     found: list[tuple[date, str]] = []
     for obj in store.list(f"{REPORTS_PREFIX}/"):
-        if not obj.key.endswith("/" + REPORT_FILE):
+        if not obj.key.endswith("/" + file_name):
             continue
         part = obj.key.split("/")[1]
         try:
@@ -41,6 +39,15 @@ def load_history(settings: Settings, days: int | None = None) -> list[tuple[date
         except ValueError:
             continue
     found.sort()
+    return found
+
+
+def load_history(settings: Settings, days: int | None = None) -> list[tuple[date, Report]]:
+    """Stored daily reports, oldest first (the last ``days`` of them when given)."""
+    from tierflow.stores.objects import store_for
+
+    store = store_for(settings)
+    found = report_days(store, REPORT_FILE)
     if days:
         found = found[-days:]
     return [(d, Report.from_json(store.get_bytes(k))) for d, k in found]
